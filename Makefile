@@ -1,0 +1,42 @@
+# make demo: venv + install + train DDPG on Pendulum-v1, plot and GIF.   make test: venv + install + tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR := runs/demo
+
+.PHONY: install demo test lint bench-speed bench-learning sysdeps clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+sysdeps:
+	bash scripts/system-deps.sh
+
+demo: install sysdeps
+	rm -rf $(DEMO_DIR)
+	$(BIN)/ddpgx train --env Pendulum-v1 --preset pendulum --total-steps 10000 --run-dir $(DEMO_DIR)
+	$(BIN)/ddpgx record $(DEMO_DIR) --out $(DEMO_DIR)/policy.gif
+	@echo "plot:   $(DEMO_DIR)/returns.png"
+	@echo "policy: $(DEMO_DIR)/policy.gif"
+
+test: install sysdeps
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench-speed: install
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/speed.py
+
+bench-learning: install
+	$(BIN)/python benchmarks/learning.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,233 @@
+"""`ddpgx train | eval | presets | plot | record`: parse, call the library, turn user errors into one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from ddpgx.errors import UserError
+
+USAGE = """usage: ddpgx COMMAND [ARGS]
+
+commands:
+  train     train DDPG:  ddpgx train --env Hopper-v5 [--preset paper|modern|pendulum] [--seed N] [--FIELD VALUE...]
+  eval      noise-free episodes of a trained run:  ddpgx eval RUN_DIR [--episodes N]
+  presets   print the presets and every hyperparameter
+  plot      learning curves:  ddpgx plot RUN_DIR... [--out FILE.png] [--metric episode|eval|both] [--smooth N]
+  record    the learned policy as a GIF/MP4:  ddpgx record RUN_DIR [--out policy.gif] [--episodes N]
+
+`ddpgx COMMAND --help` lists a command's flags."""
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    """Value of ``--flag X`` or ``--flag=X`` in args (last one wins), without consuming it."""
+    value = None
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            value = args[i + 1]
+        elif a.startswith(flag + "="):
+            value = a.split("=", 1)[1]
+    return value
+
+
+def parse_train_args(args: list[str]):  # -> Config
+    """Start from the preset (``--preset``, else the env's default) and let each flag override one field."""
+    from ddpgx.config import Config, preset_config
+
+    env_id = _flag_value(args, "--env") or Config.env
+    base = preset_config(_flag_value(args, "--preset") or "", env_id)
+    return tyro.cli(
+        Config,
+        default=base,
+        args=args,
+        prog="ddpgx train",
+        description="Train DDPG. Flags override the preset's values; `ddpgx presets` shows them.",
+    )
+
+
+def cmd_train(args: list[str]) -> int:
+    from ddpgx.config import validate
+    from ddpgx.envs import check_env_id
+    from ddpgx.train import train
+
+    cfg = parse_train_args(args)
+    check_env_id(cfg.env)
+    validate(cfg)
+    res = train(cfg)
+    console = Console()
+    console.print(
+        f"[bold green]done[/]: {res.steps} steps in {res.wall_s:.1f} s; final eval return "
+        f"{res.final_eval_mean:.1f} +- {res.final_eval_std:.1f}"
+    )
+    console.print(f"run directory: {res.run_dir}")
+    return 0
+
+
+@dataclass
+class EvalArgs:
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by `ddpgx train`."""
+    episodes: int = 10
+    """Noise-free episodes to run."""
+    seed: int = 12345
+    """Seed of the evaluation envs."""
+    params: str = ""
+    """Parameter file to load instead of <run_dir>/final.msgpack."""
+
+
+def cmd_eval(args: list[str]) -> int:
+    from ddpgx.evaluate import Evaluator
+    from ddpgx.policy import load_policy
+
+    a = tyro.cli(EvalArgs, args=args, prog="ddpgx eval")
+    if a.episodes <= 0:
+        raise UserError(f"--episodes must be a positive integer, got {a.episodes}")
+    policy = load_policy(a.run_dir, a.params or None)
+    ev = Evaluator(policy.config.env, a.episodes, a.seed)
+    returns = ev.run(policy.normalized)
+    ev.close()
+    print(f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f} over {a.episodes} episodes")
+    return 0
+
+
+def cmd_presets(args: list[str]) -> int:
+    from ddpgx.config import PRESET_HELP, PRESETS, Config, default_preset, field_docs
+
+    if args and args[0] in ("-h", "--help"):
+        print("usage: ddpgx presets\n\nPrints every preset's hyperparameters side by side.")
+        return 0
+    docs = field_docs()
+    table = Table(title="ddpgx presets (every field is a `ddpgx train --flag`)")
+    table.add_column("flag", style="bold")
+    for name in PRESETS:
+        table.add_column(name)
+    table.add_column("meaning", overflow="fold")
+    skip = {"env", "preset", "run_dir"}
+    for f in dataclasses.fields(Config):
+        if f.name in skip:
+            continue
+        vals = [getattr(p, f.name) for p in PRESETS.values()]
+        shown = [" ".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in vals]
+        table.add_row("--" + f.name.replace("_", "-"), *shown, docs.get(f.name, "").split("\n")[0])
+    console = Console()
+    console.print(table)
+    for name, text in PRESET_HELP.items():
+        console.print(f"[bold]{name}[/]: {text}")
+    console.print(
+        f"Default preset: {default_preset('Pendulum-v1')} for Pendulum-v1, {default_preset('Hopper-v5')} "
+        "for every other env."
+    )
+    return 0
+
+
+@dataclass
+class PlotArgs:
+    run_dirs: tyro.conf.Positional[list[str]]
+    """One or more run directories; runs with the same env and preset are averaged (band: +-1 std)."""
+    out: str = "returns.png"
+    """Output image (.png or .svg)."""
+    metric: Literal["episode", "eval", "both"] = "episode"
+    """Training episode returns, noise-free eval returns, or both."""
+    smooth: int = 1
+    """Moving-average window over episodes."""
+    width: float = 8.0
+    """Figure width in inches (100 pixels per inch)."""
+    height: float = 4.5
+    """Figure height in inches."""
+
+
+def cmd_plot(args: list[str]) -> int:
+    from pathlib import Path
+
+    from ddpgx.plots import plot_runs
+
+    a = tyro.cli(PlotArgs, args=args, prog="ddpgx plot")
+    out = plot_runs([Path(d) for d in a.run_dirs], Path(a.out), a.metric, a.smooth, (a.width, a.height))
+    print(f"wrote {out}")
+    return 0
+
+
+@dataclass
+class RecordArgs:
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by `ddpgx train`."""
+    out: str = ""
+    """Output .gif or .mp4 (default: <run_dir>/policy.gif)."""
+    episodes: int = 1
+    """Episodes to record, one after another."""
+    max_steps: int = 1000
+    """At most this many frames per episode."""
+    fps: int = 30
+    """Frames per second of the output."""
+    every: int = 1
+    """Keep every n-th frame (smaller files)."""
+    width: int = 240
+    """Frame width in pixels."""
+    height: int = 240
+    """Frame height in pixels."""
+    seed: int = 0
+    """Seed of the recorded episodes."""
+    params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
+    """Parameter or checkpoint file to load instead of <run_dir>/final.msgpack."""
+
+
+def cmd_record(args: list[str]) -> int:
+    from ddpgx.record import record
+
+    a = tyro.cli(RecordArgs, args=args, prog="ddpgx record")
+    res = record(
+        a.run_dir,
+        out=a.out or None,
+        episodes=a.episodes,
+        max_steps=a.max_steps,
+        fps=a.fps,
+        every=a.every,
+        size=(a.width, a.height),
+        seed=a.seed,
+        params_file=a.params or None,
+    )
+    returns = ", ".join(f"{r:.1f}" for r in res.returns)
+    print(f"wrote {res.path} ({res.frames} frames); episode return {returns}")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "presets": cmd_presets,
+    "plot": cmd_plot,
+    "record": cmd_record,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(cmd, list(COMMANDS), n=1)
+        hint = f"; did you mean `ddpgx {close[0]}`?" if close else f"; choose one of {', '.join(COMMANDS)}"
+        print(f"ddpgx: error: unknown command '{cmd}'{hint}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[cmd](rest)
+    except UserError as e:
+        print(f"ddpgx: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ddpgx: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

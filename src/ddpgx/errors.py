@@ -1,0 +1,9 @@
+"""The one exception type for mistakes a user can fix: the CLI prints its message as one line, exit code 2."""
+
+
+class UserError(Exception):
+    """A bad environment, value or file: the message says what is wrong and how to fix it."""
+
+
+class TrainingDiverged(UserError):
+    """A NaN or inf appeared in observations or losses; the message names the step."""

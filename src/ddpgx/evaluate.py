@@ -1,0 +1,47 @@
+"""Noise-free evaluation episodes on environments kept apart from the training env."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ddpgx.envs import ActionScaler, make_env, scaler_for
+
+Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of actions in [-1, 1]
+
+
+class Evaluator:
+    """Runs ``episodes`` episodes in lock-step (one batched policy call per step) on envs of its own.
+
+    The envs are seeded once, from ``seed``, on the first evaluation and keep their random streams afterwards, so
+    successive evaluations see fresh but reproducible start states.
+    """
+
+    def __init__(self, env_id: str, episodes: int, seed: int) -> None:
+        self.envs = [make_env(env_id) for _ in range(episodes)]
+        self.scaler: ActionScaler = scaler_for(self.envs[0])
+        self.seed = seed
+        self.first = True
+
+    def run(self, policy: Policy) -> np.ndarray:
+        """Returns each episode's undiscounted return."""
+        n = len(self.envs)
+        seeds = [self.seed + i for i in range(n)] if self.first else [None] * n
+        self.first = False
+        obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)]).astype(np.float32)
+        returns = np.zeros(n)
+        alive = np.ones(n, bool)
+        while alive.any():
+            actions = np.asarray(policy(obs))
+            for i in np.flatnonzero(alive):
+                o, r, term, trunc, _ = self.envs[i].step(self.scaler.to_env(actions[i]))
+                returns[i] += float(r)
+                obs[i] = o
+                if term or trunc:
+                    alive[i] = False
+        return returns
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()

@@ -1,0 +1,86 @@
+"""Files of a run: config.json and parameters (flax msgpack, never pickle), written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from flax import serialization
+
+from ddpgx.config import Config
+from ddpgx.errors import UserError
+
+PARAMS_FORMAT = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same directory, fsync, then rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("ddpgx", "jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
+    return {
+        "config": dataclasses.asdict(cfg),
+        "versions": versions(),
+        "obs_dim": int(env.observation_space.shape[0]),
+        "action_dim": int(env.action_space.shape[0]),
+        "action_low": np.asarray(env.action_space.low, np.float64).tolist(),
+        "action_high": np.asarray(env.action_space.high, np.float64).tolist(),
+    }
+
+
+def save_params(path: Path, state: Any) -> None:
+    """Actor and critic variables (params and batch statistics) as flax msgpack."""
+    payload = {
+        "format": PARAMS_FORMAT,
+        "actor": serialization.to_state_dict(state.actor),
+        "critic": serialization.to_state_dict(state.critic),
+    }
+    atomic_write_bytes(path, serialization.msgpack_serialize(jax_to_numpy(payload)))
+
+
+def load_params(path: Path) -> dict[str, Any]:
+    try:
+        payload = serialization.msgpack_restore(path.read_bytes())
+    except FileNotFoundError:
+        raise UserError(f"parameter file {path} does not exist") from None
+    except Exception as e:  # msgpack raises several types on garbage
+        raise UserError(f"{path} is not a ddpgx parameter file ({type(e).__name__}); is it truncated?") from None
+    if not isinstance(payload, dict) or payload.get("format") != PARAMS_FORMAT:
+        raise UserError(f"{path} has an unknown format; expected ddpgx parameters format {PARAMS_FORMAT}")
+    return payload
+
+
+def jax_to_numpy(tree: Any) -> Any:
+    import jax
+
+    return jax.tree_util.tree_map(np.asarray, tree)

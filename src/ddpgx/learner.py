@@ -1,0 +1,233 @@
+"""DDPG's maths: one TrainState pytree and a pure, jitted update that fuses K gradient steps.
+
+    y       = r + gamma * (1 - terminated) * Q'(s', mu'(s'))        targets, no gradient
+    critic <- Adam step on mean((Q(s, a) - y)^2)   (+ coupled L2 on the critic's weights if asked)
+    actor  <- Adam step on -mean(Q(s, mu(s)))       (every ``policy_delay`` critic steps)
+    targets <- tau * online + (1 - tau) * target  (with the actor step)
+
+Everything that changes while learning lives in ``TrainState``; hyperparameters are bound once, statically, when a
+``Learner`` is built. ``Learner.update`` takes K pre-sampled batches stacked on a leading axis and runs
+``jax.lax.scan`` over them, so Python dispatch is paid once per K steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from ddpgx import noise as noise_lib
+from ddpgx.config import Config
+from ddpgx.networks import Actor, Critic
+
+Variables = dict[str, Any]
+
+
+class TrainState(struct.PyTreeNode):
+    actor: Variables  # {"params": ..., ["batch_stats": ...]}
+    critic: Variables
+    actor_target: Variables
+    critic_target: Variables
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    noise: jax.Array  # OU state (zeros and unused for gaussian noise)
+    key: jax.Array  # PRNG key for exploration noise
+    step: jax.Array  # gradient steps taken (int32)
+
+
+class Batch(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminated: jax.Array
+
+
+class Metrics(NamedTuple):
+    critic_loss: jax.Array
+    actor_loss: jax.Array
+    mean_q: jax.Array
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The static hyperparameters the update needs (hashable, so jit treats them as constants)."""
+
+    gamma: float
+    tau: float
+    policy_delay: int
+    noise: str
+    noise_sigma: float
+    noise_theta: float
+
+
+def build_networks(cfg: Config, action_dim: int) -> tuple[Actor, Critic]:
+    norm = "batch" if cfg.batch_norm else ("layer" if cfg.layer_norm else "")
+    actor = Actor(action_dim, tuple(cfg.actor_hidden), norm, cfg.bn_momentum, cfg.final_init)
+    critic = Critic(tuple(cfg.critic_hidden), cfg.critic_action_layer, norm, cfg.bn_momentum, cfg.final_init)
+    return actor, critic
+
+
+def _kernels_only(params: Any) -> Any:
+    """Mask selecting Dense weight matrices (not biases, not normalization scales) for weight decay."""
+    return jax.tree_util.tree_map_with_path(lambda path, _: path[-1].key == "kernel", params)
+
+
+def build_optimizers(cfg: Config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    actor_tx = optax.adam(cfg.actor_lr)
+    if cfg.critic_weight_decay > 0:
+        critic_tx = optax.chain(
+            optax.add_decayed_weights(cfg.critic_weight_decay, mask=_kernels_only), optax.adam(cfg.critic_lr)
+        )
+    else:
+        critic_tx = optax.adam(cfg.critic_lr)
+    return actor_tx, critic_tx
+
+
+# ----------------------------------------------------------------------------------------------- pure maths
+
+
+def _apply(net: nn.Module, variables: Variables, *args: jax.Array, train: bool) -> tuple[jax.Array, Variables]:
+    """Apply ``net``; in training mode with batch norm also return the updated batch statistics."""
+    if train and "batch_stats" in variables:
+        out, upd = net.apply(variables, *args, train=True, mutable=["batch_stats"])
+        return out, {**variables, **upd}
+    return net.apply(variables, *args, train=train), variables
+
+
+def critic_target(
+    actor: Actor, critic: Critic, state: TrainState, batch: Batch, gamma: float
+) -> jax.Array:
+    """y = r + gamma * (1 - terminated) * Q'(s', mu'(s')), with the target networks in inference mode."""
+    next_a, _ = _apply(actor, state.actor_target, batch.next_obs, train=False)
+    q_next, _ = _apply(critic, state.critic_target, batch.next_obs, next_a, train=False)
+    return batch.reward + gamma * (1.0 - batch.terminated) * q_next
+
+
+def critic_loss(
+    critic: Critic, params: Any, variables: Variables, batch: Batch, y: jax.Array
+) -> tuple[jax.Array, tuple[Variables, jax.Array]]:
+    q, new_vars = _apply(critic, {**variables, "params": params}, batch.obs, batch.action, train=True)
+    return jnp.mean((q - y) ** 2), (new_vars, jnp.mean(q))
+
+
+def actor_loss(
+    actor: Actor, critic: Critic, params: Any, actor_vars: Variables, critic_vars: Variables, obs: jax.Array
+) -> tuple[jax.Array, Variables]:
+    a, new_actor = _apply(actor, {**actor_vars, "params": params}, obs, train=True)
+    q, _ = _apply(critic, critic_vars, obs, a, train=True)  # critic's batch statistics are not updated here
+    return -jnp.mean(q), new_actor
+
+
+def update_step(
+    state: TrainState,
+    batch: Batch,
+    *,
+    actor: Actor,
+    critic: Critic,
+    actor_tx: optax.GradientTransformation,
+    critic_tx: optax.GradientTransformation,
+    hp: Hyper,
+) -> tuple[TrainState, Metrics]:
+    """One DDPG gradient step (critic, then actor and targets) as a pure function."""
+    y = jax.lax.stop_gradient(critic_target(actor, critic, state, batch, hp.gamma))
+    (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(
+        partial(critic_loss, critic), has_aux=True
+    )(state.critic["params"], state.critic, batch, y)
+    upd, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic["params"])
+    critic_vars = {**critic_vars, "params": optax.apply_updates(state.critic["params"], upd)}
+    state = state.replace(critic=critic_vars, critic_opt=critic_opt, step=state.step + 1)
+
+    def actor_and_targets(state: TrainState) -> tuple[TrainState, jax.Array]:
+        (a_loss, actor_vars), grads = jax.value_and_grad(partial(actor_loss, actor, critic), has_aux=True)(
+            state.actor["params"], state.actor, state.critic, batch.obs
+        )
+        upd, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor["params"])
+        actor_vars = {**actor_vars, "params": optax.apply_updates(state.actor["params"], upd)}
+        return (
+            state.replace(
+                actor=actor_vars,
+                actor_opt=actor_opt,
+                actor_target=optax.incremental_update(actor_vars, state.actor_target, hp.tau),
+                critic_target=optax.incremental_update(state.critic, state.critic_target, hp.tau),
+            ),
+            a_loss,
+        )
+
+    if hp.policy_delay == 1:
+        state, a_loss = actor_and_targets(state)
+    else:
+        state, a_loss = jax.lax.cond(
+            state.step % hp.policy_delay == 0,
+            actor_and_targets,
+            lambda s: (s, jnp.full((), jnp.nan, jnp.float32)),
+            state,
+        )
+    return state, Metrics(c_loss, a_loss, mean_q)
+
+
+def update_many(state: TrainState, batches: Batch, **static: Any) -> tuple[TrainState, Metrics]:
+    """K gradient steps over batches stacked on axis 0, fused with ``lax.scan``; metrics are K-step means
+    (the actor loss averages over the steps that updated the actor)."""
+    state, m = jax.lax.scan(lambda s, b: update_step(s, b, **static), state, batches)
+    return state, Metrics(jnp.mean(m.critic_loss), jnp.nanmean(m.actor_loss), jnp.mean(m.mean_q))
+
+
+def act(
+    actor: Actor, hp: Hyper, actor_vars: Variables, obs: jax.Array, noise_state: jax.Array, key: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Exploratory action in [-1, 1]: mu(s) + noise, clipped. Returns (action, new noise state, new key)."""
+    key, sub = jax.random.split(key)
+    a = actor.apply(actor_vars, obs[None], train=False)[0]
+    n, noise_state = noise_lib.sample(hp.noise, noise_state, sub, hp.noise_sigma, hp.noise_theta)
+    return jnp.clip(a + n, -1.0, 1.0), noise_state, key
+
+
+def act_greedy(actor: Actor, actor_vars: Variables, obs: jax.Array) -> jax.Array:
+    """Noise-free action(s) in [-1, 1] for a batch of observations."""
+    return actor.apply(actor_vars, obs, train=False)
+
+
+# --------------------------------------------------------------------------------------------- the Learner
+
+
+class Learner:
+    """Networks, optimizers and compiled functions for one configuration."""
+
+    def __init__(self, cfg: Config, obs_dim: int, action_dim: int) -> None:
+        self.cfg = cfg
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.actor, self.critic = build_networks(cfg, action_dim)
+        self.actor_tx, self.critic_tx = build_optimizers(cfg)
+        self.hp = Hyper(cfg.gamma, cfg.tau, cfg.policy_delay, cfg.noise, cfg.noise_sigma, cfg.noise_theta)
+        static = dict(
+            actor=self.actor, critic=self.critic, actor_tx=self.actor_tx, critic_tx=self.critic_tx, hp=self.hp
+        )
+        self.update = jax.jit(partial(update_many, **static), donate_argnums=0)
+        self.act = jax.jit(partial(act, self.actor, self.hp))
+        self.act_greedy = jax.jit(partial(act_greedy, self.actor))
+
+    def init(self, seed: int) -> TrainState:
+        key = jax.random.PRNGKey(seed)
+        k_actor, k_critic, k_noise = jax.random.split(key, 3)
+        obs = jnp.zeros((1, self.obs_dim), jnp.float32)
+        act_ = jnp.zeros((1, self.action_dim), jnp.float32)
+        actor_vars = dict(self.actor.init(k_actor, obs))
+        critic_vars = dict(self.critic.init(k_critic, obs, act_))
+        return TrainState(
+            actor=actor_vars,
+            critic=critic_vars,
+            actor_target=jax.tree_util.tree_map(jnp.array, actor_vars),
+            critic_target=jax.tree_util.tree_map(jnp.array, critic_vars),
+            actor_opt=self.actor_tx.init(actor_vars["params"]),
+            critic_opt=self.critic_tx.init(critic_vars["params"]),
+            noise=noise_lib.ou_init(self.action_dim),
+            key=k_noise,
+            step=jnp.zeros((), jnp.int32),
+        )

@@ -1,0 +1,103 @@
+"""Run outputs: CSV files (the record), TensorBoard events (optional), and the rich progress bar."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+EPISODE_FIELDS = ("step", "episode", "return", "length", "wall_s")
+EVAL_FIELDS = ("step", "mean_return", "std_return", "wall_s")
+TRAIN_FIELDS = ("step", "critic_loss", "actor_loss", "mean_q", "sps")
+
+
+class CsvLog:
+    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
+        self.path = path
+        self.fields = fields
+        self.file = open(path, "a", newline="")  # noqa: SIM115 - closed in close()
+        self.writer = csv.writer(self.file)
+        if path.stat().st_size == 0:
+            self.writer.writerow(fields)
+
+    def write(self, *row: Any) -> None:
+        self.writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class RunLogger:
+    """episodes.csv, eval.csv, train.csv, TensorBoard scalars and the progress bar of one run."""
+
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int, tensorboard: bool, progress: bool):
+        self.episodes = CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS)
+        self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS)
+        self.train = CsvLog(run_dir / "train.csv", TRAIN_FIELDS)
+        self.tb = None
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tb"), flush_secs=30)
+        self.t0 = time.perf_counter()
+        self.last_return = float("nan")
+        self.last_eval = float("nan")
+        self.progress: Progress | None = None
+        if progress:
+            self.progress = Progress(
+                TextColumn("[bold]ddpgx"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[sps]:>6.0f} steps/s"),
+                TimeRemainingColumn(),
+                TextColumn("return {task.fields[ret]:>8.1f}  eval {task.fields[ev]:>8.1f}"),
+                console=Console(stderr=True),
+                refresh_per_second=4,
+            )
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, sps=0.0,
+                                               ret=float("nan"), ev=float("nan"))
+            self.progress.start()
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def episode(self, step: int, episode: int, ret: float, length: int) -> None:
+        self.last_return = ret
+        self.episodes.write(step, episode, ret, length, round(self.wall(), 3))
+        if self.tb is not None:
+            self.tb.add_scalar("episode/return", ret, step)
+            self.tb.add_scalar("episode/length", length, step)
+
+    def evaluation(self, step: int, mean: float, std: float) -> None:
+        self.last_eval = mean
+        self.evals.write(step, mean, std, round(self.wall(), 3))
+        self.evals.flush()
+        if self.tb is not None:
+            self.tb.add_scalar("eval/mean_return", mean, step)
+
+    def losses(self, step: int, critic_loss: float, actor_loss: float, mean_q: float, sps: float) -> None:
+        self.train.write(step, critic_loss, actor_loss, mean_q, round(sps, 1))
+        self.episodes.flush()
+        self.train.flush()
+        if self.tb is not None:
+            for k, v in (("critic_loss", critic_loss), ("actor_loss", actor_loss), ("mean_q", mean_q), ("sps", sps)):
+                self.tb.add_scalar(f"train/{k}", v, step)
+
+    def tick(self, step: int, sps: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, sps=sps, ret=self.last_return, ev=self.last_eval)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        for log in (self.episodes, self.evals, self.train):
+            log.close()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,38 @@
+"""Exploration noise as pure functions over an explicit state (so it can be jitted and checkpointed).
+
+Both act in the normalized action space [-1, 1]. The Ornstein-Uhlenbeck process is the paper's, discretized with
+dt = 1:  x_{t+1} = x_t + theta * (0 - x_t) + sigma * eps_t,  eps_t ~ N(0, I). Its stationary variance is
+sigma^2 / (1 - (1 - theta)^2). The state is reset to zero at each episode start.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def ou_init(action_dim: int) -> jax.Array:
+    return jnp.zeros((action_dim,), jnp.float32)
+
+
+def ou_step(x: jax.Array, key: jax.Array, theta: float, sigma: float) -> jax.Array:
+    """One step of the OU process; returns the new state, which is also the noise to add."""
+    return x - theta * x + sigma * jax.random.normal(key, x.shape, x.dtype)
+
+
+def ou_stationary_std(theta: float, sigma: float) -> float:
+    return sigma / (1.0 - (1.0 - theta) ** 2) ** 0.5
+
+
+def gaussian(key: jax.Array, shape: tuple[int, ...], sigma: float) -> jax.Array:
+    return sigma * jax.random.normal(key, shape, jnp.float32)
+
+
+def sample(
+    kind: str, state: jax.Array, key: jax.Array, sigma: float, theta: float
+) -> tuple[jax.Array, jax.Array]:
+    """(noise, new_state) for ``kind`` in {"ou", "gaussian"}; gaussian keeps its (unused) state unchanged."""
+    if kind == "ou":
+        state = ou_step(state, key, theta, sigma)
+        return state, state
+    return gaussian(key, state.shape, sigma), state

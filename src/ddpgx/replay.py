@@ -1,0 +1,89 @@
+"""Preallocated numpy ring buffer of transitions, storing each observation once.
+
+Row i holds obs[i], action[i] (in [-1, 1]), reward[i] and terminated[i]; its next observation is obs[i + 1].
+When an episode ends, its last next-observation takes a row of its own that is never sampled as a start, and the
+next episode begins one row later. So memory is about one observation per transition (plus one row per episode),
+not two. Truncation (time limit) is not stored as an end of the MDP: only ``terminated`` stops bootstrapping.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Batch(NamedTuple):
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, seed: int = 0) -> None:
+        if capacity < 2:
+            raise ValueError("replay capacity must be at least 2")
+        # one spare row so that `capacity` transitions fit when episodes never end
+        n = capacity + 1
+        self.capacity = capacity
+        self.rows = n
+        self.obs = np.zeros((n, obs_dim), np.float32)
+        self.action = np.zeros((n, action_dim), np.float32)
+        self.reward = np.zeros((n,), np.float32)
+        self.terminated = np.zeros((n,), np.float32)
+        self.valid = np.zeros((n,), bool)  # row starts a stored transition
+        self.pos = 0  # row the next transition starts at
+        self.filled = 0  # rows ever written, capped at n
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return int(self.valid.sum())
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.obs, self.action, self.reward, self.terminated, self.valid))
+
+    def add(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        episode_end: bool,
+    ) -> None:
+        """Store one transition. ``episode_end`` (terminated or truncated) means the next add starts a new
+        episode, so ``next_obs`` keeps its own row."""
+        p, n = self.pos, self.rows
+        q = (p + 1) % n
+        self.obs[p] = obs
+        self.action[p] = action
+        self.reward[p] = reward
+        self.terminated[p] = terminated
+        self.valid[p] = True
+        self.obs[q] = next_obs  # overwrites whatever transition started at q
+        self.valid[q] = False
+        self.filled = min(n, max(self.filled, p + 2))
+        self.pos = (q + 1) % n if episode_end else q
+
+    def sample_indices(self, count: int) -> np.ndarray:
+        """``count`` row indices drawn uniformly from stored transitions (rejection on the few invalid rows)."""
+        if len(self) == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = self.rng.integers(0, self.filled, size=count)
+        bad = ~self.valid[idx]
+        while bad.any():
+            idx[bad] = self.rng.integers(0, self.filled, size=int(bad.sum()))
+            bad = ~self.valid[idx]
+        return idx
+
+    def gather(self, idx: np.ndarray) -> Batch:
+        nxt = (idx + 1) % self.rows
+        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.obs[nxt], self.terminated[idx])
+
+    def sample(self, batch_size: int, k: int = 1) -> Batch:
+        """``k`` batches of ``batch_size`` at once, shaped (k, batch_size, ...)."""
+        idx = self.sample_indices(k * batch_size).reshape(k, batch_size)
+        return self.gather(idx)
