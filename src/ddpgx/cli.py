@@ -36,10 +36,30 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return value
 
 
+def check_flags(args: list[str], cls: type, extra: tuple[str, ...] = ()) -> None:
+    """Refuse an unknown ``--flag`` of dataclass ``cls`` in one line, suggesting the closest real one."""
+    import difflib
+
+    valid = {"-h", "--help", *extra}
+    for f in dataclasses.fields(cls):
+        name = "--" + f.name.replace("_", "-")
+        valid.add(name)
+        if f.type in (bool, "bool"):
+            valid.add("--no-" + f.name.replace("_", "-"))
+    for a in args:
+        if a.startswith("--"):
+            flag = a.split("=", 1)[0]
+            if flag not in valid:
+                close = difflib.get_close_matches(flag, sorted(valid), n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]}?" if close else "see the flags with --help"
+                raise UserError(f"unknown flag {flag}; {hint}")
+
+
 def parse_train_args(args: list[str]):  # -> Config
     """Start from the preset (``--preset``, else the env's default) and let each flag override one field."""
     from ddpgx.config import Config, preset_config
 
+    check_flags(args, Config)
     env_id = _flag_value(args, "--env") or Config.env
     base = preset_config(_flag_value(args, "--preset") or "", env_id)
     return tyro.cli(
@@ -92,7 +112,9 @@ def cmd_eval(args: list[str]) -> int:
     ev = Evaluator(policy.config.env, a.episodes, a.seed)
     returns = ev.run(policy.normalized)
     ev.close()
-    print(f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f} over {a.episodes} episodes")
+    print(
+        f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f} over {a.episodes} episodes"
+    )
     return 0
 
 

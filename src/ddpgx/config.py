@@ -193,9 +193,12 @@ def validate(cfg: Config) -> Config:
     need(0 < cfg.noise_theta <= 1, f"--noise-theta must be in (0, 1], got {cfg.noise_theta}")
     need(cfg.final_init >= 0, f"--final-init must be >= 0, got {cfg.final_init}")
     need(0 < cfg.bn_momentum < 1, f"--bn-momentum must be in (0, 1), got {cfg.bn_momentum}")
-    need(len(cfg.actor_hidden) >= 1 and all(h > 0 for h in cfg.actor_hidden), "--actor-hidden needs sizes > 0")
     need(
-        len(cfg.critic_hidden) >= 1 and all(h > 0 for h in cfg.critic_hidden), "--critic-hidden needs sizes > 0"
+        len(cfg.actor_hidden) >= 1 and all(h > 0 for h in cfg.actor_hidden), "--actor-hidden needs sizes > 0"
+    )
+    need(
+        len(cfg.critic_hidden) >= 1 and all(h > 0 for h in cfg.critic_hidden),
+        "--critic-hidden needs sizes > 0",
     )
     need(
         0 <= cfg.critic_action_layer < len(cfg.critic_hidden),
@@ -220,7 +223,11 @@ def field_docs() -> dict[str, str]:
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
     for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+        ):
             docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
     return docs
 

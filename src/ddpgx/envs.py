@@ -23,7 +23,9 @@ class ActionScaler:
         return (self.low + (a + 1.0) * 0.5 * (self.high - self.low)).astype(self.low.dtype)
 
     def from_env(self, a: np.ndarray) -> np.ndarray:
-        return (2.0 * (np.asarray(a, np.float64) - self.low) / (self.high - self.low) - 1.0).astype(np.float32)
+        return (2.0 * (np.asarray(a, np.float64) - self.low) / (self.high - self.low) - 1.0).astype(
+            np.float32
+        )
 
 
 def check_env_id(env_id: str) -> None:

@@ -29,7 +29,9 @@ class Evaluator:
         n = len(self.envs)
         seeds = [self.seed + i for i in range(n)] if self.first else [None] * n
         self.first = False
-        obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)]).astype(np.float32)
+        obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)]).astype(
+            np.float32
+        )
         returns = np.zeros(n)
         alive = np.ones(n, bool)
         while alive.any():

@@ -74,7 +74,9 @@ def load_params(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise UserError(f"parameter file {path} does not exist") from None
     except Exception as e:  # msgpack raises several types on garbage
-        raise UserError(f"{path} is not a ddpgx parameter file ({type(e).__name__}); is it truncated?") from None
+        raise UserError(
+            f"{path} is not a ddpgx parameter file ({type(e).__name__}); is it truncated?"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != PARAMS_FORMAT:
         raise UserError(f"{path} has an unknown format; expected ddpgx parameters format {PARAMS_FORMAT}")
     return payload

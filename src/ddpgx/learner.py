@@ -93,7 +93,9 @@ def build_optimizers(cfg: Config) -> tuple[optax.GradientTransformation, optax.G
 # ----------------------------------------------------------------------------------------------- pure maths
 
 
-def _apply(net: nn.Module, variables: Variables, *args: jax.Array, train: bool) -> tuple[jax.Array, Variables]:
+def _apply(
+    net: nn.Module, variables: Variables, *args: jax.Array, train: bool
+) -> tuple[jax.Array, Variables]:
     """Apply ``net``; in training mode with batch norm also return the updated batch statistics."""
     if train and "batch_stats" in variables:
         out, upd = net.apply(variables, *args, train=True, mutable=["batch_stats"])
@@ -101,9 +103,7 @@ def _apply(net: nn.Module, variables: Variables, *args: jax.Array, train: bool) 
     return net.apply(variables, *args, train=train), variables
 
 
-def critic_target(
-    actor: Actor, critic: Critic, state: TrainState, batch: Batch, gamma: float
-) -> jax.Array:
+def critic_target(actor: Actor, critic: Critic, state: TrainState, batch: Batch, gamma: float) -> jax.Array:
     """y = r + gamma * (1 - terminated) * Q'(s', mu'(s')), with the target networks in inference mode."""
     next_a, _ = _apply(actor, state.actor_target, batch.next_obs, train=False)
     q_next, _ = _apply(critic, state.critic_target, batch.next_obs, next_a, train=False)
@@ -137,9 +137,9 @@ def update_step(
 ) -> tuple[TrainState, Metrics]:
     """One DDPG gradient step (critic, then actor and targets) as a pure function."""
     y = jax.lax.stop_gradient(critic_target(actor, critic, state, batch, hp.gamma))
-    (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(
-        partial(critic_loss, critic), has_aux=True
-    )(state.critic["params"], state.critic, batch, y)
+    (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(partial(critic_loss, critic), has_aux=True)(
+        state.critic["params"], state.critic, batch, y
+    )
     upd, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic["params"])
     critic_vars = {**critic_vars, "params": optax.apply_updates(state.critic["params"], upd)}
     state = state.replace(critic=critic_vars, critic_opt=critic_opt, step=state.step + 1)

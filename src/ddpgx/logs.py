@@ -61,8 +61,9 @@ class RunLogger:
                 console=Console(stderr=True),
                 refresh_per_second=4,
             )
-            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, sps=0.0,
-                                               ret=float("nan"), ev=float("nan"))
+            self.task = self.progress.add_task(
+                "train", total=total_steps, completed=start_step, sps=0.0, ret=float("nan"), ev=float("nan")
+            )
             self.progress.start()
 
     def wall(self) -> float:
@@ -87,7 +88,12 @@ class RunLogger:
         self.episodes.flush()
         self.train.flush()
         if self.tb is not None:
-            for k, v in (("critic_loss", critic_loss), ("actor_loss", actor_loss), ("mean_q", mean_q), ("sps", sps)):
+            for k, v in (
+                ("critic_loss", critic_loss),
+                ("actor_loss", actor_loss),
+                ("mean_q", mean_q),
+                ("sps", sps),
+            ):
                 self.tb.add_scalar(f"train/{k}", v, step)
 
     def tick(self, step: int, sps: float) -> None:

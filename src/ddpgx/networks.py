@@ -21,31 +21,20 @@ def uniform(scale: float) -> nn.initializers.Initializer:
     return init
 
 
-class FanInDense(nn.Module):
-    """Dense layer with weights and bias in U[-s, s]: s = 1/sqrt(fan_in), or ``scale`` when it is > 0."""
-
-    features: int
-    scale: float = 0.0
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        s = self.scale if self.scale > 0 else 1.0 / (x.shape[-1] ** 0.5)
-        return nn.Dense(self.features, kernel_init=uniform(s), bias_init=uniform(s))(x)
+def dense(x: jax.Array, features: int, name: str, scale: float = 0.0) -> jax.Array:
+    """Dense layer with weights and bias in U[-s, s]: s = 1/sqrt(fan_in), or ``scale`` when it is > 0.
+    Call from inside a compact method; the layer is a child of that module named ``name``."""
+    s = scale if scale > 0 else 1.0 / (x.shape[-1] ** 0.5)
+    return nn.Dense(features, kernel_init=uniform(s), bias_init=uniform(s), name=name)(x)
 
 
-class Norm(nn.Module):
-    """Batch norm, layer norm or nothing; batch norm uses batch statistics when ``train``."""
-
-    kind: str  # "batch", "layer" or ""
-    momentum: float = 0.99
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        if self.kind == "batch":
-            return nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5)(x)
-        if self.kind == "layer":
-            return nn.LayerNorm()(x)
-        return x
+def norm(x: jax.Array, kind: str, train: bool, momentum: float, name: str) -> jax.Array:
+    """Batch norm (batch statistics when ``train``), layer norm, or nothing (``kind`` "")."""
+    if kind == "batch":
+        return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=1e-5, name=name)(x)
+    if kind == "layer":
+        return nn.LayerNorm(name=name)(x)
+    return x
 
 
 class Actor(nn.Module):
@@ -61,11 +50,11 @@ class Actor(nn.Module):
     def __call__(self, obs: jax.Array, train: bool = False) -> jax.Array:
         x = obs
         if self.norm == "batch":
-            x = Norm("batch", self.bn_momentum)(x, train)
-        for h in self.hidden:
-            x = FanInDense(h)(x)
-            x = nn.relu(Norm(self.norm, self.bn_momentum)(x, train))
-        return jnp.tanh(FanInDense(self.action_dim, self.final_init)(x))
+            x = norm(x, "batch", train, self.bn_momentum, "norm_input")
+        for i, h in enumerate(self.hidden):
+            x = dense(x, h, f"hidden_{i}")
+            x = nn.relu(norm(x, self.norm, train, self.bn_momentum, f"norm_{i}"))
+        return jnp.tanh(dense(x, self.action_dim, "out", self.final_init))
 
 
 class Critic(nn.Module):
@@ -82,13 +71,13 @@ class Critic(nn.Module):
     def __call__(self, obs: jax.Array, action: jax.Array, train: bool = False) -> jax.Array:
         x = obs
         if self.norm == "batch":
-            x = Norm("batch", self.bn_momentum)(x, train)
+            x = norm(x, "batch", train, self.bn_momentum, "norm_input")
         for i, h in enumerate(self.hidden):
             if i == self.action_layer:
                 x = jnp.concatenate([x, action], axis=-1)
-            x = FanInDense(h)(x)
+            x = dense(x, h, f"hidden_{i}")
             # batch norm only before the action enters (paper); layer norm on every hidden layer
             if self.norm == "layer" or (self.norm == "batch" and i < self.action_layer):
-                x = Norm(self.norm, self.bn_momentum)(x, train)
+                x = norm(x, self.norm, train, self.bn_momentum, f"norm_{i}")
             x = nn.relu(x)
-        return FanInDense(1, self.final_init)(x)[..., 0]
+        return dense(x, 1, "out", self.final_init)[..., 0]

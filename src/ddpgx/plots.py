@@ -25,7 +25,9 @@ def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
         steps = np.array([float(r["step"]) for r in rows])
         values = np.array([float(r[col]) for r in rows])
     except (KeyError, ValueError, TypeError) as e:
-        raise UserError(f"{path} is corrupt ({type(e).__name__}: {e}); it needs columns step and {col}") from None
+        raise UserError(
+            f"{path} is corrupt ({type(e).__name__}: {e}); it needs columns step and {col}"
+        ) from None
     if len(steps) == 0:
         raise UserError(f"{path} has no rows yet; let the run finish an episode or an evaluation first")
     return steps, values
@@ -37,7 +39,9 @@ def run_label(run_dir: Path) -> tuple[str, str, int]:
         cfg = json.loads((run_dir / "config.json").read_text())["config"]
         return cfg["env"], cfg["preset"], int(cfg["seed"])
     except (OSError, KeyError, ValueError) as e:
-        raise UserError(f"{run_dir} has no readable config.json ({e}); is it a ddpgx run directory?") from None
+        raise UserError(
+            f"{run_dir} has no readable config.json ({e}); is it a ddpgx run directory?"
+        ) from None
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -102,7 +106,11 @@ def plot_runs(
                 (line,) = ax.plot(c["steps"], c["mean"], style, markersize=3, label=label, lw=1.5)
                 if c["n"] > 1:
                     ax.fill_between(
-                        c["steps"], c["mean"] - c["std"], c["mean"] + c["std"], color=line.get_color(), alpha=0.2
+                        c["steps"],
+                        c["mean"] - c["std"],
+                        c["mean"] + c["std"],
+                        color=line.get_color(),
+                        alpha=0.2,
                     )
         ax.set_title(env)
         ax.set_xlabel("environment steps")

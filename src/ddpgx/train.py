@@ -53,7 +53,9 @@ def prepare_run_dir(path: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise UserError(f"cannot write to run directory {path}: {e.strerror}; pass a writable --run-dir") from None
+        raise UserError(
+            f"cannot write to run directory {path}: {e.strerror}; pass a writable --run-dir"
+        ) from None
 
 
 def train(cfg: Config) -> TrainResult:

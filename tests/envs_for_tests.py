@@ -1,0 +1,73 @@
+"""Small Gymnasium envs that provoke each kind of bad input; registered on import."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+class _Base(gym.Env):
+    def __init__(
+        self,
+        action_space: gym.Space,
+        render_mode=None,
+        obs_nan_at: int = -1,
+        reward: float = 0.0,
+        episode: int = 50,
+    ):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = action_space
+        self.obs_nan_at = obs_nan_at
+        self.reward = reward
+        self.episode = episode
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, 2).astype(np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        if self.t == self.obs_nan_at:
+            obs[0] = np.nan
+        return obs, self.reward, False, self.t >= self.episode, {}
+
+
+class Terminating(gym.Env):
+    """Terminates when the action's first component is positive, else truncates after 4 steps."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(np.array([-3.0], np.float32), np.array([1.0], np.float32), dtype=np.float32)
+
+    def __init__(self, render_mode=None):
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = bool(action[0] > 0)
+        return np.full(1, self.t, np.float32), 1.0, terminated, self.t >= 4 and not terminated, {}
+
+
+def register() -> None:
+    box = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    envs = {
+        "TestMultiDiscrete-v0": lambda **k: _Base(gym.spaces.MultiDiscrete([3, 3]), **k),
+        "TestDictAction-v0": lambda **k: _Base(gym.spaces.Dict({"a": box}), **k),
+        "TestInfiniteBox-v0": lambda **k: _Base(gym.spaces.Box(-np.inf, np.inf, (1,), np.float32), **k),
+        "TestNanObs-v0": lambda **k: _Base(box, obs_nan_at=30, **k),
+        "TestHugeReward-v0": lambda **k: _Base(box, reward=3e38, **k),
+        "TestTerminating-v0": Terminating,
+    }
+    for name, entry in envs.items():
+        if name not in gym.registry:
+            gym.register(name, entry_point=entry)
+
+
+register()
