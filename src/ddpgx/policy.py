@@ -11,6 +11,7 @@ import numpy as np
 from flax import serialization
 
 from ddpgx.envs import ActionScaler
+from ddpgx.errors import UserError
 from ddpgx.io import load_params
 from ddpgx.learner import build_networks
 from ddpgx.train import load_run_config
@@ -28,7 +29,12 @@ class Policy:
         self.actor, _ = build_networks(self.config, self.action_dim)
         template = self.actor.init(jax.random.PRNGKey(0), jnp.zeros((1, self.obs_dim), jnp.float32))
         path = Path(params_file) if params_file else run_dir / "final.msgpack"
-        self.variables = serialization.from_state_dict(template, load_params(path)["actor"])
+        try:
+            self.variables = serialization.from_state_dict(template, load_params(path)["actor"])
+        except (ValueError, KeyError) as e:
+            raise UserError(
+                f"the parameters in {path} do not fit the network that {run_dir}/config.json describes ({e})"
+            ) from None
         self._apply = jax.jit(lambda v, o: self.actor.apply(v, o, train=False))
 
     def normalized(self, obs: np.ndarray) -> np.ndarray:

@@ -1,0 +1,132 @@
+"""Record the noise-free learned policy as a GIF or MP4, headless (MuJoCo through EGL or OSMesa)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ddpgx.errors import UserError
+
+RENDER_PACKAGES = "libegl1 libegl-mesa0 libgl1 libosmesa6"
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: Path
+    frames: int
+    returns: list[float]
+    lengths: list[int]
+
+
+def choose_gl_backend() -> None:
+    """With no display, MuJoCo must render offscreen: pick EGL unless the user chose a backend."""
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # classic-control envs draw with pygame
+    if os.environ.get("MUJOCO_GL") in ("egl", "osmesa"):
+        os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+
+def _make_render_env(env_id: str, size: tuple[int, int]):
+    import gymnasium as gym
+
+    from ddpgx.envs import make_env
+
+    choose_gl_backend()
+    width, height = size
+    try:
+        try:
+            env = gym.make(env_id, render_mode="rgb_array", width=width, height=height, disable_env_checker=True)
+        except TypeError:  # envs without width/height arguments (classic control): resized afterwards
+            env = make_env(env_id, render_mode="rgb_array")
+    except gym.error.Error:
+        env = make_env(env_id, render_mode="rgb_array")  # raises the clear UserError for a bad id
+    return env
+
+
+def _render(env) -> np.ndarray:
+    try:
+        frame = env.render()
+    except Exception as e:  # GL libraries missing or unusable: one clear line
+        backend = os.environ.get("MUJOCO_GL", "default")
+        raise UserError(
+            f"rendering failed with MUJOCO_GL={backend} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+            f"install the offscreen GL libraries: apt-get install -y {RENDER_PACKAGES} "
+            "(or try MUJOCO_GL=osmesa)"
+        ) from None
+    if frame is None:
+        raise UserError("the environment rendered no frame; does it support render_mode='rgb_array'?")
+    return np.asarray(frame)
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if frame.shape[1] == size[0] and frame.shape[0] == size[1]:
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+
+
+def record(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    episodes: int = 1,
+    max_steps: int = 1000,
+    fps: int = 30,
+    every: int = 1,
+    size: tuple[int, int] = (240, 240),
+    seed: int = 0,
+    params_file: str | Path | None = None,
+) -> Recording:
+    """Run ``episodes`` noise-free episodes of the run's policy and write their frames to ``out``."""
+    from ddpgx.policy import load_policy
+
+    for name, v in (("--episodes", episodes), ("--max-steps", max_steps), ("--fps", fps), ("--every", every)):
+        if v <= 0:
+            raise UserError(f"{name} must be a positive integer, got {v}")
+    if min(size) < 16:
+        raise UserError(f"frames of {size[0]}x{size[1]} pixels are too small; use --width/--height >= 16")
+    out = Path(out) if out else Path(run_dir) / "policy.gif"
+    if out.suffix.lower() not in (".gif", ".mp4"):
+        raise UserError(f"--out must end in .gif or .mp4, got {out.name}")
+    policy = load_policy(run_dir, params_file)
+    env = _make_render_env(policy.config.env, size)
+    frames: list[np.ndarray] = []
+    returns: list[float] = []
+    lengths: list[int] = []
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            ret = 0.0
+            frames.append(_resize(_render(env), size))
+            for t in range(max_steps):
+                obs, r, term, trunc, _ = env.step(policy(np.asarray(obs, np.float32)))
+                ret += float(r)
+                if (t + 1) % every == 0:
+                    frames.append(_resize(_render(env), size))
+                if term or trunc:
+                    break
+            returns.append(ret)
+            lengths.append(t + 1)
+    finally:
+        env.close()
+    write_video(out, frames, fps)
+    return Recording(out, len(frames), returns, lengths)
+
+
+def write_video(out: Path, frames: list[np.ndarray], fps: int) -> None:
+    import imageio.v3 as iio
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stack = np.stack(frames).astype(np.uint8)
+    if out.suffix.lower() == ".gif":
+        iio.imwrite(out, stack, extension=".gif", duration=1000.0 / fps, loop=0)
+    else:
+        import warnings
+
+        with warnings.catch_warnings():  # imageio-ffmpeg starts ffmpeg with a fork; harmless here
+            warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+            iio.imwrite(out, stack, extension=".mp4", fps=fps, codec="libx264", macro_block_size=1)
