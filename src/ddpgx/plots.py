@@ -57,8 +57,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 def group_curves(
     run_dirs: Sequence[Path], metric: str, smooth_window: int = 1, points: int = 200
 ) -> dict[tuple[str, str], dict[str, np.ndarray | int]]:
-    """Runs with the same (env, preset) become one curve: on a common step grid, the mean and std across
-    seeds of each seed's (smoothed, linearly interpolated) curve."""
+    """Runs with the same (env, preset) become one curve: the mean and std across seeds, at the runs' own steps
+    when they share them (evaluations), else on a common grid of ``points`` steps by linear interpolation."""
     groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for d in run_dirs:
         env, preset, _ = run_label(Path(d))
@@ -66,9 +66,13 @@ def group_curves(
         groups[(env, preset)].append((s, smooth(v, smooth_window)))
     out = {}
     for key, curves in groups.items():
-        lo = max(c[0][0] for c in curves)
-        hi = min(c[0][-1] for c in curves)
-        grid = np.linspace(lo, hi, points) if hi > lo else np.array([hi])
+        first = curves[0][0]
+        if all(len(s) == len(first) and np.array_equal(s, first) for s, _ in curves):
+            grid = first  # the same steps in every run (evaluations): keep them as they are
+        else:
+            lo = max(s[0] for s, _ in curves)
+            hi = min(s[-1] for s, _ in curves)
+            grid = np.linspace(lo, hi, points) if hi > lo else np.array([hi])
         ys = np.stack([np.interp(grid, s, v) for s, v in curves])
         out[key] = {"steps": grid, "mean": ys.mean(0), "std": ys.std(0), "n": len(curves)}
     return out
