@@ -150,7 +150,9 @@ def record_gifs() -> None:
         if (run / "final.msgpack").exists():
             gif = DOCS / f"{env.split('-')[0].lower()}.gif"
             res = record(run, gif, max_steps=steps, every=every, size=size, fps=20)
-            print(f"{gif}: {res.frames} frames, return {res.returns[0]:.1f}, {gif.stat().st_size // 1024} KiB")
+            print(
+                f"{gif}: {res.frames} frames, return {res.returns[0]:.1f}, {gif.stat().st_size // 1024} KiB"
+            )
 
 
 def main() -> None:

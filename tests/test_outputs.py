@@ -54,7 +54,9 @@ def test_plot_png_has_requested_size_and_is_not_blank(tmp_path):
     assert len(np.unique(rgb, axis=0)) > 50  # lines, band, text: not an empty canvas
     assert (rgb.std(0) > 10).all()
     # CLI: several runs, eval metric, svg
-    assert main(["plot", str(runs[0]), str(runs[1]), "--out", str(tmp_path / "p.svg"), "--metric", "eval"]) == 0
+    assert (
+        main(["plot", str(runs[0]), str(runs[1]), "--out", str(tmp_path / "p.svg"), "--metric", "eval"]) == 0
+    )
     assert (tmp_path / "p.svg").read_text().startswith("<?xml")
 
 
@@ -72,8 +74,18 @@ def test_corrupt_or_empty_csv_gives_a_clear_error(tmp_path, capsys):
 
 def tiny_run(tmp_path, env):
     cfg = preset_config(
-        "modern", env, total_steps=300, learning_starts=200, batch_size=16, actor_hidden=(16,), critic_hidden=(16,),
-        eval_every=300, eval_episodes=1, run_dir=str(tmp_path / env), progress=False, tensorboard=False,
+        "modern",
+        env,
+        total_steps=300,
+        learning_starts=200,
+        batch_size=16,
+        actor_hidden=(16,),
+        critic_hidden=(16,),
+        eval_every=300,
+        eval_episodes=1,
+        run_dir=str(tmp_path / env),
+        progress=False,
+        tensorboard=False,
     )
     return train(cfg)
 
@@ -91,8 +103,23 @@ def frames_of(path):
 def test_record_pendulum_gif(tmp_path, capsys):
     res = tiny_run(tmp_path, "Pendulum-v1")
     out = tmp_path / "pend.gif"
-    assert main(["record", str(res.run_dir), "--out", str(out), "--max-steps", "30", "--width", "64",
-                 "--height", "48"]) == 0
+    assert (
+        main(
+            [
+                "record",
+                str(res.run_dir),
+                "--out",
+                str(out),
+                "--max-steps",
+                "30",
+                "--width",
+                "64",
+                "--height",
+                "48",
+            ]
+        )
+        == 0
+    )
     assert "episode return" in capsys.readouterr().out
     frames = frames_of(out)
     assert frames.shape[:3] == (31, 48, 64)  # first frame + one per step

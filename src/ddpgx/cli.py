@@ -17,6 +17,7 @@ USAGE = """usage: ddpgx COMMAND [ARGS]
 
 commands:
   train     train DDPG:  ddpgx train --env Hopper-v5 [--preset paper|modern|pendulum] [--seed N] [--FIELD VALUE...]
+            continue a stopped run:  ddpgx train --resume RUN_DIR [--total-steps N]
   eval      noise-free episodes of a trained run:  ddpgx eval RUN_DIR [--episodes N]
   presets   print the presets and every hyperparameter
   plot      learning curves:  ddpgx plot RUN_DIR... [--out FILE.png] [--metric episode|eval|both] [--smooth N]
@@ -59,7 +60,7 @@ def parse_train_args(args: list[str]):  # -> Config
     """Start from the preset (``--preset``, else the env's default) and let each flag override one field."""
     from ddpgx.config import Config, preset_config
 
-    check_flags(args, Config)
+    check_flags(args, Config, extra=("--resume",))
     env_id = _flag_value(args, "--env") or Config.env
     base = preset_config(_flag_value(args, "--preset") or "", env_id)
     return tyro.cli(
@@ -72,14 +73,28 @@ def parse_train_args(args: list[str]):  # -> Config
 
 
 def cmd_train(args: list[str]) -> int:
-    from ddpgx.config import validate
-    from ddpgx.envs import check_env_id
-    from ddpgx.train import train
+    import signal
 
-    cfg = parse_train_args(args)
+    from ddpgx.config import Config, validate
+    from ddpgx.envs import check_env_id
+    from ddpgx.train import Interrupted, load_run_config, train
+
+    resume = _flag_value(args, "--resume")
+    if resume is not None:
+        rest = [a for i, a in enumerate(args) if a != "--resume" and (i == 0 or args[i - 1] != "--resume")]
+        rest = [a for a in rest if not a.startswith("--resume=")]
+        check_flags(rest, Config)
+        saved = load_run_config(resume)
+        cfg = tyro.cli(Config, default=saved, args=rest, prog="ddpgx train").replace(run_dir=resume)
+    else:
+        cfg = parse_train_args(args)
     check_env_id(cfg.env)
     validate(cfg)
-    res = train(cfg)
+    try:
+        res = train(cfg, resume=resume is not None)
+    except Interrupted as e:
+        print(f"ddpgx: {e}", file=sys.stderr)
+        return 128 + (e.signum or signal.SIGINT)
     console = Console()
     console.print(
         f"[bold green]done[/]: {res.steps} steps in {res.wall_s:.1f} s; final eval return "
@@ -97,8 +112,8 @@ class EvalArgs:
     """Noise-free episodes to run."""
     seed: int = 12345
     """Seed of the evaluation envs."""
-    params: str = ""
-    """Parameter file to load instead of <run_dir>/final.msgpack."""
+    params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
+    """Parameter file or checkpoint directory to load instead of <run_dir>/final.msgpack."""
 
 
 def cmd_eval(args: list[str]) -> int:

@@ -83,6 +83,10 @@ class Config:
     """Episodes per evaluation, run on a separate environment seeded apart from training."""
     log_every: int = 1_000
     """Write losses and speed to train.csv / TensorBoard every this many env steps."""
+    checkpoint_every: int = 50_000
+    """Save a resumable checkpoint at the first episode end after every this many env steps."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept on disk (older ones are deleted once a newer one is complete)."""
     run_dir: str = ""
     """Output directory. Empty: runs/<env>__<preset>__s<seed>__<timestamp>."""
     tensorboard: bool = True
@@ -177,7 +181,7 @@ def validate(cfg: Config) -> Config:
     for name in ("batch_size", "total_steps", "buffer_size", "update_every", "policy_delay", "eval_episodes"):
         v = getattr(cfg, name)
         need(v > 0, f"--{_flag(name)} must be a positive integer, got {v}")
-    for name in ("eval_every", "log_every"):
+    for name in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         v = getattr(cfg, name)
         need(v > 0, f"--{_flag(name)} must be a positive integer, got {v}")
     need(cfg.learning_starts >= 0, f"--learning-starts must be >= 0, got {cfg.learning_starts}")

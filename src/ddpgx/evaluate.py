@@ -44,6 +44,22 @@ class Evaluator:
                     alive[i] = False
         return returns
 
+    def state(self) -> dict:
+        """Random-generator states of the eval envs (JSON-able), for checkpoints."""
+        from ddpgx.checkpoint import rng_state
+
+        envs = [] if self.first else [rng_state(e.unwrapped.np_random) for e in self.envs]
+        return {"first": self.first, "envs": envs}
+
+    def load_state(self, state: dict) -> None:
+        from ddpgx.checkpoint import set_rng_state
+
+        self.first = bool(state["first"])
+        if not self.first:
+            for env, s in zip(self.envs, state["envs"], strict=True):
+                env.reset(seed=0)  # create the generator, then overwrite its state
+                set_rng_state(env.unwrapped.np_random, s)
+
     def close(self) -> None:
         for env in self.envs:
             env.close()

@@ -37,7 +37,16 @@ class CsvLog:
 class RunLogger:
     """episodes.csv, eval.csv, train.csv, TensorBoard scalars and the progress bar of one run."""
 
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int, tensorboard: bool, progress: bool):
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int,
+        tensorboard: bool,
+        progress: bool,
+        wall_offset: float = 0.0,
+        purge_step: int | None = None,
+    ):
         self.episodes = CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS)
         self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS)
         self.train = CsvLog(run_dir / "train.csv", TRAIN_FIELDS)
@@ -45,8 +54,9 @@ class RunLogger:
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"), flush_secs=30)
-        self.t0 = time.perf_counter()
+            # purge_step: TensorBoard drops events at or after it from an interrupted earlier session
+            self.tb = SummaryWriter(str(run_dir / "tb"), flush_secs=30, purge_step=purge_step)
+        self.t0 = time.perf_counter() - wall_offset
         self.last_return = float("nan")
         self.last_eval = float("nan")
         self.progress: Progress | None = None
@@ -95,6 +105,16 @@ class RunLogger:
                 ("sps", sps),
             ):
                 self.tb.add_scalar(f"train/{k}", v, step)
+
+    def flush(self) -> None:
+        for log in (self.episodes, self.evals, self.train):
+            log.flush()
+        if self.tb is not None:
+            self.tb.flush()
+
+    def csv_sizes(self) -> dict[str, int]:
+        """Bytes written to each CSV so far (call after flush), for checkpoints."""
+        return {log.path.name: log.file.tell() for log in (self.episodes, self.evals, self.train)}
 
     def tick(self, step: int, sps: float) -> None:
         if self.progress is not None:

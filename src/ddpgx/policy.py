@@ -17,6 +17,23 @@ from ddpgx.learner import build_networks
 from ddpgx.train import load_run_config
 
 
+def actor_state_of(run_dir: Path, params_file: Path | str | None) -> tuple[Path, dict]:
+    """(file used, actor state dict): ``params_file`` (a final.msgpack-style file or a checkpoint directory),
+    else the run's final parameters, else its latest valid checkpoint (a run that was stopped early)."""
+    from ddpgx import checkpoint as ckpt
+
+    if params_file is not None:
+        path = Path(params_file)
+        if path.is_dir():
+            return path, ckpt.load_actor_state(path)
+        return path, load_params(path)["actor"]
+    final = run_dir / "final.msgpack"
+    if final.exists() or not (run_dir / ckpt.DIRNAME).exists():
+        return final, load_params(final)["actor"]
+    loaded = ckpt.load(run_dir)
+    return loaded.path, loaded.state["actor"]
+
+
 class Policy:
     """Noise-free learned policy. ``policy(obs)`` accepts one observation or a batch."""
 
@@ -28,9 +45,10 @@ class Policy:
         self.scaler = ActionScaler(np.asarray(meta["action_low"]), np.asarray(meta["action_high"]))
         self.actor, _ = build_networks(self.config, self.action_dim)
         template = self.actor.init(jax.random.PRNGKey(0), jnp.zeros((1, self.obs_dim), jnp.float32))
-        path = Path(params_file) if params_file else run_dir / "final.msgpack"
+        path, actor_state = actor_state_of(run_dir, params_file)
+        self.source = path
         try:
-            self.variables = serialization.from_state_dict(template, load_params(path)["actor"])
+            self.variables = serialization.from_state_dict(template, actor_state)
         except (ValueError, KeyError) as e:
             raise UserError(
                 f"the parameters in {path} do not fit the network that {run_dir}/config.json describes ({e})"

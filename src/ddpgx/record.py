@@ -39,7 +39,9 @@ def _make_render_env(env_id: str, size: tuple[int, int]):
     width, height = size
     try:
         try:
-            env = gym.make(env_id, render_mode="rgb_array", width=width, height=height, disable_env_checker=True)
+            env = gym.make(
+                env_id, render_mode="rgb_array", width=width, height=height, disable_env_checker=True
+            )
         except TypeError:  # envs without width/height arguments (classic control): resized afterwards
             env = make_env(env_id, render_mode="rgb_array")
     except gym.error.Error:

@@ -87,3 +87,29 @@ class ReplayBuffer:
         """``k`` batches of ``batch_size`` at once, shaped (k, batch_size, ...)."""
         idx = self.sample_indices(k * batch_size).reshape(k, batch_size)
         return self.gather(idx)
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The filled rows and the write position (numpy arrays only, for an npz file)."""
+        f = self.filled
+        return {
+            "obs": self.obs[:f],
+            "action": self.action[:f],
+            "reward": self.reward[:f],
+            "terminated": self.terminated[:f],
+            "valid": self.valid[:f],
+            "pos": np.asarray(self.pos),
+            "filled": np.asarray(f),
+            "rows": np.asarray(self.rows),
+        }
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        if int(d["rows"]) != self.rows or d["obs"].shape[1:] != self.obs.shape[1:]:
+            raise ValueError(
+                f"replay buffer shape mismatch: checkpoint has {int(d['rows'])} rows of obs {d['obs'].shape[1:]}, "
+                f"this run {self.rows} of {self.obs.shape[1:]}"
+            )
+        f = int(d["filled"])
+        for name in ("obs", "action", "reward", "terminated", "valid"):
+            getattr(self, name)[:f] = d[name]
+        self.pos, self.filled = int(d["pos"]), f

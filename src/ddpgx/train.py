@@ -1,27 +1,49 @@
-"""The training loop: act -> step -> store -> update -> evaluate -> log. The maths lives in learner.py."""
+"""The training loop: act -> step -> store -> update -> evaluate -> log -> checkpoint. The maths is in learner.py.
+
+A run can stop at any moment (crash, kill, pre-emption) and continue with ``train(..., resume=True)`` from its
+latest checkpoint, ending bitwise-identical to the uninterrupted run: checkpoints hold every changing thing (the
+TrainState, the replay buffer, every random generator, the loop's counters and the logs' lengths) and are taken at
+episode ends, so no simulator state is needed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import serialization
 
+from ddpgx import checkpoint as ckpt
 from ddpgx import io
 from ddpgx.config import Config, preset_config, validate
 from ddpgx.envs import make_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError
 from ddpgx.evaluate import Evaluator
-from ddpgx.learner import Batch, Learner
+from ddpgx.learner import Batch, Learner, Metrics
 from ddpgx.logs import RunLogger
 from ddpgx.replay import ReplayBuffer
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation envs are seeded apart from the training env
+RESUMABLE_CHANGES = {
+    "total_steps",
+    "progress",
+    "tensorboard",
+    "plot",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "run_dir",
+}
 
 
 @dataclass(frozen=True)
@@ -34,8 +56,30 @@ class TrainResult:
     params_path: Path
 
 
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived; a checkpoint was saved at ``step``."""
+
+    def __init__(self, step: int, run_dir: Path, signum: int) -> None:
+        super().__init__(f"saved at step {step}; resume with: ddpgx train --resume {run_dir}")
+        self.step, self.run_dir, self.signum = step, run_dir, signum
+
+
+@dataclass
+class Counters:
+    """The loop's own progress, saved in every checkpoint."""
+
+    step: int = 0
+    episode: int = 0
+    wall_s: float = 0.0
+    last_eval: list[float] | None = None
+    last_return: float = float("nan")
+    metrics: list[float] | None = None
+    next_checkpoint: int = 0
+    csv_sizes: dict[str, int] = field(default_factory=dict)
+
+
 def resolve(cfg: Config) -> Config:
-    """Fill in what a Config leaves open: the preset name (env's default) and the run directory."""
+    """Fill in what a Config leaves open: the preset label and the run directory."""
     if not cfg.preset:
         cfg = cfg.replace(preset="custom")
     if not cfg.run_dir:
@@ -46,7 +90,10 @@ def resolve(cfg: Config) -> Config:
 
 def prepare_run_dir(path: Path) -> None:
     if path.exists() and any(path.iterdir()):
-        raise UserError(f"run directory {path} already exists and is not empty; pass another --run-dir")
+        raise UserError(
+            f"run directory {path} already exists and is not empty; pass another --run-dir, "
+            f"or continue it with: ddpgx train --resume {path}"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
@@ -56,112 +103,6 @@ def prepare_run_dir(path: Path) -> None:
         raise UserError(
             f"cannot write to run directory {path}: {e.strerror}; pass a writable --run-dir"
         ) from None
-
-
-def train(cfg: Config) -> TrainResult:
-    """Train DDPG as ``cfg`` says; returns where everything went and the final noise-free evaluation."""
-    t_start = time.perf_counter()
-    cfg = validate(resolve(cfg))
-    env = make_env(cfg.env)
-    scaler = scaler_for(env)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    run_dir = Path(cfg.run_dir)
-    prepare_run_dir(run_dir)
-    io.write_json(run_dir / "config.json", io.run_manifest(cfg, env))
-
-    learner = Learner(cfg, obs_dim, act_dim)
-    state = learner.init(cfg.seed)
-    buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
-    rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
-    evaluator = Evaluator(cfg.env, cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
-    logger = RunLogger(run_dir, cfg.total_steps, 0, cfg.tensorboard, cfg.progress)
-
-    def evaluate(step: int) -> tuple[float, float]:
-        returns = evaluator.run(lambda o: learner.act_greedy(state.actor, o))
-        mean, std = float(returns.mean()), float(returns.std())
-        logger.evaluation(step, mean, std)
-        return mean, std
-
-    noise, key = state.noise, state.key
-    zero_noise = np.zeros_like(np.asarray(noise))
-    obs, _ = env.reset(seed=cfg.seed)
-    obs = np.asarray(obs, np.float32)
-    episode, ep_return, ep_len = 0, 0.0, 0
-    metrics = None
-    start_updates = max(cfg.learning_starts, cfg.batch_size)
-    k = cfg.update_every
-    last_eval: tuple[float, float] | None = None
-    t_tick, s_tick, sps = time.perf_counter(), 0, 0.0
-    try:
-        for step in range(1, cfg.total_steps + 1):
-            if step <= cfg.learning_starts:
-                action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
-            else:
-                a_dev, noise, key = learner.act(state.actor, obs, noise, key)
-                action = np.asarray(a_dev)
-            next_obs, reward, terminated, truncated, _ = env.step(scaler.to_env(action))
-            next_obs = np.asarray(next_obs, np.float32)
-            if not (np.isfinite(next_obs).all() and math.isfinite(reward)):
-                raise TrainingDiverged(
-                    f"the environment returned a NaN or inf observation/reward at step {step}; "
-                    "check the env or its wrappers"
-                )
-            done = terminated or truncated
-            buffer.add(obs, action, reward, next_obs, terminated, done)
-            ep_return += float(reward)
-            ep_len += 1
-            if done:
-                episode += 1
-                logger.episode(step, episode, ep_return, ep_len)
-                ep_return, ep_len = 0.0, 0
-                obs = np.asarray(env.reset()[0], np.float32)
-                noise = zero_noise
-            else:
-                obs = next_obs
-
-            if step >= start_updates and (step - start_updates) % k == k - 1:
-                batches = Batch(*buffer.sample(cfg.batch_size, k))
-                state = state.replace(noise=noise, key=key)
-                state, metrics = learner.update(state, batches)
-                noise, key = state.noise, state.key
-
-            if step % cfg.log_every == 0:
-                now = time.perf_counter()
-                sps = (step - s_tick) / max(now - t_tick, 1e-9)
-                t_tick, s_tick = now, step
-                if metrics is not None:
-                    c, a, q = (float(x) for x in jax.device_get(metrics))
-                    if not (math.isfinite(c) and math.isfinite(q)):
-                        raise TrainingDiverged(
-                            f"critic loss became {c} by step {step}; lower --critic-lr or --actor-lr, "
-                            "or raise --batch-size"
-                        )
-                    logger.losses(step, c, a, q, sps)
-            if step % cfg.eval_every == 0 or step == cfg.total_steps:
-                last_eval = evaluate(step)
-            if step % 250 == 0 or step == cfg.total_steps:
-                logger.tick(step, sps)
-    finally:
-        logger.close()
-        evaluator.close()
-        env.close()
-
-    params_path = run_dir / "final.msgpack"
-    state = state.replace(noise=noise, key=key)
-    io.save_params(params_path, state)
-    assert last_eval is not None
-    if cfg.plot:
-        from ddpgx.plots import plot_runs
-
-        plot_runs([run_dir], run_dir / "returns.png", metric="both")
-    return TrainResult(
-        run_dir=run_dir,
-        final_eval_mean=last_eval[0],
-        final_eval_std=last_eval[1],
-        steps=cfg.total_steps,
-        wall_s=time.perf_counter() - t_start,
-        params_path=params_path,
-    )
 
 
 def config_from_dict(d: dict) -> Config:
@@ -183,4 +124,225 @@ def load_run_config(run_dir: Path | str) -> Config:
         raise UserError(f"{path} is not a valid ddpgx config: {e}") from None
 
 
-__all__ = ["train", "TrainResult", "resolve", "load_run_config", "preset_config"]
+def check_resume_config(saved: Config, asked: Config) -> None:
+    """Only the run length and cosmetic options may change on resume; anything else would not be the same run."""
+    for f in dataclasses.fields(Config):
+        a, b = getattr(saved, f.name), getattr(asked, f.name)
+        if f.name not in RESUMABLE_CHANGES and a != b:
+            raise UserError(
+                f"cannot resume with --{f.name.replace('_', '-')} {b}: the run was started with {a}; "
+                "only --total-steps (and display options) may change on resume"
+            )
+
+
+class _Signals:
+    """SIGINT/SIGTERM set a flag the loop checks at episode ends; a second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def train(cfg: Config, resume: bool = False) -> TrainResult:
+    """Train DDPG as ``cfg`` says; returns where everything went and the final noise-free evaluation.
+
+    With ``resume=True``, ``cfg.run_dir`` must be an existing run: it continues from its latest valid checkpoint
+    (``cfg.total_steps`` may be larger than the original, to extend it).
+    """
+    t_start = time.perf_counter()
+    cfg = validate(resolve(cfg))
+    run_dir = Path(cfg.run_dir)
+    loaded: ckpt.Loaded | None = None
+    if resume:
+        saved = load_run_config(run_dir)
+        check_resume_config(saved, cfg)
+        if (run_dir / "final.msgpack").exists() and cfg.total_steps <= saved.total_steps:
+            raise UserError(
+                f"the run in {run_dir} is already complete ({saved.total_steps} steps); "
+                "pass a larger --total-steps to extend it"
+            )
+        loaded = ckpt.load(run_dir)
+        m = loaded.manifest
+        if (m.get("env"), m.get("preset")) != (cfg.env, cfg.preset):
+            raise UserError(
+                f"checkpoint {loaded.path} is from env {m.get('env')} preset {m.get('preset')}, "
+                f"but the run is {cfg.env} preset {cfg.preset}; it cannot be resumed here"
+            )
+        for reason in loaded.skipped:
+            print(f"ddpgx: warning: skipped invalid checkpoint {reason}; using {loaded.path.name}")
+        if m["counters"]["step"] >= cfg.total_steps:
+            raise UserError(
+                f"the run already reached step {m['counters']['step']}; pass a larger --total-steps to extend it"
+            )
+    env = make_env(cfg.env)
+    scaler = scaler_for(env)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    if not resume:
+        prepare_run_dir(run_dir)
+    io.write_json(run_dir / "config.json", io.run_manifest(cfg, env))
+
+    learner = Learner(cfg, obs_dim, act_dim)
+    state = learner.init(cfg.seed)
+    buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
+    rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
+    evaluator = Evaluator(cfg.env, cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
+    obs = np.asarray(env.reset(seed=cfg.seed)[0], np.float32)
+    need_reset = False
+    c = Counters(next_checkpoint=cfg.checkpoint_every)
+
+    if loaded is not None:
+        m = loaded.manifest
+        state = serialization.from_state_dict(state, loaded.state)
+        state = jax.tree_util.tree_map(jnp.asarray, state)
+        buffer.load_state_dict(loaded.replay)
+        ckpt.set_rng_state(buffer.rng, m["rng"]["replay"])
+        ckpt.set_rng_state(rng, m["rng"]["warmup"])
+        ckpt.set_rng_state(env.unwrapped.np_random, m["rng"]["env"])
+        evaluator.load_state(m["rng"]["eval"])
+        c = Counters(**m["counters"])
+        need_reset = True  # checkpoints are taken at episode ends
+        for name, size in c.csv_sizes.items():  # drop rows written after the checkpoint
+            with open(run_dir / name, "r+b") as f:
+                f.truncate(size)
+
+    logger = RunLogger(
+        run_dir,
+        cfg.total_steps,
+        c.step,
+        cfg.tensorboard,
+        cfg.progress,
+        wall_offset=c.wall_s,
+        purge_step=c.step + 1 if resume else None,
+    )
+    logger.last_return = c.last_return
+    if c.last_eval is not None:
+        logger.last_eval = c.last_eval[0]
+    metrics: Metrics | None = None if c.metrics is None else Metrics(*(jnp.float32(x) for x in c.metrics))
+
+    def save_checkpoint(step: int) -> None:
+        logger.flush()
+        c.step, c.wall_s = step, logger.wall()
+        c.last_return = logger.last_return
+        c.metrics = None if metrics is None else [float(x) for x in jax.device_get(metrics)]
+        c.csv_sizes = logger.csv_sizes()
+        manifest = {
+            "env": cfg.env,
+            "preset": cfg.preset,
+            "counters": dataclasses.asdict(c),
+            "rng": {
+                "replay": ckpt.rng_state(buffer.rng),
+                "warmup": ckpt.rng_state(rng),
+                "env": ckpt.rng_state(env.unwrapped.np_random),
+                "eval": evaluator.state(),
+            },
+        }
+        ckpt.save(
+            run_dir,
+            step,
+            state.replace(noise=noise, key=key),
+            buffer.state_dict(),
+            manifest,
+            cfg.keep_checkpoints,
+        )
+
+    noise, key = state.noise, state.key
+    zero_noise = np.zeros(noise.shape, np.float32)  # numpy: a fresh device copy each time, safe to donate
+    start_updates = max(cfg.learning_starts, cfg.batch_size)
+    k = cfg.update_every
+    t_tick, s_tick, sps = time.perf_counter(), c.step, 0.0
+    ep_return, ep_len = 0.0, 0
+    try:
+        with _Signals() as signals:
+            for step in range(c.step + 1, cfg.total_steps + 1):
+                if need_reset:
+                    obs = np.asarray(env.reset()[0], np.float32)
+                    noise, need_reset = zero_noise, False
+                if step <= cfg.learning_starts:
+                    action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
+                else:
+                    a_dev, noise, key = learner.act(state.actor, obs, noise, key)
+                    action = np.asarray(a_dev)
+                next_obs, reward, terminated, truncated, _ = env.step(scaler.to_env(action))
+                next_obs = np.asarray(next_obs, np.float32)
+                if not (np.isfinite(next_obs).all() and math.isfinite(reward)):
+                    raise TrainingDiverged(
+                        f"the environment returned a NaN or inf observation/reward at step {step}; "
+                        "check the env or its wrappers"
+                    )
+                done = terminated or truncated
+                buffer.add(obs, action, reward, next_obs, terminated, done)
+                obs = next_obs
+                ep_return += float(reward)
+                ep_len += 1
+                if done:
+                    c.episode += 1
+                    logger.episode(step, c.episode, ep_return, ep_len)
+                    ep_return, ep_len, need_reset = 0.0, 0, True
+
+                if step >= start_updates and (step - start_updates) % k == k - 1:
+                    state = state.replace(noise=noise, key=key)
+                    state, metrics = learner.update(state, Batch(*buffer.sample(cfg.batch_size, k)))
+                    noise, key = state.noise, state.key
+
+                if step % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    sps = (step - s_tick) / max(now - t_tick, 1e-9)
+                    t_tick, s_tick = now, step
+                    if metrics is not None:
+                        cl, al, q = (float(x) for x in jax.device_get(metrics))
+                        if not (math.isfinite(cl) and math.isfinite(q)):
+                            raise TrainingDiverged(
+                                f"critic loss became {cl} by step {step}; lower --critic-lr or --actor-lr, "
+                                "or raise --batch-size"
+                            )
+                        logger.losses(step, cl, al, q, sps)
+                if step % cfg.eval_every == 0 or step == cfg.total_steps:
+                    returns = evaluator.run(partial(learner.act_greedy, state.actor))
+                    c.last_eval = [float(returns.mean()), float(returns.std())]
+                    logger.evaluation(step, *c.last_eval)
+                if step % 250 == 0 or step == cfg.total_steps:
+                    logger.tick(step, sps)
+                if done and step < cfg.total_steps and (step >= c.next_checkpoint or signals.received):
+                    c.next_checkpoint = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+                    save_checkpoint(step)
+                    if signals.received:
+                        raise Interrupted(step, run_dir, signals.received)
+    finally:
+        logger.close()
+        evaluator.close()
+        env.close()
+
+    params_path = run_dir / "final.msgpack"
+    state = state.replace(noise=noise, key=key)
+    io.save_params(params_path, state)
+    assert c.last_eval is not None
+    if cfg.plot:
+        from ddpgx.plots import plot_runs
+
+        plot_runs([run_dir], run_dir / "returns.png", metric="both")
+    return TrainResult(
+        run_dir=run_dir,
+        final_eval_mean=c.last_eval[0],
+        final_eval_std=c.last_eval[1],
+        steps=cfg.total_steps,
+        wall_s=time.perf_counter() - t_start,
+        params_path=params_path,
+    )
+
+
+__all__ = ["train", "TrainResult", "Interrupted", "resolve", "load_run_config", "preset_config"]

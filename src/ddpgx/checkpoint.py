@@ -1,0 +1,200 @@
+"""Checkpoints that never lose a run: atomic, checksummed, no pickle, and complete enough to resume bitwise.
+
+Layout inside a run directory::
+
+    checkpoints/
+      step_000050123/            one checkpoint (a directory renamed into place when complete)
+        manifest.json            format version, env, preset, step, counters, every RNG state, CSV offsets,
+                                 and the sha256 of each file below
+        state.msgpack            the whole TrainState (params, targets, batch stats, optimizer states, noise, key)
+        replay.npz               the filled part of the replay buffer (numpy, allow_pickle=False)
+      step_000100456/
+      latest                     name of the newest complete checkpoint, replaced last
+
+Checkpoints are taken at the end of an episode, so the simulator's internal state is never needed: resuming calls
+``env.reset()`` with the env's random generator restored, which reproduces the next episode exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flax import serialization
+
+from ddpgx.errors import UserError
+from ddpgx.io import jax_to_numpy
+
+FORMAT_VERSION = 1
+DIRNAME = "checkpoints"
+LATEST = "latest"
+
+
+class CheckpointError(UserError):
+    """A checkpoint could not be written or read."""
+
+
+@dataclass
+class Loaded:
+    path: Path
+    manifest: dict[str, Any]
+    state: dict[str, Any]  # TrainState as a state dict (numpy leaves)
+    replay: dict[str, np.ndarray]
+    skipped: list[str]  # newer checkpoints that were invalid, with the reason
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, write) -> None:
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save(
+    run_dir: Path,
+    step: int,
+    state: Any,
+    replay: dict[str, np.ndarray],
+    manifest: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write a checkpoint atomically; only when it is complete does ``latest`` point to it. Keeps ``keep``."""
+    root = run_dir / DIRNAME
+    root.mkdir(exist_ok=True)
+    name = f"step_{step:012d}"
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    final = root / name
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        tmp.mkdir()
+        state_bytes = serialization.msgpack_serialize(jax_to_numpy(serialization.to_state_dict(state)))
+        _write_file(tmp / "state.msgpack", lambda f: f.write(state_bytes))
+        _write_file(tmp / "replay.npz", lambda f: np.savez(f, **replay))
+        files = {n: sha256(tmp / n) for n in ("state.msgpack", "replay.npz")}
+        full = {**manifest, "format_version": FORMAT_VERSION, "step": step, "files": files}
+        _write_file(tmp / "manifest.json", lambda f: f.write(json.dumps(full, indent=1).encode()))
+        _fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+        pointer = root / f".{LATEST}.tmp"
+        _write_file(pointer, lambda f: f.write(name.encode()))
+        os.replace(pointer, root / LATEST)
+        _fsync_dir(root)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        prev = latest_name(run_dir)
+        kept = f"the previous checkpoint ({prev}) is intact" if prev else "no earlier checkpoint exists"
+        raise CheckpointError(
+            f"could not write the checkpoint at step {step} ({e.strerror or e}); {kept}; "
+            f"free some space and resume with: ddpgx train --resume {run_dir}"
+        ) from None
+    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_name(run_dir: Path) -> str | None:
+    p = run_dir / DIRNAME / LATEST
+    try:
+        return p.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def candidates(run_dir: Path) -> list[Path]:
+    """Complete checkpoint directories, newest first (the one ``latest`` names goes first)."""
+    root = run_dir / DIRNAME
+    dirs = sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
+    name = latest_name(run_dir)
+    if name and (root / name) in dirs:
+        dirs.remove(root / name)
+        dirs.insert(0, root / name)
+    return dirs
+
+
+def verify(path: Path) -> dict[str, Any]:
+    """The manifest of checkpoint ``path`` once every file matches its sha256; else CheckpointError."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path.name}: unreadable manifest ({e})") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path.name}: checkpoint format version {manifest.get('format_version')} is not {FORMAT_VERSION}, "
+            "the version this ddpgx reads"
+        )
+    for name, digest in manifest.get("files", {}).items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"{path.name}: {name} is missing")
+        if sha256(f) != digest:
+            raise CheckpointError(f"{path.name}: {name} is corrupt or truncated (sha256 mismatch)")
+    return manifest
+
+
+def load(run_dir: Path) -> Loaded:
+    """The newest valid checkpoint of ``run_dir``; invalid newer ones are skipped and reported."""
+    skipped: list[str] = []
+    found = candidates(run_dir)
+    if not found:
+        raise CheckpointError(f"{run_dir} has no checkpoint to resume from (no {DIRNAME}/step_*)")
+    for path in found:
+        try:
+            manifest = verify(path)
+        except CheckpointError as e:
+            skipped.append(str(e))
+            continue
+        state = serialization.msgpack_restore((path / "state.msgpack").read_bytes())
+        with np.load(path / "replay.npz", allow_pickle=False) as z:
+            replay = {k: z[k] for k in z.files}
+        return Loaded(path, manifest, state, replay, skipped)
+    raise CheckpointError(f"no valid checkpoint in {run_dir}: " + "; ".join(skipped))
+
+
+def load_actor_state(path: Path) -> dict[str, Any]:
+    """The actor variables (state dict) of a checkpoint directory, verified."""
+    verify(path)
+    return serialization.msgpack_restore((path / "state.msgpack").read_bytes())["actor"]
+
+
+def rng_state(gen: np.random.Generator) -> dict[str, Any]:
+    return _jsonable(gen.bit_generator.state)
+
+
+def set_rng_state(gen: np.random.Generator, state: dict[str, Any]) -> None:
+    gen.bit_generator.state = state
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
