@@ -128,3 +128,12 @@ def test_pendulum_is_learned(tmp_path):
     assert res.final_eval_mean >= -250, res
     evals = list(csv.DictReader(open(res.run_dir / "eval.csv")))
     assert float(evals[0]["mean_return"]) < -500  # it really started from a poor policy
+
+
+def test_target_return_stops_early_once_solved(tmp_path):
+    cfg = preset_config(
+        "pendulum", "Pendulum-v1", run_dir=str(tmp_path / "r"), **{**SMALL, "target_return": -1e9}
+    )
+    res = train(cfg)
+    assert res.steps == 600  # the first evaluation already meets an unreachable-to-miss target
+    assert [int(r["step"]) for r in rows_without_wall(res.run_dir / "eval.csv")] == [600]

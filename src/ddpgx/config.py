@@ -81,6 +81,8 @@ class Config:
     """Evaluate the noise-free policy every this many env steps (and at the end)."""
     eval_episodes: int = 10
     """Episodes per evaluation, run on a separate environment seeded apart from training."""
+    target_return: float | None = None
+    """Stop early once a noise-free evaluation's mean return reaches this value (None: run all steps)."""
     log_every: int = 1_000
     """Write losses and speed to train.csv / TensorBoard every this many env steps."""
     checkpoint_every: int = 50_000
@@ -138,6 +140,7 @@ PENDULUM = Config(
     tau=0.005,
     batch_size=128,
     buffer_size=200_000,
+    update_every=4,
     noise="gaussian",
     noise_sigma=0.1,
     eval_every=2_000,

@@ -70,7 +70,7 @@ class ReplayBuffer:
 
     def sample_indices(self, count: int) -> np.ndarray:
         """``count`` row indices drawn uniformly from stored transitions (rejection on the few invalid rows)."""
-        if len(self) == 0:
+        if self.filled == 0:  # not len(self): that sums the whole valid column, far too slow per step
             raise ValueError("cannot sample from an empty replay buffer")
         idx = self.rng.integers(0, self.filled, size=count)
         bad = ~self.valid[idx]
@@ -80,8 +80,16 @@ class ReplayBuffer:
         return idx
 
     def gather(self, idx: np.ndarray) -> Batch:
-        nxt = (idx + 1) % self.rows
-        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.obs[nxt], self.terminated[idx])
+        nxt = idx + 1
+        nxt[nxt == self.rows] = 0
+        take = np.take
+        return Batch(
+            take(self.obs, idx, axis=0),
+            take(self.action, idx, axis=0),
+            take(self.reward, idx),
+            take(self.obs, nxt, axis=0),
+            take(self.terminated, idx),
+        )
 
     def sample(self, batch_size: int, k: int = 1) -> Batch:
         """``k`` batches of ``batch_size`` at once, shaped (k, batch_size, ...)."""

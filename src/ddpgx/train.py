@@ -265,6 +265,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     start_updates = max(cfg.learning_starts, cfg.batch_size)
     k = cfg.update_every
     t_tick, s_tick, sps = time.perf_counter(), c.step, 0.0
+    step = c.step
     ep_return, ep_len = 0.0, 0
     try:
         with _Signals() as signals:
@@ -315,6 +316,8 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                     returns = evaluator.run(partial(learner.act_greedy, state.actor))
                     c.last_eval = [float(returns.mean()), float(returns.std())]
                     logger.evaluation(step, *c.last_eval)
+                    if cfg.target_return is not None and c.last_eval[0] >= cfg.target_return:
+                        break  # solved
                 if step % 250 == 0 or step == cfg.total_steps:
                     logger.tick(step, sps)
                 if done and step < cfg.total_steps and (step >= c.next_checkpoint or signals.received):
@@ -339,7 +342,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         run_dir=run_dir,
         final_eval_mean=c.last_eval[0],
         final_eval_std=c.last_eval[1],
-        steps=cfg.total_steps,
+        steps=step,
         wall_s=time.perf_counter() - t_start,
         params_path=params_path,
     )

@@ -1,0 +1,390 @@
+"""Speed of ddpgx against Stable-Baselines3 DDPG, in one script on one machine (`make bench-speed`).
+
+    python benchmarks/speed.py           # full: writes docs/PERFORMANCE.md
+    python benchmarks/speed.py --quick   # reduced, under 4 minutes; writes benchmarks/out/PERFORMANCE-quick.md
+
+Measures, with identical settings for both libraries (networks, batch, learning rate, tau, noise, learning
+starts, one gradient step per env step):
+  - env steps/s once learning has started (compile and warm-up excluded), HalfCheetah-v5 and Pendulum-v1, with
+    the `paper` and the `modern` settings;
+  - ddpgx's ms per update against the machine's float32 matmul throughput measured here with jax, its update's
+    FLOPs counted analytically, and the share of wall time spent outside the update;
+  - peak RSS and replay-buffer bytes against the raw bytes of the stored transitions;
+  - time to solve Pendulum-v1 (first noise-free eval >= -200, wall clock from process start, compile included) with
+    the `pendulum` preset, each seed in a fresh process, next to SB3 with the very same settings and evaluation.
+The last line printed is
+    speedup_vs_sb3 paper=<min ratio over envs> modern=<min ratio over envs> pendulum_solve=<SB3 time / ddpgx time>
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out" / "speed"
+SOLVED = -200.0
+
+
+# ----------------------------------------------------------------------------------------------- FLOPs
+
+
+def dense_flops(batch: int, sizes: list[tuple[int, int]], fwd: bool, w_grad: bool, x_grad: bool) -> int:
+    """Matmul FLOPs (2 per multiply-add) of a stack of dense layers. The input gradient of the first layer is
+    never needed (observations carry no gradient), so it is not counted."""
+    total = 0
+    for i, (n_in, n_out) in enumerate(sizes):
+        mm = 2 * batch * n_in * n_out
+        total += mm * (fwd + w_grad + (x_grad and i > 0))
+    return total
+
+
+def update_flops(obs: int, act: int, actor_h: tuple, critic_h: tuple, action_layer: int, batch: int) -> int:
+    a_sizes = list(zip((obs, *actor_h), (*actor_h, act), strict=True))
+    c_in = [obs, *critic_h]
+    c_in[action_layer] += act
+    c_sizes = list(zip(c_in, (*critic_h, 1), strict=True))
+    f = dense_flops(batch, a_sizes, True, False, False) + dense_flops(
+        batch, c_sizes, True, False, False
+    )  # target
+    f += dense_flops(batch, c_sizes, True, True, True)  # critic step
+    f += dense_flops(batch, a_sizes, True, True, True)  # actor step: actor forward and backward
+    f += (
+        dense_flops(batch, c_sizes, True, False, True) + 2 * batch * c_in[action_layer] * act
+    )  # through Q to a
+    return f
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, a).block_until_ready()
+    best = 0.0
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t = time.perf_counter()
+        for _ in range(5):
+            c = f(a, a)
+        c.block_until_ready()
+        best = max(best, 5 * 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+# ----------------------------------------------------------------------------------------------- settings
+
+
+def settings(name: str, env: str) -> dict:
+    from ddpgx import preset_config
+
+    c = preset_config(name, env)
+    return {
+        "preset": name,
+        "actor_hidden": c.actor_hidden,
+        "critic_hidden": c.critic_hidden,
+        "lr": c.critic_lr,
+        "batch_size": c.batch_size,
+        "tau": c.tau,
+        "gamma": c.gamma,
+        "noise": c.noise,
+        "sigma": c.noise_sigma,
+        "theta": c.noise_theta,
+        "buffer_size": c.buffer_size,
+    }
+
+
+# ----------------------------------------------------------------------------------------------- ddpgx
+
+
+def ddpgx_sps(env: str, preset: str, steps: int, learning_starts: int) -> dict:
+    from ddpgx import preset_config, train
+
+    log_every = max(steps // 10, 100)
+    run = OUT / f"ddpgx__{env}__{preset}"
+    if run.exists():
+        import shutil
+
+        shutil.rmtree(run)
+    cfg = preset_config(
+        preset, env, total_steps=learning_starts + steps, learning_starts=learning_starts, eval_every=10**9,
+        eval_episodes=1, log_every=log_every, checkpoint_every=10**9, progress=False, tensorboard=False,
+        plot=False, run_dir=str(run),
+    )  # fmt: skip
+    train(cfg)
+    rows = list(csv.DictReader(open(run / "train.csv")))
+    # the first interval after learning starts includes compilation: leave it out
+    rows = [r for r in rows if int(r["step"]) > learning_starts + log_every]
+    total_steps = log_every * len(rows)
+    total_time = sum(log_every / float(r["sps"]) for r in rows)
+    return {"sps": total_steps / total_time, "cfg": cfg}
+
+
+def ddpgx_update_ms(cfg, obs_dim: int, act_dim: int, reps: int) -> float:
+    import jax
+    import numpy as np
+
+    from ddpgx.learner import Batch, Learner
+
+    learner = Learner(cfg, obs_dim, act_dim)
+    state = learner.init(0)
+    rng = np.random.default_rng(0)
+    k, b = cfg.update_every, cfg.batch_size
+    batch = Batch(
+        rng.normal(size=(k, b, obs_dim)).astype(np.float32),
+        rng.uniform(-1, 1, (k, b, act_dim)).astype(np.float32),
+        rng.normal(size=(k, b)).astype(np.float32),
+        rng.normal(size=(k, b, obs_dim)).astype(np.float32),
+        np.zeros((k, b), np.float32),
+    )
+    for _ in range(10):
+        state, m = learner.update(state, batch)
+    jax.block_until_ready(m)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(reps):
+            state, m = learner.update(state, batch)
+        jax.block_until_ready(m)
+        best = min(best, (time.perf_counter() - t) / (reps * k))
+    return best * 1e3
+
+
+# ----------------------------------------------------------------------------------------------- SB3
+
+
+def sb3_model(env_id: str, s: dict, learning_starts: int, seed: int = 0):
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    env = gym.make(env_id)
+    n = env.action_space.shape[0]
+    # SB3 adds the noise to the action scaled to [-1, 1], as ddpgx does
+    if s["noise"] == "ou":
+        noise = OrnsteinUhlenbeckActionNoise(np.zeros(n), s["sigma"] * np.ones(n), theta=s["theta"], dt=1.0)
+    else:
+        noise = NormalActionNoise(np.zeros(n), s["sigma"] * np.ones(n))
+    return DDPG(
+        "MlpPolicy", env, learning_rate=s["lr"], buffer_size=s["buffer_size"], learning_starts=learning_starts,
+        batch_size=s["batch_size"], tau=s["tau"], gamma=s["gamma"], train_freq=1, gradient_steps=1,
+        action_noise=noise, seed=seed, device="cpu",
+        policy_kwargs={"net_arch": {"pi": list(s["actor_hidden"]), "qf": list(s["critic_hidden"])}},
+    )  # fmt: skip
+
+
+def sb3_sps(env_id: str, s: dict, steps: int, learning_starts: int) -> float:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    skip = max(steps // 10, 20)
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == learning_starts + skip:
+                self.t0 = time.perf_counter()
+            return True
+
+    model = sb3_model(env_id, s, learning_starts)
+    clock = Clock()
+    model.learn(total_timesteps=learning_starts + steps, callback=clock)
+    return (steps - skip) / (time.perf_counter() - clock.t0)
+
+
+# ------------------------------------------------------------------------------------------ time to solve
+
+
+def child_solve(lib: str, seed: int, max_steps: int, eval_every: int) -> None:
+    """Runs in a fresh process: train until the first noise-free eval >= SOLVED; prints one JSON line."""
+    if lib == "ddpgx":
+        from ddpgx import preset_config, train
+
+        run = OUT / f"solve__ddpgx__s{seed}"
+        if run.exists():
+            import shutil
+
+            shutil.rmtree(run)
+        cfg = preset_config(
+            "pendulum", "Pendulum-v1", seed=seed, total_steps=max_steps, eval_every=eval_every,
+            target_return=SOLVED, progress=False, tensorboard=False, plot=False, checkpoint_every=10**9,
+            run_dir=str(run),
+        )  # fmt: skip
+        res = train(cfg)
+        print(json.dumps({"steps": res.steps, "eval": res.final_eval_mean}))
+        return
+    import numpy as np
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from ddpgx import preset_config
+    from ddpgx.evaluate import Evaluator
+
+    cfg = preset_config("pendulum", "Pendulum-v1")
+    s = settings("pendulum", "Pendulum-v1")
+    model = sb3_model("Pendulum-v1", s, cfg.learning_starts, seed)
+    ev = Evaluator("Pendulum-v1", cfg.eval_episodes, seed + 1_000_003)
+    result = {"steps": None, "eval": None}
+
+    class Solve(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % eval_every:
+                return True
+            # the same noise-free evaluation as ddpgx: SB3's actions are in env units, the evaluator wants [-1, 1]
+            r = ev.run(lambda o: np.asarray(ev.scaler.from_env(model.predict(o, deterministic=True)[0])))
+            result.update(steps=self.num_timesteps, eval=float(r.mean()))
+            return r.mean() < SOLVED
+
+    model.learn(total_timesteps=max_steps, callback=Solve())
+    print(json.dumps(result))
+
+
+def time_to_solve(lib: str, seed: int, max_steps: int, eval_every: int) -> dict:
+    t = time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, __file__, "--child", lib, "--seed", str(seed), "--max-steps", str(max_steps),
+         "--eval-every", str(eval_every)],
+        capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    solved = out["eval"] is not None and out["eval"] >= SOLVED
+    return {"wall": wall, "steps": out["steps"], "eval": out["eval"], "solved": solved}
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--child", choices=["ddpgx", "sb3"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-steps", type=int, default=30_000)
+    ap.add_argument("--eval-every", type=int, default=1_000)
+    ap.add_argument("--skip-solve", action="store_true")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.child:
+        child_solve(args.child, args.seed, args.max_steps, args.eval_every)
+        return
+
+    quick = args.quick
+    n_ddpgx, n_sb3, ls = (1_500, 300, 300) if quick else (10_000, 2_000, 1_000)
+    seeds = [0] if quick else [0, 1, 2, 3, 4]
+    envs = {"HalfCheetah-v5": (17, 6), "Pendulum-v1": (3, 1)}
+    lines: list[str] = []
+
+    def say(s: str = "") -> None:
+        print(s, flush=True)
+        lines.append(s)
+
+    import jax
+
+    peak = matmul_gflops()
+    say(f"# ddpgx speed{' (quick)' if quick else ''}")
+    say()
+    say(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} "
+        f"on {jax.devices()[0].platform}; float32 matmul (1024^3, jax) peak **{peak:.0f} GFLOP/s**."
+    )
+    say("Reproduce: `make bench-speed` (or `python benchmarks/speed.py`; `--quick` for a short run).")
+    say()
+    results = {}
+    say(
+        "| env | settings | ddpgx steps/s | SB3 steps/s | ratio | ddpgx ms/update | GFLOP/update | % of matmul "
+        "peak | wall outside update |"
+    )
+    say("|---|---|---|---|---|---|---|---|---|")
+    for env, (obs_dim, act_dim) in envs.items():
+        for preset in ("paper", "modern"):
+            d = ddpgx_sps(env, preset, n_ddpgx, ls)
+            cfg = d["cfg"]
+            ms = ddpgx_update_ms(cfg, obs_dim, act_dim, reps=50 if quick else 300)
+            fl = update_flops(obs_dim, act_dim, cfg.actor_hidden, cfg.critic_hidden, cfg.critic_action_layer,
+                              cfg.batch_size)  # fmt: skip
+            pct = fl / (ms * 1e-3) / 1e9 / peak * 100
+            outside = max(0.0, 1 - d["sps"] * ms * 1e-3)  # one gradient step per env step
+            results[(env, preset)] = {"ddpgx": d["sps"], "ms": ms, "pct": pct, "outside": outside, "fl": fl}
+    rss_ddpgx = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for env in envs:
+        for preset in ("paper", "modern"):
+            r = results[(env, preset)]
+            r["sb3"] = sb3_sps(env, settings(preset, env), n_sb3, ls)
+            r["ratio"] = r["ddpgx"] / r["sb3"]
+            say(
+                f"| {env} | {preset} | {r['ddpgx']:.0f} | {r['sb3']:.0f} | **{r['ratio']:.2f}x** | {r['ms']:.3f} | "
+                f"{r['fl'] / 1e9:.3f} | {r['pct']:.0f}% | {r['outside'] * 100:.0f}% |"
+            )
+    say()
+    say(
+        "Same settings on both sides: hidden sizes, batch, learning rate, tau, gamma, noise, learning starts "
+        f"({ls} uniform-random steps, excluded from the timing with the compile), one gradient step per env step. "
+        "SB3 cannot express two of the paper's choices, so its `paper` row has no batch norm and takes the action "
+        "at the critic's input; ddpgx's `paper` row has both (it does strictly more work)."
+    )
+    say()
+
+    from ddpgx.replay import ReplayBuffer
+
+    buf = ReplayBuffer(1_000_000, 17, 6)
+    raw_once = 1_000_000 * (4 * 17 + 4 * 6 + 4 + 1)
+    raw_twice = 1_000_000 * (8 * 17 + 4 * 6 + 4 + 1)
+    say(
+        f"Memory: peak RSS of the ddpgx measurements {rss_ddpgx:.0f} MiB (before SB3/torch were imported). "
+        f"Replay buffer for 1M HalfCheetah transitions: {buf.nbytes / 2**20:.0f} MiB = "
+        f"{buf.nbytes / raw_once:.3f}x the raw (obs, action, reward, terminated) bytes, "
+        f"{buf.nbytes / raw_twice:.3f}x storing obs and next_obs apart."
+    )
+    say()
+
+    solve_ratio = float("nan")
+    if not args.skip_solve:
+        say(
+            "## Time to solve Pendulum-v1 (`pendulum` preset; first noise-free eval >= -200; 10 episodes every "
+            f"{args.eval_every} steps; wall clock from process start, imports and compile included)"
+        )
+        say()
+        say("| seed | ddpgx s | ddpgx steps | SB3 s | SB3 steps |")
+        say("|---|---|---|---|---|")
+        dx, sb = [], []
+        for seed in seeds:
+            a = time_to_solve("ddpgx", seed, args.max_steps, args.eval_every)
+            b = time_to_solve("sb3", seed, 20_000 if quick else args.max_steps, args.eval_every)
+            dx.append(a["wall"] if a["solved"] else float("inf"))
+            sb.append(b["wall"] if b["solved"] else float("inf"))
+            fmt = lambda r: (
+                (f"{r['wall']:.1f}", str(r["steps"]))
+                if r["solved"]
+                else (f"not solved ({r['wall']:.0f})", str(r["steps"]))
+            )  # noqa: E731
+            say(f"| {seed} | {' | '.join(fmt(a))} | {' | '.join(fmt(b))} |")
+        solve_ratio = statistics.median(sb) / statistics.median(dx)
+        within = sum(t <= 10 for t in dx)
+        say()
+        say(
+            f"ddpgx solved {within}/{len(dx)} seeds within 10 s; median {statistics.median(dx):.1f} s against "
+            f"SB3's {statistics.median(sb):.1f} s: **{solve_ratio:.1f}x** faster to solve."
+        )
+        say()
+
+    paper = min(results[(e, "paper")]["ratio"] for e in envs)
+    modern = min(results[(e, "modern")]["ratio"] for e in envs)
+    dest = OUT.parent / "PERFORMANCE-quick.md" if quick else ROOT / "docs" / "PERFORMANCE.md"
+    dest.write_text("\n".join(lines) + "\n")
+    print(f"wrote {dest}")
+    print(f"speedup_vs_sb3 paper={paper:.2f} modern={modern:.2f} pendulum_solve={solve_ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
