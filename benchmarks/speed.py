@@ -378,6 +378,17 @@ def main() -> None:
         )
         say()
 
+    gpu = ROOT / "docs" / "gpu_speed.txt"
+    if gpu.exists():
+        say("## On a GPU")
+        say()
+        say("Measured separately with `python benchmarks/gpu_speed.py` on a lent machine (JAX with CUDA), "
+            "HalfCheetah-v5, env steps/s of full training and ms per gradient step of the update alone:")
+        say()
+        say("```")
+        say(gpu.read_text().strip())
+        say("```")
+        say()
     paper = min(results[(e, "paper")]["ratio"] for e in envs)
     modern = min(results[(e, "modern")]["ratio"] for e in envs)
     dest = OUT.parent / "PERFORMANCE-quick.md" if quick else ROOT / "docs" / "PERFORMANCE.md"
