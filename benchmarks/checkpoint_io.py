@@ -1,6 +1,6 @@
 """Checkpoint size and save/load time for HalfCheetah-v5 (modern preset) with a full 1M-transition buffer.
 
-    python benchmarks/checkpoint_io.py
+python benchmarks/checkpoint_io.py
 """
 
 from __future__ import annotations

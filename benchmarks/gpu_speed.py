@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main() -> None:
     import jax
+    from speed import ddpgx_update_ms
 
     from ddpgx import preset_config, train
-    from speed import ddpgx_update_ms
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20_000)

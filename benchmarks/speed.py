@@ -265,6 +265,17 @@ def time_to_solve(lib: str, seed: int, max_steps: int, eval_every: int) -> dict:
 # ----------------------------------------------------------------------------------------------- main
 
 
+def _solve_cells(r: dict) -> tuple[str, str]:
+    wall = f"{r['wall']:.1f}" if r["solved"] else f"not solved ({r['wall']:.0f})"
+    return wall, str(r["steps"])
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -363,12 +374,7 @@ def main() -> None:
             b = time_to_solve("sb3", seed, 20_000 if quick else args.max_steps, args.eval_every)
             dx.append(a["wall"] if a["solved"] else float("inf"))
             sb.append(b["wall"] if b["solved"] else float("inf"))
-            fmt = lambda r: (
-                (f"{r['wall']:.1f}", str(r["steps"]))
-                if r["solved"]
-                else (f"not solved ({r['wall']:.0f})", str(r["steps"]))
-            )  # noqa: E731
-            say(f"| {seed} | {' | '.join(fmt(a))} | {' | '.join(fmt(b))} |")
+            say(f"| {seed} | {' | '.join(_solve_cells(a))} | {' | '.join(_solve_cells(b))} |")
         solve_ratio = statistics.median(sb) / statistics.median(dx)
         within = sum(t <= 10 for t in dx)
         say()
@@ -378,12 +384,26 @@ def main() -> None:
         )
         say()
 
+    say("## Threads on a small CPU")
+    say()
+    say(
+        "XLA runs the update on its own thread pool, one thread per core (2 here), while the env and the loop run "
+        "in the Python thread; measured here, forcing XLA onto one thread (`XLA_FLAGS=--xla_cpu_multi_thread_eigen="
+        "false`) slows the `modern` update from about 1.4 to 2.0 ms, so the default is kept. numpy does no large "
+        "matrix work in ddpgx (the replay buffer only gathers rows), so BLAS threads do not matter. To pin a run to "
+        "cores use `taskset -c 0,1 ddpgx train ...`; to run several seeds side by side on a bigger machine, give each "
+        "its cores with taskset and XLA sizes its pool to what it sees. SB3/torch ran with "
+        f"torch.get_num_threads() = {_torch_threads()} threads."
+    )
+    say()
     gpu = ROOT / "docs" / "gpu_speed.txt"
     if gpu.exists():
         say("## On a GPU")
         say()
-        say("Measured separately with `python benchmarks/gpu_speed.py` on a lent machine (JAX with CUDA), "
-            "HalfCheetah-v5, env steps/s of full training and ms per gradient step of the update alone:")
+        say(
+            "Measured separately with `python benchmarks/gpu_speed.py` on a lent machine (JAX with CUDA), "
+            "HalfCheetah-v5, env steps/s of full training and ms per gradient step of the update alone:"
+        )
         say()
         say("```")
         say(gpu.read_text().strip())

@@ -230,7 +230,7 @@ def cmd_record(args: list[str]) -> int:
         params_file=a.params or None,
     )
     returns = ", ".join(f"{r:.1f}" for r in res.returns)
-    print(f"wrote {res.path} ({res.frames} frames); episode return {returns}")
+    print(f"wrote {res.path} ({res.frames} frames rendered); episode return {returns}")
     return 0
 
 
