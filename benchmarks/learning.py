@@ -143,8 +143,8 @@ def record_gifs() -> None:
 
     for env, preset, size, every, steps in (
         ("Pendulum-v1", "pendulum", (200, 200), 2, 200),
-        ("HalfCheetah-v5", "modern", (200, 200), 4, 400),
-        ("Hopper-v5", "modern", (200, 200), 3, 400),
+        ("HalfCheetah-v5", "modern", (160, 160), 3, 240),
+        ("Hopper-v5", "modern", (128, 128), 5, 400),
     ):
         run = OUT / f"{env}__{preset}__s0"
         if (run / "final.msgpack").exists():

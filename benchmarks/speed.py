@@ -303,11 +303,13 @@ def main() -> None:
     import jax
 
     peak = matmul_gflops()
+    peak_256 = matmul_gflops(256)  # the modern update's matrices are 256 wide
     say(f"# ddpgx speed{' (quick)' if quick else ''}")
     say()
     say(
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} "
-        f"on {jax.devices()[0].platform}; float32 matmul (1024^3, jax) peak **{peak:.0f} GFLOP/s**."
+        f"on {jax.devices()[0].platform}; float32 matmul (1024^3, jax) peak **{peak:.0f} GFLOP/s**; at 256^3, the size of the "
+        f"`modern` update's matrices, {peak_256:.0f} GFLOP/s (the update's percentage is against the 1024^3 peak)."
     )
     say("Reproduce: `make bench-speed` (or `python benchmarks/speed.py`; `--quick` for a short run).")
     say()

@@ -118,7 +118,12 @@ def plot_runs(
                     )
         ax.set_title(env)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("cumulative reward per episode")
+        ax.set_ylabel(
+            {
+                "episode": "cumulative reward per episode (training)",
+                "eval": "cumulative reward per episode (eval)",
+            }.get(metric, "cumulative reward per episode")
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -46,6 +46,22 @@ def _make_render_env(env_id: str, size: tuple[int, int]):
             env = make_env(env_id, render_mode="rgb_array")
     except gym.error.Error:
         env = make_env(env_id, render_mode="rgb_array")  # raises the clear UserError for a bad id
+    # A MuJoCo robot that runs (HalfCheetah-v5, Hopper-v5) soon leaves the free camera's view; Gymnasium's models
+    # have a camera named "track" that follows the robot's centre of mass: use it when there is one.
+    model = getattr(env.unwrapped, "model", None)
+    if model is not None:
+        import mujoco
+
+        if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "track") >= 0:
+            env.close()
+            env = gym.make(
+                env_id,
+                render_mode="rgb_array",
+                width=width,
+                height=height,
+                camera_name="track",
+                disable_env_checker=True,
+            )
     return env
 
 
