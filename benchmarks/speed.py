@@ -82,6 +82,27 @@ def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
     return best
 
 
+def chain_gflops(batch: int, width: int, layers: int = 20, seconds: float = 1.0) -> float:
+    """Throughput of a bare chain of ``layers`` (batch x width) @ (width x width) matmuls with a tanh between,
+    compiled as one program: the most XLA gets out of matrices of the update's shape, with no RL around it."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (batch, width), jnp.float32)
+    ws = 0.05 * jax.random.normal(jax.random.PRNGKey(1), (layers, width, width), jnp.float32)
+    f = jax.jit(lambda x, ws: jax.lax.fori_loop(0, layers, lambda i, h: jnp.tanh(h @ ws[i]), x))
+    f(x, ws).block_until_ready()
+    best = 0.0
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t = time.perf_counter()
+        for _ in range(20):
+            y = f(x, ws)
+        y.block_until_ready()
+        best = max(best, 20 * layers * 2 * batch * width * width / (time.perf_counter() - t) / 1e9)
+    return best
+
+
 # ----------------------------------------------------------------------------------------------- settings
 
 
@@ -220,7 +241,7 @@ def child_solve(lib: str, seed: int, max_steps: int, eval_every: int) -> None:
             run_dir=str(run),
         )  # fmt: skip
         res = train(cfg)
-        print(json.dumps({"steps": res.steps, "eval": res.final_eval_mean}))
+        print(json.dumps({"steps": res.steps, "eval": res.final_eval_mean, "rss": _peak_rss_mib()}))
         return
     import numpy as np
     from stable_baselines3.common.callbacks import BaseCallback
@@ -244,6 +265,7 @@ def child_solve(lib: str, seed: int, max_steps: int, eval_every: int) -> None:
             return r.mean() < SOLVED
 
     model.learn(total_timesteps=max_steps, callback=Solve())
+    result["rss"] = _peak_rss_mib()
     print(json.dumps(result))
 
 
@@ -259,10 +281,20 @@ def time_to_solve(lib: str, seed: int, max_steps: int, eval_every: int) -> dict:
         raise RuntimeError(r.stderr[-2000:])
     out = json.loads(r.stdout.strip().splitlines()[-1])
     solved = out["eval"] is not None and out["eval"] >= SOLVED
-    return {"wall": wall, "steps": out["steps"], "eval": out["eval"], "solved": solved}
+    return {"wall": wall, "steps": out["steps"], "eval": out["eval"], "solved": solved, "rss": out["rss"]}
 
 
 # ----------------------------------------------------------------------------------------------- main
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: a child's ru_maxrss can carry its parent's
+    peak over the exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _solve_cells(r: dict) -> tuple[str, str]:
@@ -316,35 +348,51 @@ def main() -> None:
     results = {}
     say(
         "| env | settings | ddpgx steps/s | SB3 steps/s | ratio | ddpgx ms/update | GFLOP/update | % of matmul "
-        "peak | wall outside update |"
+        "peak | % of same-shape matmul chain | wall outside update |"
     )
-    say("|---|---|---|---|---|---|---|---|---|")
+    say("|---|---|---|---|---|---|---|---|---|---|")
+    # ddpgx and SB3 run back to back for each setting, twice, and the ratio is the median of the two rounds, so
+    # that a machine whose speed drifts over minutes (shared cloud cores) biases neither side
     for env, (obs_dim, act_dim) in envs.items():
         for preset in ("paper", "modern"):
-            d = ddpgx_sps(env, preset, n_ddpgx, ls)
+            rounds = []
+            for _ in range(1 if quick else 2):
+                d = ddpgx_sps(env, preset, n_ddpgx, ls)
+                sb = sb3_sps(env, settings(preset, env), n_sb3, ls)
+                rounds.append((d["sps"], sb))
             cfg = d["cfg"]
+            dx = statistics.median(r[0] for r in rounds)
+            sb = statistics.median(r[1] for r in rounds)
             ms = ddpgx_update_ms(cfg, obs_dim, act_dim, reps=50 if quick else 300)
             fl = update_flops(obs_dim, act_dim, cfg.actor_hidden, cfg.critic_hidden, cfg.critic_action_layer,
                               cfg.batch_size)  # fmt: skip
             pct = fl / (ms * 1e-3) / 1e9 / peak * 100
-            outside = max(0.0, 1 - d["sps"] * ms * 1e-3)  # one gradient step per env step
-            results[(env, preset)] = {"ddpgx": d["sps"], "ms": ms, "pct": pct, "outside": outside, "fl": fl}
-    rss_ddpgx = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for env in envs:
-        for preset in ("paper", "modern"):
-            r = results[(env, preset)]
-            r["sb3"] = sb3_sps(env, settings(preset, env), n_sb3, ls)
-            r["ratio"] = r["ddpgx"] / r["sb3"]
+            ceiling = chain_gflops(cfg.batch_size, max(*cfg.actor_hidden, *cfg.critic_hidden))
+            outside = max(0.0, 1 - dx * ms * 1e-3)  # one gradient step per env step
+            ratio = statistics.median(r[0] / r[1] for r in rounds)
+            results[(env, preset)] = {"ratio": ratio}
             say(
-                f"| {env} | {preset} | {r['ddpgx']:.0f} | {r['sb3']:.0f} | **{r['ratio']:.2f}x** | {r['ms']:.3f} | "
-                f"{r['fl'] / 1e9:.3f} | {r['pct']:.0f}% | {r['outside'] * 100:.0f}% |"
+                f"| {env} | {preset} | {dx:.0f} | {sb:.0f} | **{ratio:.2f}x** | {ms:.3f} | {fl / 1e9:.3f} | "
+                f"{pct:.0f}% | {fl / (ms * 1e-3) / 1e9 / ceiling * 100:.0f}% of {ceiling:.0f} GFLOP/s | "
+                f"{outside * 100:.0f}% |"
             )
+    rss_ddpgx = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     say()
     say(
         "Same settings on both sides: hidden sizes, batch, learning rate, tau, gamma, noise, learning starts "
         f"({ls} uniform-random steps, excluded from the timing with the compile), one gradient step per env step. "
         "SB3 cannot express two of the paper's choices, so its `paper` row has no batch norm and takes the action "
         "at the critic's input; ddpgx's `paper` row has both (it does strictly more work)."
+    )
+    say()
+    say(
+        "Why the update stays near half of the machine's peak: XLA:CPU runs a bare chain of matmuls of the update's "
+        "own shapes (batch x widest layer, a tanh between, one compiled program) at the rate in the 'same-shape "
+        "chain' column, and the update reaches about that rate. Small matrices (batch 64-256, width 256-400) and "
+        "the per-op cost between them bound it, not the RL code around it; only larger batches or widths (or a "
+        "GPU) move that ceiling. Outside the update, each env step costs about 0.2-0.4 ms on this machine: acting "
+        "(one compiled call and its host sync, ~40 us), the env step (~35 us for HalfCheetah), sampling and moving "
+        "the batch (~20 us), dispatching the update, and the Python loop."
     )
     say()
 
@@ -354,7 +402,8 @@ def main() -> None:
     raw_once = 1_000_000 * (4 * 17 + 4 * 6 + 4 + 1)
     raw_twice = 1_000_000 * (8 * 17 + 4 * 6 + 4 + 1)
     say(
-        f"Memory: peak RSS of the ddpgx measurements {rss_ddpgx:.0f} MiB (before SB3/torch were imported). "
+        f"Memory: peak RSS of this benchmark process {rss_ddpgx:.0f} MiB (ddpgx, SB3 and torch together, 1M-transition "
+        "buffers on both sides; a ddpgx-only process is in the time-to-solve table). "
         f"Replay buffer for 1M HalfCheetah transitions: {buf.nbytes / 2**20:.0f} MiB = "
         f"{buf.nbytes / raw_once:.3f}x the raw (obs, action, reward, terminated) bytes, "
         f"{buf.nbytes / raw_twice:.3f}x storing obs and next_obs apart."
@@ -368,15 +417,18 @@ def main() -> None:
             f"{args.eval_every} steps; wall clock from process start, imports and compile included)"
         )
         say()
-        say("| seed | ddpgx s | ddpgx steps | SB3 s | SB3 steps |")
-        say("|---|---|---|---|---|")
+        say("| seed | ddpgx s | ddpgx steps | SB3 s | SB3 steps | peak RSS ddpgx / SB3 (MiB) |")
+        say("|---|---|---|---|---|---|")
         dx, sb = [], []
         for seed in seeds:
             a = time_to_solve("ddpgx", seed, args.max_steps, args.eval_every)
             b = time_to_solve("sb3", seed, 20_000 if quick else args.max_steps, args.eval_every)
             dx.append(a["wall"] if a["solved"] else float("inf"))
             sb.append(b["wall"] if b["solved"] else float("inf"))
-            say(f"| {seed} | {' | '.join(_solve_cells(a))} | {' | '.join(_solve_cells(b))} |")
+            say(
+                f"| {seed} | {' | '.join(_solve_cells(a))} | {' | '.join(_solve_cells(b))} | "
+                f"{a['rss']:.0f} / {b['rss']:.0f} |"
+            )
         solve_ratio = statistics.median(sb) / statistics.median(dx)
         within = sum(t <= 10 for t in dx)
         say()
