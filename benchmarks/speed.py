@@ -140,7 +140,7 @@ def ddpgx_sps(env: str, preset: str, steps: int, learning_starts: int) -> dict:
     cfg = preset_config(
         preset, env, total_steps=learning_starts + steps, learning_starts=learning_starts, eval_every=10**9,
         eval_episodes=1, log_every=log_every, checkpoint_every=10**9, progress=False, tensorboard=False,
-        plot=False, run_dir=str(run),
+        plot=False, run_dir=str(run), profile=True,
     )  # fmt: skip
     train(cfg)
     rows = list(csv.DictReader(open(run / "train.csv")))
@@ -148,7 +148,9 @@ def ddpgx_sps(env: str, preset: str, steps: int, learning_starts: int) -> dict:
     rows = [r for r in rows if int(r["step"]) > learning_starts + log_every]
     total_steps = log_every * len(rows)
     total_time = sum(log_every / float(r["sps"]) for r in rows)
-    return {"sps": total_steps / total_time, "cfg": cfg}
+    # wall share of the update, timed inside the same loop (not against a separate measurement)
+    in_update = sum(log_every / float(r["sps"]) * float(r["update_frac"]) for r in rows)
+    return {"sps": total_steps / total_time, "cfg": cfg, "outside": 1 - in_update / total_time}
 
 
 def ddpgx_update_ms(cfg, obs_dim: int, act_dim: int, reps: int) -> float:
@@ -343,12 +345,17 @@ def main() -> None:
         f"on {jax.devices()[0].platform}; float32 matmul (1024^3, jax) peak **{peak:.0f} GFLOP/s**; at 256^3, the size of the "
         f"`modern` update's matrices, {peak_256:.0f} GFLOP/s (the update's percentage is against the 1024^3 peak)."
     )
+    say(
+        "This is a shared cloud VM whose speed drifts by tens of percent over minutes: each ratio comes from "
+        "ddpgx and SB3 runs back to back (median of two rounds); absolute numbers differ between runs of the "
+        "benchmark more than the ratios do."
+    )
     say("Reproduce: `make bench-speed` (or `python benchmarks/speed.py`; `--quick` for a short run).")
     say()
     results = {}
     say(
         "| env | settings | ddpgx steps/s | SB3 steps/s | ratio | ddpgx ms/update | GFLOP/update | % of matmul "
-        "peak | % of same-shape matmul chain | wall outside update |"
+        "peak | % of same-shape matmul chain | wall outside update (timed in the loop) |"
     )
     say("|---|---|---|---|---|---|---|---|---|---|")
     # ddpgx and SB3 run back to back for each setting, twice, and the ratio is the median of the two rounds, so
@@ -359,7 +366,7 @@ def main() -> None:
             for _ in range(1 if quick else 2):
                 d = ddpgx_sps(env, preset, n_ddpgx, ls)
                 sb = sb3_sps(env, settings(preset, env), n_sb3, ls)
-                rounds.append((d["sps"], sb))
+                rounds.append((d["sps"], sb, d["outside"]))
             cfg = d["cfg"]
             dx = statistics.median(r[0] for r in rounds)
             sb = statistics.median(r[1] for r in rounds)
@@ -368,7 +375,7 @@ def main() -> None:
                               cfg.batch_size)  # fmt: skip
             pct = fl / (ms * 1e-3) / 1e9 / peak * 100
             ceiling = chain_gflops(cfg.batch_size, max(*cfg.actor_hidden, *cfg.critic_hidden))
-            outside = max(0.0, 1 - dx * ms * 1e-3)  # one gradient step per env step
+            outside = statistics.median(r[2] for r in rounds)
             ratio = statistics.median(r[0] / r[1] for r in rounds)
             results[(env, preset)] = {"ratio": ratio}
             say(

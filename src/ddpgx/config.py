@@ -91,6 +91,9 @@ class Config:
     """Checkpoints kept on disk (older ones are deleted once a newer one is complete)."""
     run_dir: str = ""
     """Output directory. Empty: runs/<env>__<preset>__s<seed>__<timestamp>."""
+    profile: bool = False
+    """Time the update inside the loop (waits for each update to finish) and log its share of wall time in
+    train.csv's update_frac column; for benchmarks, it costs almost nothing since acting waits anyway."""
     tensorboard: bool = True
     """Also write TensorBoard event files to <run_dir>/tb."""
     progress: bool = True

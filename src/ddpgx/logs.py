@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 EPISODE_FIELDS = ("step", "episode", "return", "length", "wall_s")
 EVAL_FIELDS = ("step", "mean_return", "std_return", "wall_s")
-TRAIN_FIELDS = ("step", "critic_loss", "actor_loss", "mean_q", "sps")
+TRAIN_FIELDS = ("step", "critic_loss", "actor_loss", "mean_q", "sps", "update_frac")
 
 
 class CsvLog:
@@ -93,8 +93,11 @@ class RunLogger:
         if self.tb is not None:
             self.tb.add_scalar("eval/mean_return", mean, step)
 
-    def losses(self, step: int, critic_loss: float, actor_loss: float, mean_q: float, sps: float) -> None:
-        self.train.write(step, critic_loss, actor_loss, mean_q, round(sps, 1))
+    def losses(
+        self, step: int, critic_loss: float, actor_loss: float, mean_q: float, sps: float, update_frac=None
+    ) -> None:
+        frac = "" if update_frac is None else round(update_frac, 4)
+        self.train.write(step, critic_loss, actor_loss, mean_q, round(sps, 1), frac)
         self.episodes.flush()
         self.train.flush()
         if self.tb is not None:

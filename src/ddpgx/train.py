@@ -264,7 +264,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     zero_noise = np.zeros(noise.shape, np.float32)  # numpy: a fresh device copy each time, safe to donate
     start_updates = max(cfg.learning_starts, cfg.batch_size)
     k = cfg.update_every
-    t_tick, s_tick, sps = time.perf_counter(), c.step, 0.0
+    t_tick, s_tick, sps, update_s = time.perf_counter(), c.step, 0.0, 0.0
     step = c.step
     ep_return, ep_len = 0.0, 0
     try:
@@ -297,13 +297,19 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
 
                 if step >= start_updates and (step - start_updates) % k == k - 1:
                     state = state.replace(noise=noise, key=key)
+                    if cfg.profile:
+                        t_upd = time.perf_counter()
                     state, metrics = learner.update(state, Batch(*buffer.sample(cfg.batch_size, k)))
                     noise, key = state.noise, state.key
+                    if cfg.profile:
+                        jax.block_until_ready(metrics)
+                        update_s += time.perf_counter() - t_upd
 
                 if step % cfg.log_every == 0:
                     now = time.perf_counter()
                     sps = (step - s_tick) / max(now - t_tick, 1e-9)
-                    t_tick, s_tick = now, step
+                    update_frac = update_s / max(now - t_tick, 1e-9) if cfg.profile else None
+                    t_tick, s_tick, update_s = now, step, 0.0
                     if metrics is not None:
                         cl, al, q = (float(x) for x in jax.device_get(metrics))
                         if not (math.isfinite(cl) and math.isfinite(q)):
@@ -311,7 +317,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                                 f"critic loss became {cl} by step {step}; lower --critic-lr or --actor-lr, "
                                 "or raise --batch-size"
                             )
-                        logger.losses(step, cl, al, q, sps)
+                        logger.losses(step, cl, al, q, sps, update_frac)
                 if step % cfg.eval_every == 0 or step == cfg.total_steps:
                     returns = evaluator.run(partial(learner.act_greedy, state.actor))
                     c.last_eval = [float(returns.mean()), float(returns.std())]
