@@ -151,7 +151,7 @@ def cmd_presets(args: list[str]) -> int:
             continue
         vals = [getattr(p, f.name) for p in PRESETS.values()]
         shown = [" ".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in vals]
-        table.add_row("--" + f.name.replace("_", "-"), *shown, docs.get(f.name, "").split("\n")[0])
+        table.add_row("--" + f.name.replace("_", "-"), *shown, " ".join(docs.get(f.name, "").split()))
     console = Console()
     console.print(table)
     for name, text in PRESET_HELP.items():
