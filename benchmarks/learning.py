@@ -123,7 +123,9 @@ def report() -> None:
         "",
         "Return definitions differ: the TD3 paper reports the best noise-free evaluation over 1M steps, CleanRL the "
         "mean of the last 100 training episodes, SB3 zoo a noise-free evaluation. Our MuJoCo runs are far shorter "
-        "than 1M steps, so they are a floor, not a like-for-like comparison.",
+        "than 1M steps (except HalfCheetah modern: the 200k run continued to 1M with `ddpgx train --resume "
+        "benchmarks/out/HalfCheetah-v5__modern__s0 --total-steps 1000000`, paused for a while during speed "
+        "benchmarks, so its wall time counts the pauses), so they are a floor, not a like-for-like comparison.",
         "",
     ]
     for env in sorted({r["env"] for r in rows}):
