@@ -64,22 +64,26 @@ def update_flops(obs: int, act: int, actor_h: tuple, critic_h: tuple, action_lay
     return f
 
 
+def best_gflops(f, args: tuple, flops_per_call: float, calls: int, seconds: float) -> float:
+    """Best GFLOP/s of the compiled ``f(*args)`` over bursts of ``calls`` calls for about ``seconds``."""
+    f(*args).block_until_ready()
+    best = 0.0
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t = time.perf_counter()
+        for _ in range(calls):
+            out = f(*args)
+        out.block_until_ready()
+        best = max(best, calls * flops_per_call / (time.perf_counter() - t) / 1e9)
+    return best
+
+
 def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
     import jax
     import jax.numpy as jnp
 
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-    f = jax.jit(lambda x, y: x @ y)
-    f(a, a).block_until_ready()
-    best = 0.0
-    t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t = time.perf_counter()
-        for _ in range(5):
-            c = f(a, a)
-        c.block_until_ready()
-        best = max(best, 5 * 2 * n**3 / (time.perf_counter() - t) / 1e9)
-    return best
+    return best_gflops(jax.jit(lambda x, y: x @ y), (a, a), 2 * n**3, 5, seconds)
 
 
 def chain_gflops(batch: int, width: int, layers: int = 20, seconds: float = 1.0) -> float:
@@ -91,16 +95,7 @@ def chain_gflops(batch: int, width: int, layers: int = 20, seconds: float = 1.0)
     x = jax.random.normal(jax.random.PRNGKey(0), (batch, width), jnp.float32)
     ws = 0.05 * jax.random.normal(jax.random.PRNGKey(1), (layers, width, width), jnp.float32)
     f = jax.jit(lambda x, ws: jax.lax.fori_loop(0, layers, lambda i, h: jnp.tanh(h @ ws[i]), x))
-    f(x, ws).block_until_ready()
-    best = 0.0
-    t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t = time.perf_counter()
-        for _ in range(20):
-            y = f(x, ws)
-        y.block_until_ready()
-        best = max(best, 20 * layers * 2 * batch * width * width / (time.perf_counter() - t) / 1e9)
-    return best
+    return best_gflops(f, (x, ws), layers * 2 * batch * width * width, 20, seconds)
 
 
 # ----------------------------------------------------------------------------------------------- settings
