@@ -75,8 +75,7 @@ def parse_train_args(args: list[str]):  # -> Config
 def cmd_train(args: list[str]) -> int:
     import signal
 
-    from ddpgx.config import Config, validate
-    from ddpgx.envs import check_env_id
+    from ddpgx.config import Config
     from ddpgx.train import Interrupted, load_run_config, train
 
     resume = _flag_value(args, "--resume")
@@ -88,9 +87,7 @@ def cmd_train(args: list[str]) -> int:
         cfg = tyro.cli(Config, default=saved, args=rest, prog="ddpgx train").replace(run_dir=resume)
     else:
         cfg = parse_train_args(args)
-    check_env_id(cfg.env)
-    validate(cfg)
-    try:
+    try:  # train() validates the config and the env before it writes anything
         res = train(cfg, resume=resume is not None)
     except Interrupted as e:
         print(f"ddpgx: {e}", file=sys.stderr)
