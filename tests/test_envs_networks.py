@@ -9,7 +9,8 @@ import pytest
 
 from ddpgx.config import PAPER, preset_config
 from ddpgx.envs import ActionScaler
-from ddpgx.learner import build_networks
+from ddpgx.learner import Learner, build_networks
+from ddpgx.networks import init_variables
 
 
 def test_action_scaling_round_trip_with_asymmetric_bounds():
@@ -34,9 +35,30 @@ def test_pendulum_torque_maps_to_plus_minus_two():
 
 @pytest.fixture(scope="module")
 def paper_nets():
-    actor, critic = build_networks(PAPER, 6)
-    obs, act = jnp.zeros((1, 17)), jnp.zeros((1, 6))
-    return actor.init(jax.random.PRNGKey(0), obs), critic.init(jax.random.PRNGKey(1), obs, act)
+    """The networks as training starts them (numpy-drawn, see init_variables)."""
+    state = Learner(PAPER, 17, 6).init(0)
+    return state.actor, state.critic
+
+
+@pytest.mark.parametrize("preset", ["paper", "modern"])
+def test_init_variables_match_flax_init_in_structure_and_constants(preset):
+    cfg = preset_config(preset, "Hopper-v5", layer_norm=preset == "modern")
+    actor, critic = build_networks(cfg, 3)
+    obs, act = jnp.zeros((1, 11)), jnp.zeros((1, 3))
+    for net, args in ((actor, (obs,)), (critic, (obs, act))):
+        ours = init_variables(net, np.random.default_rng(0), *args)
+        theirs = net.init(jax.random.PRNGKey(0), *args)
+        flat_ours = dict(jax.tree_util.tree_leaves_with_path(ours))
+        flat_theirs = dict(jax.tree_util.tree_leaves_with_path(theirs))
+        assert flat_ours.keys() == flat_theirs.keys()
+        for path, v in flat_theirs.items():
+            assert flat_ours[path].shape == v.shape and flat_ours[path].dtype == v.dtype
+            if "hidden_" not in str(path) and "'out'" not in str(path):  # norm scales/biases, batch stats
+                np.testing.assert_array_equal(flat_ours[path], np.asarray(v))
+    # a seed gives the same networks every time, another seed other networks
+    a0, a1, b = (Learner(cfg, 11, 3).init(s).actor["params"]["hidden_0"]["kernel"] for s in (0, 0, 1))
+    np.testing.assert_array_equal(np.asarray(a0), np.asarray(a1))
+    assert not np.array_equal(np.asarray(a0), np.asarray(b))
 
 
 def test_paper_batch_norm_where_the_paper_puts_it(paper_nets):

@@ -232,6 +232,27 @@ def test_k_fused_steps_equal_k_single_steps(batch_norm):
     assert int(fused.step) == 5
 
 
+@pytest.mark.parametrize("noise", ["ou", "gaussian"])
+def test_update_and_act_equals_update_then_act(noise):
+    cfg = Config(actor_hidden=(16, 16), critic_hidden=(16, 16), batch_size=8, noise=noise, noise_sigma=0.3)
+    learner = Learner(cfg, 3, 2)
+    batches = random_batches(2, 8, 3, 2)
+    obs = np.array([0.3, -1.0, 2.0], np.float32)
+    state = learner.init(3)
+    state = state.replace(noise=jnp.array([0.5, -0.2]))  # a running OU process
+    fused_state, fused_m, fused_a = learner.update_and_act(state, batches, obs)
+    state = learner.init(3).replace(noise=jnp.array([0.5, -0.2]))
+    state, m = learner.update(state, batches)
+    a, noise_state, key = learner.act(state.actor, obs, state.noise, state.key)
+    np.testing.assert_allclose(np.asarray(fused_a), np.asarray(a), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(fused_state.noise), np.asarray(noise_state), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(fused_state.key), np.asarray(key))
+    for x, y in zip(jax.tree_util.tree_leaves(fused_state.actor), jax.tree_util.tree_leaves(state.actor), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(fused_m), np.asarray(m), rtol=1e-6)
+    assert not np.allclose(np.asarray(a), np.asarray(learner.act_greedy(state.actor, obs[None])[0]))  # noisy
+
+
 def test_policy_delay_updates_actor_every_other_step():
     cfg = Config(actor_hidden=(8,), critic_hidden=(8,), batch_size=4, policy_delay=2)
     learner = Learner(cfg, 2, 1)

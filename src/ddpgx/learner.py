@@ -19,12 +19,13 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
 from ddpgx import noise as noise_lib
 from ddpgx.config import Config
-from ddpgx.networks import Actor, Critic
+from ddpgx.networks import Actor, Critic, init_variables
 
 Variables = dict[str, Any]
 
@@ -179,6 +180,18 @@ def update_many(state: TrainState, batches: Batch, **static: Any) -> tuple[Train
     return state, Metrics(jnp.mean(m.critic_loss), jnp.nanmean(m.actor_loss), jnp.mean(m.mean_q))
 
 
+def update_and_act(
+    state: TrainState, batches: Batch, obs: jax.Array, **static: Any
+) -> tuple[TrainState, Metrics, jax.Array]:
+    """``update_many``, then the exploratory action for ``obs`` from the updated actor, in one compiled call.
+
+    The loop acts on the next observation right after each update; fusing the two saves one dispatch and one
+    host sync per step. The noise state and key advance inside ``state``, exactly as ``act`` would advance them."""
+    state, m = update_many(state, batches, **static)
+    a, noise_state, key = act(static["actor"], static["hp"], state.actor, obs, state.noise, state.key)
+    return state.replace(noise=noise_state, key=key), m, a
+
+
 def act(
     actor: Actor, hp: Hyper, actor_vars: Variables, obs: jax.Array, noise_state: jax.Array, key: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -210,6 +223,7 @@ class Learner:
             actor=self.actor, critic=self.critic, actor_tx=self.actor_tx, critic_tx=self.critic_tx, hp=self.hp
         )
         self.update = jax.jit(partial(update_many, **static), donate_argnums=0)
+        self.update_and_act = jax.jit(partial(update_and_act, **static), donate_argnums=0)
         self.act = self._build_act()
         self.act_greedy = jax.jit(partial(act_greedy, self.actor))
 
@@ -228,20 +242,24 @@ class Learner:
         return act_gaussian
 
     def init(self, seed: int) -> TrainState:
-        key = jax.random.PRNGKey(seed)
-        k_actor, k_critic, k_noise = jax.random.split(key, 3)
+        """The initial state: networks drawn with numpy (see ``init_variables``), targets equal to them."""
+        rng = np.random.default_rng([seed, 1])
         obs = jnp.zeros((1, self.obs_dim), jnp.float32)
         act_ = jnp.zeros((1, self.action_dim), jnp.float32)
-        actor_vars = dict(self.actor.init(k_actor, obs))
-        critic_vars = dict(self.critic.init(k_critic, obs, act_))
+        actor_vars = init_variables(self.actor, rng, obs)
+        critic_vars = init_variables(self.critic, rng, obs, act_)
+        return self._assemble(actor_vars, critic_vars, jax.random.PRNGKey(seed))
+
+    @partial(jax.jit, static_argnums=0)
+    def _assemble(self, actor_vars: Variables, critic_vars: Variables, key: jax.Array) -> TrainState:
         return TrainState(
             actor=actor_vars,
             critic=critic_vars,
-            actor_target=jax.tree_util.tree_map(jnp.array, actor_vars),
-            critic_target=jax.tree_util.tree_map(jnp.array, critic_vars),
+            actor_target=actor_vars,  # outputs of a compiled call never share buffers
+            critic_target=critic_vars,
             actor_opt=self.actor_tx.init(actor_vars["params"]),
             critic_opt=self.critic_tx.init(critic_vars["params"]),
             noise=noise_lib.ou_init(self.action_dim),
-            key=k_noise,
+            key=key,
             step=jnp.zeros((), jnp.int32),
         )

@@ -267,14 +267,17 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     t_tick, s_tick, sps, update_s = time.perf_counter(), c.step, 0.0, 0.0
     step = c.step
     ep_return, ep_len = 0.0, 0
+    fused_action: jax.Array | None = None
     try:
         with _Signals() as signals:
             for step in range(c.step + 1, cfg.total_steps + 1):
                 if need_reset:
                     obs = np.asarray(env.reset()[0], np.float32)
-                    noise, need_reset = zero_noise, False
+                    noise, need_reset, fused_action = zero_noise, False, None
                 if step <= cfg.learning_starts:
                     action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
+                elif fused_action is not None:  # computed with the last update, for this very observation
+                    action, fused_action = np.asarray(fused_action), None
                 else:
                     a_dev, noise, key = learner.act(state.actor, obs, noise, key)
                     action = np.asarray(a_dev)
@@ -299,7 +302,10 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                     state = state.replace(noise=noise, key=key)
                     if cfg.profile:
                         t_upd = time.perf_counter()
-                    state, metrics = learner.update(state, Batch(*buffer.sample(cfg.batch_size, k)))
+                    # the next step acts on `obs`: one compiled call does both (after an episode end the action
+                    # is dropped; one compiled program either way, never a second compile mid-run)
+                    batches = Batch(*buffer.sample(cfg.batch_size, k))
+                    state, metrics, fused_action = learner.update_and_act(state, batches, obs)
                     noise, key = state.noise, state.key
                     if cfg.profile:
                         jax.block_until_ready(metrics)
