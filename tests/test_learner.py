@@ -247,7 +247,9 @@ def test_update_and_act_equals_update_then_act(noise):
     np.testing.assert_allclose(np.asarray(fused_a), np.asarray(a), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(np.asarray(fused_state.noise), np.asarray(noise_state), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(np.asarray(fused_state.key), np.asarray(key))
-    for x, y in zip(jax.tree_util.tree_leaves(fused_state.actor), jax.tree_util.tree_leaves(state.actor), strict=True):
+    for x, y in zip(
+        jax.tree_util.tree_leaves(fused_state.actor), jax.tree_util.tree_leaves(state.actor), strict=True
+    ):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(np.asarray(fused_m), np.asarray(m), rtol=1e-6)
     assert not np.allclose(np.asarray(a), np.asarray(learner.act_greedy(state.actor, obs[None])[0]))  # noisy

@@ -181,7 +181,7 @@ def test_checkpoint_of_another_env_or_format_is_refused(tmp_path, capsys):
 def test_resume_with_changed_hyperparameters_is_refused(tmp_path, capsys):
     d = finished_run(tmp_path, "run")
     assert main(["train", "--resume", str(d), "--tau", "0.1"]) == 2
-    assert "cannot resume with --tau 0.1: the run was started with 0.005" in capsys.readouterr().err
+    assert "cannot resume with --tau 0.1: the run was started with 0.01" in capsys.readouterr().err
     assert main(["train", "--resume", str(d)]) == 2
     assert "is already complete (3000 steps); pass a larger --total-steps" in capsys.readouterr().err
 

@@ -137,3 +137,38 @@ def test_target_return_stops_early_once_solved(tmp_path):
     res = train(cfg)
     assert res.steps == 600  # the first evaluation already meets an unreachable-to-miss target
     assert [int(r["step"]) for r in rows_without_wall(res.run_dir / "eval.csv")] == [600]
+
+
+CACHED_RUN = """
+import json, sys
+import jax
+from ddpgx import preset_config, train
+events = []
+jax.monitoring.register_event_listener(lambda name, **kw: events.append(name))
+cfg = preset_config("pendulum", "Pendulum-v1", seed=5, run_dir=sys.argv[1], compile_cache=sys.argv[2],
+                    **json.loads(sys.argv[3]))
+train(cfg)
+print(json.dumps({"hits": events.count("/jax/compilation_cache/cache_hits")}))
+"""
+
+
+def test_compile_cache_is_filled_then_used_and_changes_no_result(tmp_path):
+    import subprocess
+    import sys
+
+    small = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.items()}
+    cache = tmp_path / "xla"
+
+    def cached(name):
+        out = subprocess.run(
+            [sys.executable, "-c", CACHED_RUN, str(tmp_path / name), str(cache), json.dumps(small)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(out.stdout.strip().splitlines()[-1])["hits"]
+
+    assert cached("first") == 0
+    assert any(p.name.startswith("jit_update_and_act") for p in cache.iterdir())
+    assert cached("second") >= 3  # update_and_act, act, act_greedy at least
+    plain = train(preset_config("pendulum", "Pendulum-v1", seed=5, run_dir=str(tmp_path / "plain"), **SMALL))
+    for name in ("first", "second"):
+        assert (tmp_path / name / "final.msgpack").read_bytes() == plain.params_path.read_bytes()

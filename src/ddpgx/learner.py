@@ -12,8 +12,11 @@ Everything that changes while learning lives in ``TrainState``; hyperparameters 
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -210,6 +213,17 @@ def act_greedy(actor: Actor, actor_vars: Variables, obs: jax.Array) -> jax.Array
 # --------------------------------------------------------------------------------------------- the Learner
 
 
+def enable_compile_cache(path: str | os.PathLike) -> None:
+    """Keep every compiled program in jax's persistent cache at ``path`` (process-wide, jax's own mechanism).
+
+    jax caches only programs that took over a second to compile by default; ddpgx's take less, so the threshold
+    is lowered to zero. jax checks the jax version, the compile options and the host CPU's features before it
+    loads a cached program, and compiles afresh when they differ."""
+    jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 class Learner:
     """Networks, optimizers and compiled functions for one configuration."""
 
@@ -230,10 +244,11 @@ class Learner:
     def _build_act(self):
         pure = partial(act, self.actor, self.hp)
         if self.hp.noise == "ou":
-            return jax.jit(pure)
+            self._act_compiled = jax.jit(pure)
+            return self._act_compiled
         # Gaussian noise has no state. Returning an input unchanged from a compiled call costs a copy (~30 us on
         # a CPU, half of acting), so the compiled function leaves the noise state out of its outputs.
-        core = jax.jit(lambda v, o, n, k: pure(v, o, n, k)[::2])
+        core = self._act_compiled = jax.jit(lambda v, o, n, k: pure(v, o, n, k)[::2])
 
         def act_gaussian(v: Variables, obs: jax.Array, n: jax.Array, k: jax.Array):
             a, k = core(v, obs, n, k)
@@ -241,11 +256,46 @@ class Learner:
 
         return act_gaussian
 
+    def precompile(self, state: TrainState, k: int, batch_size: int, eval_episodes: int) -> threading.Thread:
+        """Compile what the training loop calls, from shapes alone, on a background thread.
+
+        Started before the uniform-random warm-up steps, the compiles overlap them, and the first real call finds
+        its program in jax's cache. Join the thread before the first call: a call made while the same program is
+        still compiling compiles it a second time. A failure here is left for that first call to raise."""
+
+        def spec(x: Any) -> jax.ShapeDtypeStruct:
+            return jax.ShapeDtypeStruct(x.shape, x.dtype)
+
+        st = jax.tree_util.tree_map(spec, state)
+        f32 = jnp.float32
+        obs = jax.ShapeDtypeStruct((self.obs_dim,), f32)
+        batches = Batch(
+            jax.ShapeDtypeStruct((k, batch_size, self.obs_dim), f32),
+            jax.ShapeDtypeStruct((k, batch_size, self.action_dim), f32),
+            jax.ShapeDtypeStruct((k, batch_size), f32),
+            jax.ShapeDtypeStruct((k, batch_size, self.obs_dim), f32),
+            jax.ShapeDtypeStruct((k, batch_size), f32),
+        )
+
+        def work() -> None:
+            try:
+                self.update_and_act.lower(st, batches, obs).compile()
+                self._act_compiled.lower(st.actor, obs, st.noise, st.key).compile()
+                self.act_greedy.lower(
+                    st.actor, jax.ShapeDtypeStruct((eval_episodes, self.obs_dim), f32)
+                ).compile()
+            except Exception:  # noqa: BLE001 - the first real call compiles again and reports it
+                pass
+
+        thread = threading.Thread(target=work, name="ddpgx-precompile", daemon=True)
+        thread.start()
+        return thread
+
     def init(self, seed: int) -> TrainState:
         """The initial state: networks drawn with numpy (see ``init_variables``), targets equal to them."""
         rng = np.random.default_rng([seed, 1])
-        obs = jnp.zeros((1, self.obs_dim), jnp.float32)
-        act_ = jnp.zeros((1, self.action_dim), jnp.float32)
+        obs = jax.ShapeDtypeStruct((1, self.obs_dim), jnp.float32)  # shapes are all init_variables needs
+        act_ = jax.ShapeDtypeStruct((1, self.action_dim), jnp.float32)
         actor_vars = init_variables(self.actor, rng, obs)
         critic_vars = init_variables(self.critic, rng, obs, act_)
         return self._assemble(actor_vars, critic_vars, jax.random.PRNGKey(seed))

@@ -54,7 +54,9 @@ def init_variables(module: Actor | Critic, rng: np.random.Generator, *inputs: ja
                 vals = {k: rng.uniform(-s, s, v.shape).astype(np.float32) for k, v in leaves.items()}
             else:
                 ones = {"scale", "var"}
-                vals = {k: (np.ones if k in ones else np.zeros)(v.shape, np.float32) for k, v in leaves.items()}
+                vals = {
+                    k: (np.ones if k in ones else np.zeros)(v.shape, np.float32) for k, v in leaves.items()
+                }
             out[collection][layer] = vals
     return out
 

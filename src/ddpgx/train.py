@@ -30,7 +30,7 @@ from ddpgx.config import Config, preset_config, validate
 from ddpgx.envs import make_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError
 from ddpgx.evaluate import Evaluator
-from ddpgx.learner import Batch, Learner, Metrics
+from ddpgx.learner import Batch, Learner, Metrics, enable_compile_cache
 from ddpgx.logs import RunLogger
 from ddpgx.replay import ReplayBuffer
 
@@ -43,6 +43,7 @@ RESUMABLE_CHANGES = {
     "checkpoint_every",
     "keep_checkpoints",
     "run_dir",
+    "compile_cache",
 }
 
 
@@ -189,6 +190,8 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
             raise UserError(
                 f"the run already reached step {m['counters']['step']}; pass a larger --total-steps to extend it"
             )
+    if cfg.compile_cache:
+        enable_compile_cache(cfg.compile_cache)
     env = make_env(cfg.env)
     scaler = scaler_for(env)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -260,6 +263,9 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
             cfg.keep_checkpoints,
         )
 
+    compiling: threading.Thread | None = learner.precompile(
+        state, cfg.update_every, cfg.batch_size, cfg.eval_episodes
+    )
     noise, key = state.noise, state.key
     zero_noise = np.zeros(noise.shape, np.float32)  # numpy: a fresh device copy each time, safe to donate
     start_updates = max(cfg.learning_starts, cfg.batch_size)
@@ -271,6 +277,11 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     try:
         with _Signals() as signals:
             for step in range(c.step + 1, cfg.total_steps + 1):
+                if compiling is not None and (
+                    step >= cfg.learning_starts or step % cfg.eval_every == 0 or step == cfg.total_steps
+                ):
+                    compiling.join()  # compiled behind the warm-up steps; needed from here on
+                    compiling = None
                 if need_reset:
                     obs = np.asarray(env.reset()[0], np.float32)
                     noise, need_reset, fused_action = zero_noise, False, None
