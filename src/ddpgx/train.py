@@ -311,11 +311,11 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
 
                 if step >= start_updates and (step - start_updates) % k == k - 1:
                     state = state.replace(noise=noise, key=key)
+                    batches = Batch(*buffer.sample(cfg.batch_size, k))
                     if cfg.profile:
                         t_upd = time.perf_counter()
                     # the next step acts on `obs`: one compiled call does both (after an episode end the action
                     # is dropped; one compiled program either way, never a second compile mid-run)
-                    batches = Batch(*buffer.sample(cfg.batch_size, k))
                     state, metrics, fused_action = learner.update_and_act(state, batches, obs)
                     noise, key = state.noise, state.key
                     if cfg.profile:
