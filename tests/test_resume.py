@@ -266,4 +266,5 @@ def test_keyboard_interrupt_in_process_also_checkpoints(tmp_path):
     threading.Thread(target=interrupt_when_checkpointed, daemon=True).start()
     with pytest.raises(Interrupted) as e:
         train(cfg_for(d, tensorboard=False, total_steps=200_000))
-    assert e.value.step > 600 and ckpt.latest_name(d) == f"step_{e.value.step:012d}"
+    # the signal can land while the periodic checkpoint at 600 is being written: then that one is the last
+    assert e.value.step >= 600 and ckpt.latest_name(d) == f"step_{e.value.step:012d}"
