@@ -127,7 +127,9 @@ def test_pendulum_is_learned(tmp_path):
     res = train(cfg)
     assert res.final_eval_mean >= -250, res
     evals = list(csv.DictReader(open(res.run_dir / "eval.csv")))
-    assert float(evals[0]["mean_return"]) < -500  # it really started from a poor policy (step 1000: no update yet)
+    assert (
+        float(evals[0]["mean_return"]) < -500
+    )  # it really started from a poor policy (step 1000: no update yet)
 
 
 def test_target_return_stops_early_once_solved(tmp_path):

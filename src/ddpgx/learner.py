@@ -298,9 +298,8 @@ class Learner:
         act_ = jax.ShapeDtypeStruct((1, self.action_dim), jnp.float32)
         actor_vars = init_variables(self.actor, rng, obs)
         critic_vars = init_variables(self.critic, rng, obs, act_)
-        return self._assemble(actor_vars, critic_vars, jax.random.PRNGKey(seed))
+        return jax.jit(self._assemble)(actor_vars, critic_vars, jax.random.PRNGKey(seed))
 
-    @partial(jax.jit, static_argnums=0)
     def _assemble(self, actor_vars: Variables, critic_vars: Variables, key: jax.Array) -> TrainState:
         return TrainState(
             actor=actor_vars,
