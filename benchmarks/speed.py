@@ -575,7 +575,9 @@ def main() -> None:
         say()
         say(
             "Measured separately with `python benchmarks/gpu_speed.py` on a lent machine (JAX with CUDA), "
-            "HalfCheetah-v5, env steps/s of full training and ms per gradient step of the update alone:"
+            "HalfCheetah-v5, env steps/s of full training and ms per gradient step of the update alone. Taken "
+            "before acting was fused into the update's call (one dispatch per step instead of two, which should "
+            "help most at update_every 1 on a GPU, where each call is launch-bound); not re-measured since."
         )
         say()
         say("```")
