@@ -238,23 +238,8 @@ class Learner:
         )
         self.update = jax.jit(partial(update_many, **static), donate_argnums=0)
         self.update_and_act = jax.jit(partial(update_and_act, **static), donate_argnums=0)
-        self.act = self._build_act()
+        self.act = jax.jit(partial(act, self.actor, self.hp))
         self.act_greedy = jax.jit(partial(act_greedy, self.actor))
-
-    def _build_act(self):
-        pure = partial(act, self.actor, self.hp)
-        if self.hp.noise == "ou":
-            self._act_compiled = jax.jit(pure)
-            return self._act_compiled
-        # Gaussian noise has no state. Returning an input unchanged from a compiled call costs a copy (~30 us on
-        # a CPU, half of acting), so the compiled function leaves the noise state out of its outputs.
-        core = self._act_compiled = jax.jit(lambda v, o, n, k: pure(v, o, n, k)[::2])
-
-        def act_gaussian(v: Variables, obs: jax.Array, n: jax.Array, k: jax.Array):
-            a, k = core(v, obs, n, k)
-            return a, n, k
-
-        return act_gaussian
 
     def precompile(self, state: TrainState, k: int, batch_size: int, eval_episodes: int) -> threading.Thread:
         """Compile what the training loop calls, from shapes alone, on a background thread.
@@ -280,7 +265,7 @@ class Learner:
         def work() -> None:
             try:
                 self.update_and_act.lower(st, batches, obs).compile()
-                self._act_compiled.lower(st.actor, obs, st.noise, st.key).compile()
+                self.act.lower(st.actor, obs, st.noise, st.key).compile()
                 self.act_greedy.lower(
                     st.actor, jax.ShapeDtypeStruct((eval_episodes, self.obs_dim), f32)
                 ).compile()

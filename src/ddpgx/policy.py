@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -44,7 +45,9 @@ class Policy:
         self.obs_dim, self.action_dim = int(meta["obs_dim"]), int(meta["action_dim"])
         self.scaler = ActionScaler(np.asarray(meta["action_low"]), np.asarray(meta["action_high"]))
         self.actor, _ = build_networks(self.config, self.action_dim)
-        template = self.actor.init(jax.random.PRNGKey(0), jnp.zeros((1, self.obs_dim), jnp.float32))
+        # only the structure: flax's eager init would compile every small op (about a second on a CPU)
+        obs = jax.ShapeDtypeStruct((1, self.obs_dim), jnp.float32)
+        template = jax.eval_shape(partial(self.actor.init, jax.random.PRNGKey(0)), obs)
         path, actor_state = actor_state_of(run_dir, params_file)
         self.source = path
         try:

@@ -257,7 +257,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         ckpt.save(
             run_dir,
             step,
-            state.replace(noise=noise, key=key),
+            state,
             buffer.state_dict(),
             manifest,
             cfg.keep_checkpoints,
@@ -266,8 +266,9 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     compiling: threading.Thread | None = learner.precompile(
         state, cfg.update_every, cfg.batch_size, cfg.eval_episodes
     )
-    noise, key = state.noise, state.key
-    zero_noise = np.zeros(noise.shape, np.float32)  # numpy: a fresh device copy each time, safe to donate
+    zero_noise = np.zeros(
+        state.noise.shape, np.float32
+    )  # numpy: a fresh device copy each time, safe to donate
     start_updates = max(cfg.learning_starts, cfg.batch_size)
     k = cfg.update_every
     t_tick, s_tick, sps, update_s = time.perf_counter(), c.step, 0.0, 0.0
@@ -284,13 +285,15 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                     compiling = None
                 if need_reset:
                     obs = np.asarray(env.reset()[0], np.float32)
-                    noise, need_reset, fused_action = zero_noise, False, None
+                    state = state.replace(noise=zero_noise)  # the OU process restarts with each episode
+                    need_reset, fused_action = False, None
                 if step <= cfg.learning_starts:
                     action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
                 elif fused_action is not None:  # computed with the last update, for this very observation
                     action, fused_action = np.asarray(fused_action), None
                 else:
-                    a_dev, noise, key = learner.act(state.actor, obs, noise, key)
+                    a_dev, noise, key = learner.act(state.actor, obs, state.noise, state.key)
+                    state = state.replace(noise=noise, key=key)
                     action = np.asarray(a_dev)
                 next_obs, reward, terminated, truncated, _ = env.step(scaler.to_env(action))
                 next_obs = np.asarray(next_obs, np.float32)
@@ -310,14 +313,12 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                     ep_return, ep_len, need_reset = 0.0, 0, True
 
                 if step >= start_updates and (step - start_updates) % k == k - 1:
-                    state = state.replace(noise=noise, key=key)
                     batches = Batch(*buffer.sample(cfg.batch_size, k))
                     if cfg.profile:
                         t_upd = time.perf_counter()
                     # the next step acts on `obs`: one compiled call does both (after an episode end the action
                     # is dropped; one compiled program either way, never a second compile mid-run)
                     state, metrics, fused_action = learner.update_and_act(state, batches, obs)
-                    noise, key = state.noise, state.key
                     if cfg.profile:
                         jax.block_until_ready(metrics)
                         update_s += time.perf_counter() - t_upd
@@ -354,7 +355,6 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         env.close()
 
     params_path = run_dir / "final.msgpack"
-    state = state.replace(noise=noise, key=key)
     io.save_params(params_path, state)
     assert c.last_eval is not None
     if cfg.plot:
