@@ -345,12 +345,13 @@ def child_solve(lib: str, seed: int, max_steps: int, eval_every: int, compile_ca
     from stable_baselines3.common.callbacks import BaseCallback
 
     from ddpgx import preset_config
+    from ddpgx.envs import make_env
     from ddpgx.evaluate import Evaluator
 
     cfg = preset_config("pendulum", "Pendulum-v1")
     s = settings("pendulum", "Pendulum-v1")
     model = sb3_model("Pendulum-v1", s, cfg.learning_starts, seed)
-    ev = Evaluator("Pendulum-v1", cfg.eval_episodes, seed + 1_000_003)
+    ev = Evaluator(lambda: make_env("Pendulum-v1"), cfg.eval_episodes, seed + 1_000_003)
     result = {"steps": None, "eval": None}
 
     class Solve(BaseCallback):

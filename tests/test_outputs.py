@@ -32,9 +32,9 @@ def test_two_seeds_grouped_into_one_curve_with_a_band(tmp_path):
     a = fake_run(tmp_path / "a", 0, [-1000.0, -500.0, -200.0, -150.0])
     b = fake_run(tmp_path / "b", 1, [-1200.0, -700.0, -300.0, -150.0])
     c = fake_run(tmp_path / "c", 0, [-1.0, -2.0, -3.0, -4.0], preset="paper")
-    groups = group_curves([a, b, c], "episode")
-    assert set(groups) == {("Pendulum-v1", "pendulum"), ("Pendulum-v1", "paper")}
-    g = groups[("Pendulum-v1", "pendulum")]
+    groups = {g["label"]: g for g in group_curves([a, b, c], "episode")}
+    assert set(groups) == {"pendulum", "paper"}
+    g = groups["pendulum"]
     assert g["n"] == 2
     np.testing.assert_allclose(g["steps"], [200, 400, 600, 800])
     np.testing.assert_allclose(g["mean"], [-1100, -600, -250, -150])

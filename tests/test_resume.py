@@ -128,10 +128,13 @@ def test_checkpoints_keep_the_last_two_and_hold_everything(tmp_path):
     d = finished_run(tmp_path, "run")
     names = sorted(p.name for p in (d / "checkpoints").glob("step_*"))
     assert len(names) == 2 and ckpt.latest_name(d) == names[-1]
-    assert names == ["step_000000001800", "step_000000002400"]  # episode ends at multiples of 600
+    # episode ends at multiples of 600, and the run's end: the last checkpoint is the finished run
+    assert names == ["step_000000002400", "step_000000003000"]
     m = ckpt.verify(d / "checkpoints" / names[-1])
     assert set(m["rng"]) == {"replay", "warmup", "env", "eval"}
-    assert m["counters"]["step"] == 2400 and m["format_version"] == ckpt.FORMAT_VERSION
+    assert m["counters"]["step"] == 3000 and m["format_version"] == ckpt.FORMAT_VERSION
+    assert m["finished"] == "total_steps"
+    assert ckpt.verify(d / "checkpoints" / names[0])["finished"] is None
     loaded = ckpt.load(d)
     for part in (
         "actor",
@@ -144,7 +147,7 @@ def test_checkpoints_keep_the_last_two_and_hold_everything(tmp_path):
         "key",
     ):
         assert part in loaded.state
-    assert int(loaded.replay["filled"]) == 2400 + 12  # a row per transition, plus one per episode end
+    assert int(loaded.replay["filled"]) == 2500 + 1  # the 2,500-row buffer has wrapped: all rows filled
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, reference, capsys):
@@ -153,7 +156,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, referenc
     data = (latest / "replay.npz").read_bytes()
     (latest / "replay.npz").write_bytes(data[: len(data) // 2])  # truncated
     loaded = ckpt.load(d)
-    assert loaded.path.name == "step_000000001800"
+    assert loaded.path.name == "step_000000002400"
     assert "replay.npz is corrupt or truncated" in loaded.skipped[0]
     (d / "final.msgpack").unlink()
     train(cfg_for(d, tensorboard=False), resume=True)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,8 +158,16 @@ def verify(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load(run_dir: Path) -> Loaded:
-    """The newest valid checkpoint of ``run_dir``; invalid newer ones are skipped and reported."""
+def load(
+    run_dir: Path,
+    check: Callable[[Loaded], str | None] | None = None,
+    replay: bool = True,
+) -> Loaded:
+    """The newest valid checkpoint of ``run_dir``; invalid newer ones are skipped and reported.
+
+    Valid means: every file matches its sha256, the msgpack and npz files decode, and ``check`` (which compares
+    the loaded trees with the ones the run's config implies) finds nothing wrong. ``replay=False`` skips reading
+    the replay buffer (for evaluation)."""
     skipped: list[str] = []
     found = candidates(run_dir)
     if not found:
@@ -166,20 +175,90 @@ def load(run_dir: Path) -> Loaded:
     for path in found:
         try:
             manifest = verify(path)
+            loaded = Loaded(path, manifest, _read_state(path), _read_replay(path) if replay else {}, skipped)
+            problem = check(loaded) if check is not None else None
+            if problem:
+                raise CheckpointError(f"{path.name}: {problem}")
         except CheckpointError as e:
             skipped.append(str(e))
             continue
-        state = serialization.msgpack_restore((path / "state.msgpack").read_bytes())
-        with np.load(path / "replay.npz", allow_pickle=False) as z:
-            replay = {k: z[k] for k in z.files}
-        return Loaded(path, manifest, state, replay, skipped)
+        return loaded
     raise CheckpointError(f"no valid checkpoint in {run_dir}: " + "; ".join(skipped))
 
 
-def load_actor_state(path: Path) -> dict[str, Any]:
-    """The actor variables (state dict) of a checkpoint directory, verified."""
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = serialization.msgpack_restore((path / "state.msgpack").read_bytes())
+    except Exception as e:  # msgpack raises several types on bytes it cannot decode
+        raise CheckpointError(f"{path.name}: state.msgpack does not decode ({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path.name}: state.msgpack holds a {type(state).__name__}, not a state")
+    return state
+
+
+def _read_replay(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path / "replay.npz", allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile and numpy raise several types on a bad archive
+        raise CheckpointError(f"{path.name}: replay.npz does not decode ({type(e).__name__})") from None
+
+
+def tree_mismatch(template: Any, tree: Any) -> str | None:
+    """Why ``tree`` (a state dict read from disk) does not fit ``template`` (the one the config implies): the
+    first missing or unexpected key, or leaf of another shape or dtype; None when it fits."""
+    from flax import traverse_util
+
+    def flat(t: Any) -> dict[str, Any]:
+        if not isinstance(t, dict):
+            return {"": t}
+        return traverse_util.flatten_dict(t, sep="/")
+
+    want, got = flat(template), flat(tree)
+    for k in want:
+        if k not in got:
+            return f"{k or 'the tree'} is missing"
+    for k in got:
+        if k not in want:
+            return f"it has an unexpected entry {k}"
+    for k, w in want.items():
+        g = got[k]
+        w_shape, w_dtype = tuple(np.shape(w)), np.dtype(getattr(w, "dtype", np.asarray(w).dtype))
+        g_shape, g_dtype = tuple(np.shape(g)), np.asarray(g).dtype
+        if g_shape != w_shape:
+            return f"{k} has shape {g_shape}, the config implies {w_shape}"
+        if g_dtype != w_dtype:
+            return f"{k} has dtype {g_dtype}, the config implies {w_dtype}"
+    return None
+
+
+def remove_temporaries(run_dir: Path) -> list[Path]:
+    """Delete what a killed write left behind: ``checkpoints/.tmp-*`` directories (up to a whole replay buffer
+    each) and ``.NAME.tmp-PID`` files of atomic writes. Only the process holding the run's lock may call it."""
+    gone = []
+    for p in [
+        *(run_dir / DIRNAME).glob(".tmp-*"),
+        *(run_dir / DIRNAME).glob(f".{LATEST}.tmp"),
+        *run_dir.glob(".*.tmp-*"),
+    ]:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(p)
+    return gone
+
+
+def load_actor_state(
+    path: Path, check: Callable[[dict[str, Any]], str | None] | None = None
+) -> dict[str, Any]:
+    """The actor variables (state dict) of a checkpoint directory, verified (and checked by ``check``)."""
     verify(path)
-    return serialization.msgpack_restore((path / "state.msgpack").read_bytes())["actor"]
+    actor = _read_state(path).get("actor")
+    problem = "it holds no actor" if actor is None else (check(actor) if check is not None else None)
+    if problem:
+        raise CheckpointError(f"{path.name}: {problem}")
+    return actor
 
 
 def rng_state(gen: np.random.Generator) -> dict[str, Any]:

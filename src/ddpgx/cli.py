@@ -76,7 +76,8 @@ def cmd_train(args: list[str]) -> int:
     import signal
 
     from ddpgx.config import Config
-    from ddpgx.train import Interrupted, load_run_config, train
+    from ddpgx.run import load_run_config
+    from ddpgx.train import Interrupted, train
 
     resume = _flag_value(args, "--resume")
     if resume is not None:
@@ -114,18 +115,26 @@ class EvalArgs:
 
 
 def cmd_eval(args: list[str]) -> int:
+    from functools import partial
+
     from ddpgx.evaluate import Evaluator
     from ddpgx.policy import load_policy
+    from ddpgx.train import make_run_env
 
     a = tyro.cli(EvalArgs, args=args, prog="ddpgx eval")
     if a.episodes <= 0:
         raise UserError(f"--episodes must be a positive integer, got {a.episodes}")
     policy = load_policy(a.run_dir, a.params or None)
-    ev = Evaluator(policy.config.env, a.episodes, a.seed)
+    ev = Evaluator(partial(make_run_env, policy.config), a.episodes, a.seed)
     returns = ev.run(policy.normalized)
     ev.close()
+    total = policy.config.total_steps
+    where = f"{policy.source.name}, step {policy.step}" if policy.step >= 0 else policy.source.name
+    if not a.params and 0 <= policy.step < total and policy.source.name != "final.msgpack":
+        where += f" of {total}: the run is unfinished, this is its latest checkpoint"
     print(
-        f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f} over {a.episodes} episodes"
+        f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f} over {a.episodes} episodes "
+        f"({where})"
     )
     return 0
 
@@ -163,9 +172,9 @@ def cmd_presets(args: list[str]) -> int:
 @dataclass
 class PlotArgs:
     run_dirs: tyro.conf.Positional[list[str]]
-    """One or more run directories; runs with the same env and preset are averaged (band: +-1 std)."""
+    """One or more run directories; runs whose configs differ only in the seed are averaged (band: +-1 std)."""
     out: str = "returns.png"
-    """Output image (.png or .svg)."""
+    """Output image (.png or .svg); an existing directory gets returns.png inside it."""
     metric: Literal["episode", "eval", "both"] = "episode"
     """Training episode returns, noise-free eval returns, or both."""
     smooth: int = 1

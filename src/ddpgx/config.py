@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ddpgx.errors import UserError
 
@@ -21,7 +22,13 @@ class Config:
     """One DDPG run. Every field is a command-line flag of ``ddpgx train`` (``total_steps`` -> ``--total-steps``)."""
 
     env: str = "Pendulum-v1"
-    """Gymnasium environment id; its action space must be a bounded continuous Box."""
+    """Gymnasium environment: a registered id (Hopper-v5), module:EnvId (import the module, then look the id up) or
+    module:EnvClass (a gymnasium.Env subclass). Its action space must be a bounded continuous Box."""
+    env_kwargs: tuple[str, ...] = ()
+    """Keyword arguments for the env's constructor as key=value (values read as JSON, else text), e.g.
+    terminate_when_unhealthy=false max_episode_steps=500."""
+    env_module: str = ""
+    """A module to import before the env is made, for modules that register envs when imported."""
     preset: str = ""
     """Preset the values come from (paper, modern, pendulum); the CLI's default: pendulum for Pendulum-v1, else
     modern. A label only when a Config is built by hand: start from ``preset_config(name, ...)`` instead."""
@@ -182,6 +189,8 @@ def validate(cfg: Config) -> Config:
         if not ok:
             raise UserError(msg)
 
+    check_types(cfg)
+    need(cfg.seed >= 0, f"--seed must be >= 0, got {cfg.seed}")
     if cfg.preset and cfg.preset != "custom" and cfg.preset not in PRESETS:
         raise UserError(f"unknown preset '{cfg.preset}'; choose one of: {', '.join(PRESETS)}")
     for name in ("actor_lr", "critic_lr"):
@@ -223,6 +232,122 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is Literal:
+        return value in args
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_type_ok(v, args[0]) for v in value)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_type_ok(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    names = {bool: "a bool (True or False)", int: "an int", float: "a number", str: "a string"}
+    if hint in names:
+        return names[hint]
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        return f"a tuple of {_type_name(args[0]).split(' ', 1)[1]}s"
+    if hint is type(None):
+        return "None"
+    return " or ".join(_type_name(a) for a in args)
+
+
+def check_types(cfg: Config) -> None:
+    """Each field holds a value of its declared type: ``total_steps must be an int, got 300.0``."""
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        value = getattr(cfg, f.name)
+        if not _type_ok(value, hints[f.name]):
+            raise UserError(f"{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
+
+
+def coerce(cfg: Config) -> Config:
+    """Friendly forms from Python callers made exact: lists as tuples, numpy scalars as Python numbers, a dict of
+    env_kwargs as key=value strings. Anything else is left for ``check_types`` to judge."""
+    import json
+
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(Config):
+        v = getattr(cfg, f.name)
+        if isinstance(v, list):
+            changes[f.name] = tuple(v)
+        elif hasattr(v, "item") and hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0:
+            changes[f.name] = v.item()
+    kw = changes.get("env_kwargs", cfg.env_kwargs)
+    if isinstance(kw, dict):
+        changes["env_kwargs"] = tuple(
+            f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in kw.items()
+        )
+    return cfg.replace(**changes) if changes else cfg
+
+
+def _mlp_params(sizes: list[int], extra_in: dict[int, int], norm: bool) -> int:
+    """Weights and biases of a dense chain ``sizes[0] -> ... -> sizes[-1]`` (``extra_in[i]``: inputs joining
+    layer i), plus 4 per hidden unit for a normalization layer's scale, bias and statistics."""
+    n = 0
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        n += (a + extra_in.get(i, 0)) * b + b
+        if norm and i < len(sizes) - 2:
+            n += 4 * b
+    return n
+
+
+def memory_estimate(cfg: Config, obs_dim: int, action_dim: int) -> int:
+    """Bytes a run needs at most: actor and critic with their targets, Adam's two moments and a gradient
+    (5 copies of float32 parameters), and the replay rows the run can fill (its ring, or fewer in a short run)."""
+    norm = cfg.batch_norm or cfg.layer_norm
+    actor = _mlp_params([obs_dim, *cfg.actor_hidden, action_dim], {}, norm)
+    layer = cfg.critic_action_layer
+    critic = _mlp_params([obs_dim, *cfg.critic_hidden, 1], {layer: action_dim}, norm)
+    rows = min(cfg.buffer_size + 1, 2 * cfg.total_steps + 1)  # a row per step, plus one per episode end
+    replay = rows * ((obs_dim + action_dim + 2) * 4 + 1)
+    return 5 * 4 * (actor + critic) + replay
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable; else physical memory; None if unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(cfg: Config, obs_dim: int, action_dim: int) -> None:
+    need_b, have_b = memory_estimate(cfg, obs_dim, action_dim), available_memory()
+    if have_b is not None and need_b > have_b:
+        gib = 2**30
+        raise UserError(
+            f"this run needs about {need_b / gib:.1f} GiB (networks --actor-hidden "
+            f"{' '.join(map(str, cfg.actor_hidden))} / --critic-hidden {' '.join(map(str, cfg.critic_hidden))} "
+            f"and a replay of {min(cfg.buffer_size, cfg.total_steps)} rows) but {have_b / gib:.1f} GiB of memory "
+            "is available; use smaller networks or a smaller --buffer-size"
+        )
+
+
 def _flag(name: str) -> str:
     return name.replace("_", "-")
 
@@ -245,4 +370,4 @@ def field_docs() -> dict[str, str]:
     return docs
 
 
-__all__ = ["Config", "PRESETS", "preset_config", "default_preset", "validate"]
+__all__ = ["Config", "PRESETS", "preset_config", "default_preset", "validate", "check_memory"]

@@ -1,14 +1,36 @@
-"""Environment construction and the one place where actions cross between [-1, 1] and the env's bounds."""
+"""Environment construction and the one place where actions cross between [-1, 1] and the env's bounds.
+
+An env is named the way Gymnasium names it, so a user's own env works like a built-in one:
+
+- ``Hopper-v5``: a registered id;
+- ``my_pkg.envs:MyEnv-v0``: import ``my_pkg.envs`` (which registers ``MyEnv-v0``), then look the id up;
+- ``my_pkg.envs:MyEnvClass``: an entry point, a ``gymnasium.Env`` subclass (or factory) in that module;
+- with ``env_module="my_pkg.envs"``: that module is imported first, for ids it registers.
+
+``env_kwargs`` (``"key=value"`` strings; values read as JSON, else as text) go to the constructor.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 
 from ddpgx.errors import UserError
+
+
+class EnvArgumentError(UserError):
+    """The env's constructor refused a keyword argument."""
 
 
 @dataclass(frozen=True)
@@ -28,12 +50,85 @@ class ActionScaler:
         )
 
 
+def parse_env_kwargs(pairs: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """``("a=1", "b=false", "c=text")`` -> ``{"a": 1, "b": False, "c": "text"}`` (JSON values, else text)."""
+    if isinstance(pairs, Mapping):
+        return dict(pairs)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = str(pair).partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UserError(
+                f"--env-kwargs takes key=value pairs, got '{pair}' (e.g. terminate_when_unhealthy=false)"
+            )
+        out[key] = _parse_value(raw.strip())
+    return out
+
+
+def _parse_value(raw: str) -> Any:
+    python_words = {"True": True, "False": False, "None": None}
+    if raw in python_words:
+        return python_words[raw]
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def format_env_kwargs(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The inverse of :func:`parse_env_kwargs`, for config.json and the command line."""
+    return tuple(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in kwargs.items())
+
+
+def import_module(name: str) -> ModuleType:
+    """Import a user's env module; the current directory is searched too, as ``python -m`` would."""
+    try:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            cwd = os.getcwd()
+            if e.name is None or not name.startswith(e.name) or cwd in sys.path:
+                raise
+            sys.path.append(cwd)
+            return importlib.import_module(name)
+    except Exception as e:  # the user's own code may raise anything on import
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise UserError(
+            f"cannot import env module '{name}' ({type(e).__name__}: {msg}); "
+            "install it or add its directory to PYTHONPATH"
+        ) from None
+
+
 def check_env_id(env_id: str) -> None:
     if env_id in gym.registry:
         return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}?" if close else "see gymnasium.pprint_registry() for the list"
     raise UserError(f"unknown environment '{env_id}'; {hint}")
+
+
+def resolve_env(env: str, module: str = "") -> str | EnvSpec:
+    """What ``gym.make`` is given for ``env`` (see the module docstring), after importing what it names."""
+    if module:
+        import_module(module)
+    if ":" not in env:
+        check_env_id(env)
+        return env
+    mod_name, _, name = env.partition(":")
+    if not mod_name or not name:
+        raise UserError(f"--env '{env}' must read module:EnvId or module:EnvClass")
+    mod = import_module(mod_name)
+    if name in gym.registry:
+        return name
+    obj = getattr(mod, name, None)
+    if obj is None:
+        registered = [k for k, s in gym.registry.items() if str(s.entry_point).startswith(mod_name + ":")]
+        hint = f"; it registers {', '.join(registered)}" if registered else ""
+        raise UserError(f"module '{mod_name}' has no env class named {name} and registers no id {name}{hint}")
+    if not callable(obj):
+        raise UserError(f"{env} is a {type(obj).__name__}, not a gymnasium.Env class or factory")
+    return EnvSpec(id=name.replace(".", "_"), entry_point=obj)
 
 
 def check_spaces(env_id: str, obs_space: gym.Space, act_space: gym.Space) -> None:
@@ -57,15 +152,42 @@ def check_spaces(env_id: str, obs_space: gym.Space, act_space: gym.Space) -> Non
         )
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """A Gymnasium env checked for DDPG: flat Box observations, bounded Box actions."""
-    check_env_id(env_id)
+def make_env(
+    env_id: str,
+    render_mode: str | None = None,
+    kwargs: Iterable[str] | Mapping[str, Any] = (),
+    module: str = "",
+    **extra: Any,
+) -> gym.Env:
+    """A Gymnasium env checked for DDPG: flat Box observations, bounded Box actions. ``kwargs`` are the run's
+    ``env_kwargs``; ``extra`` are keyword arguments of this call only (a renderer's frame size)."""
+    target = resolve_env(env_id, module)
+    args = {**parse_env_kwargs(kwargs), **extra}
     try:
-        env = gym.make(env_id, render_mode=render_mode, disable_env_checker=True)
+        env = gym.make(target, render_mode=render_mode, disable_env_checker=True, **args)
     except gym.error.DependencyNotInstalled as e:  # pragma: no cover - depends on the machine
         raise UserError(f"{env_id} needs a missing dependency: {e}") from None
+    except TypeError as e:
+        if not args:
+            raise
+        given = ", ".join(sorted(args))
+        raise EnvArgumentError(
+            f"{env_id} refused the keyword arguments {given} ({str(e).splitlines()[0]}); check --env-kwargs"
+        ) from None
     check_spaces(env_id, env.observation_space, env.action_space)
     return env
+
+
+def reset_checked(env: gym.Env, seed: int | None = None) -> np.ndarray:
+    """``env.reset()``'s observation as float32; a NaN or inf in it is blamed on reset, where it comes from."""
+    obs = np.asarray(env.reset(seed=seed)[0], np.float32)
+    if not np.isfinite(obs).all():
+        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        raise UserError(
+            f"{name}'s reset() returned a NaN or inf observation {obs.tolist()[:8]}; fix the env's reset "
+            "(nothing was learned yet)"
+        )
+    return obs
 
 
 def scaler_for(env: gym.Env) -> ActionScaler:

@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class TrainingDiverged(UserError):
     """A NaN or inf appeared in observations or losses; the message names the step."""
+
+
+def warn(message: str) -> None:
+    """One line that does not stop anything: ``ddpgx: warning: ...`` on standard output."""
+    print(f"ddpgx: warning: {message}", flush=True)

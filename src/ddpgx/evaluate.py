@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ddpgx.envs import ActionScaler, make_env, scaler_for
+import gymnasium as gym
+
+from ddpgx.envs import ActionScaler, reset_checked, scaler_for
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of actions in [-1, 1]
 
@@ -18,8 +20,8 @@ class Evaluator:
     successive evaluations see fresh but reproducible start states.
     """
 
-    def __init__(self, env_id: str, episodes: int, seed: int) -> None:
-        self.envs = [make_env(env_id) for _ in range(episodes)]
+    def __init__(self, make: Callable[[], gym.Env], episodes: int, seed: int) -> None:
+        self.envs = [make() for _ in range(episodes)]
         self.scaler: ActionScaler = scaler_for(self.envs[0])
         self.seed = seed
         self.first = True
@@ -29,9 +31,7 @@ class Evaluator:
         n = len(self.envs)
         seeds = [self.seed + i for i in range(n)] if self.first else [None] * n
         self.first = False
-        obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)]).astype(
-            np.float32
-        )
+        obs = np.stack([reset_checked(env, seed=s) for env, s in zip(self.envs, seeds, strict=True)])
         returns = np.zeros(n)
         alive = np.ones(n, bool)
         while alive.any():

@@ -58,10 +58,11 @@ def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
     }
 
 
-def save_params(path: Path, state: Any) -> None:
-    """Actor and critic variables (params and batch statistics) as flax msgpack."""
+def save_params(path: Path, state: Any, step: int | None = None) -> None:
+    """Actor and critic variables (params and batch statistics) as flax msgpack, with the env step they are of."""
     payload = {
         "format": PARAMS_FORMAT,
+        "step": -1 if step is None else int(step),
         "actor": serialization.to_state_dict(state.actor),
         "critic": serialization.to_state_dict(state.critic),
     }

@@ -15,24 +15,38 @@ from ddpgx.envs import ActionScaler
 from ddpgx.errors import UserError
 from ddpgx.io import load_params
 from ddpgx.learner import build_networks
-from ddpgx.train import load_run_config
+from ddpgx.run import FINAL_PARAMS, load_run_config
 
 
-def actor_state_of(run_dir: Path, params_file: Path | str | None) -> tuple[Path, dict]:
-    """(file used, actor state dict): ``params_file`` (a final.msgpack-style file or a checkpoint directory),
-    else the run's final parameters, else its latest valid checkpoint (a run that was stopped early)."""
+def actor_state_of(run_dir: Path, params_file: Path | str | None, template: dict) -> tuple[Path, dict, int]:
+    """(file used, actor state dict, env step or -1): ``params_file`` (a final.msgpack-style file or a checkpoint
+    directory), else the run's final parameters, else its latest valid checkpoint (a run stopped early, or an
+    extension still under way). Whatever is loaded must fit ``template``: the actor the run's config implies."""
     from ddpgx import checkpoint as ckpt
+
+    def fits(actor: dict) -> str | None:
+        return ckpt.tree_mismatch(template, actor)
+
+    def from_params(path: Path) -> tuple[Path, dict, int]:
+        payload = load_params(path)
+        problem = fits(payload["actor"]) if isinstance(payload.get("actor"), dict) else "it holds no actor"
+        if problem:
+            raise UserError(
+                f"{path} does not fit the network that {run_dir}/config.json describes: {problem}"
+            )
+        return path, payload["actor"], int(payload.get("step", -1))
 
     if params_file is not None:
         path = Path(params_file)
         if path.is_dir():
-            return path, ckpt.load_actor_state(path)
-        return path, load_params(path)["actor"]
-    final = run_dir / "final.msgpack"
+            actor = ckpt.load_actor_state(path, check=fits)
+            return path, actor, int(ckpt.verify(path)["step"])
+        return from_params(path)
+    final = run_dir / FINAL_PARAMS
     if final.exists() or not (run_dir / ckpt.DIRNAME).exists():
-        return final, load_params(final)["actor"]
-    loaded = ckpt.load(run_dir)
-    return loaded.path, loaded.state["actor"]
+        return from_params(final)
+    loaded = ckpt.load(run_dir, check=lambda ld: fits(ld.state.get("actor", {})), replay=False)
+    return loaded.path, loaded.state["actor"], int(loaded.manifest["step"])
 
 
 class Policy:
@@ -48,19 +62,19 @@ class Policy:
         # only the structure: flax's eager init would compile every small op (about a second on a CPU)
         obs = jax.ShapeDtypeStruct((1, self.obs_dim), jnp.float32)
         template = jax.eval_shape(partial(self.actor.init, jax.random.PRNGKey(0)), obs)
-        path, actor_state = actor_state_of(run_dir, params_file)
+        path, actor_state, self.step = actor_state_of(run_dir, params_file, template)
         self.source = path
-        try:
-            self.variables = serialization.from_state_dict(template, actor_state)
-        except (ValueError, KeyError) as e:
-            raise UserError(
-                f"the parameters in {path} do not fit the network that {run_dir}/config.json describes ({e})"
-            ) from None
+        self.variables = serialization.from_state_dict(template, actor_state)
         self._apply = jax.jit(lambda v, o: self.actor.apply(v, o, train=False))
 
     def normalized(self, obs: np.ndarray) -> np.ndarray:
         """Action(s) in [-1, 1]."""
         obs = np.asarray(obs, np.float32)
+        if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim:
+            raise UserError(
+                f"the policy of {self.config.env} takes observations of shape ({self.obs_dim},) or "
+                f"(batch, {self.obs_dim}), got {obs.shape}"
+            )
         single = obs.ndim == 1
         a = np.asarray(self._apply(self.variables, obs[None] if single else obs))
         return a[0] if single else a

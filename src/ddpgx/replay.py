@@ -68,6 +68,12 @@ class ReplayBuffer:
         self.filled = min(n, max(self.filled, p + 2))
         self.pos = (q + 1) % n if episode_end else q
 
+    def end_episode(self) -> None:
+        """Close the episode in progress without a terminal transition (a run that stops mid-episode): its last
+        next-observation keeps its row, and the next add starts a new episode."""
+        if self.filled and self.valid[(self.pos - 1) % self.rows]:
+            self.pos = (self.pos + 1) % self.rows
+
     def sample_indices(self, count: int) -> np.ndarray:
         """``count`` row indices drawn uniformly from stored transitions (rejection on the few invalid rows)."""
         if self.filled == 0:  # not len(self): that sums the whole valid column, far too slow per step
@@ -110,6 +116,26 @@ class ReplayBuffer:
             "filled": np.asarray(f),
             "rows": np.asarray(self.rows),
         }
+
+    def check_state(self, d: dict[str, np.ndarray]) -> str | None:
+        """Why the arrays ``d`` (read from a checkpoint) cannot be this buffer's state, or None if they can."""
+        want = self.state_dict()
+        if set(d) != set(want):
+            return f"replay.npz has arrays {sorted(d)}, expected {sorted(want)}"
+        for name, w in want.items():
+            if d[name].dtype != w.dtype or d[name].shape[1:] != w.shape[1:]:
+                return (
+                    f"replay.npz's {name} is {d[name].dtype}{list(d[name].shape)}, this run's config implies "
+                    f"{w.dtype}[filled{', ' if w.ndim > 1 else ''}{', '.join(map(str, w.shape[1:]))}]"
+                )
+        f = int(d["filled"])
+        if int(d["rows"]) != self.rows or not 0 <= f <= self.rows or not 0 <= int(d["pos"]) < self.rows:
+            return (
+                f"replay.npz describes {int(d['rows'])} rows ({f} filled), this run's buffer has {self.rows}"
+            )
+        if any(len(d[n]) != f for n in ("obs", "action", "reward", "terminated", "valid")):
+            return f"replay.npz's columns do not all hold its {f} filled rows"
+        return None
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
         if int(d["rows"]) != self.rows or d["obs"].shape[1:] != self.obs.shape[1:]:

@@ -1,15 +1,16 @@
-"""The training loop: act -> step -> store -> update -> evaluate -> log -> checkpoint. The maths is in learner.py.
+"""The training loop: act -> step -> store -> update -> evaluate -> log -> checkpoint. The maths is in learner.py;
+the run directory's life (lock, config.json, checkpoints, final files) is in run.py.
 
 A run can stop at any moment (crash, kill, pre-emption) and continue with ``train(..., resume=True)`` from its
 latest checkpoint, ending bitwise-identical to the uninterrupted run: checkpoints hold every changing thing (the
 TrainState, the replay buffer, every random generator, the loop's counters and the logs' lengths) and are taken at
-episode ends, so no simulator state is needed.
+episode ends, so no simulator state is needed. A run's last checkpoint is taken when it ends, so a finished run
+can be extended with a larger ``total_steps``; the extension starts a new episode.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import signal
 import threading
@@ -26,25 +27,16 @@ from flax import serialization
 
 from ddpgx import checkpoint as ckpt
 from ddpgx import io
-from ddpgx.config import Config, preset_config, validate
-from ddpgx.envs import make_env, scaler_for
-from ddpgx.errors import TrainingDiverged, UserError
+from ddpgx.config import Config, check_memory, coerce, preset_config, validate
+from ddpgx.envs import make_env, reset_checked, scaler_for
+from ddpgx.errors import TrainingDiverged, warn
 from ddpgx.evaluate import Evaluator
 from ddpgx.learner import Batch, Learner, Metrics, enable_compile_cache
 from ddpgx.logs import RunLogger
 from ddpgx.replay import ReplayBuffer
+from ddpgx.run import RunDir, load_run_config
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation envs are seeded apart from the training env
-RESUMABLE_CHANGES = {
-    "total_steps",
-    "progress",
-    "tensorboard",
-    "plot",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "run_dir",
-    "compile_cache",
-}
 
 
 @dataclass(frozen=True)
@@ -81,59 +73,19 @@ class Counters:
 
 def resolve(cfg: Config) -> Config:
     """Fill in what a Config leaves open: the preset label and the run directory."""
+    cfg = coerce(cfg)
     if not cfg.preset:
         cfg = cfg.replace(preset="custom")
-    if not cfg.run_dir:
+    if not cfg.run_dir and isinstance(cfg.env, str):
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        cfg = cfg.replace(run_dir=f"runs/{cfg.env.replace('/', '-')}__{cfg.preset}__s{cfg.seed}__{stamp}")
+        name = cfg.env.split(":")[-1].replace("/", "-")
+        cfg = cfg.replace(run_dir=f"runs/{name}__{cfg.preset}__s{cfg.seed}__{stamp}")
     return cfg
 
 
-def prepare_run_dir(path: Path) -> None:
-    if path.exists() and any(path.iterdir()):
-        raise UserError(
-            f"run directory {path} already exists and is not empty; pass another --run-dir, "
-            f"or continue it with: ddpgx train --resume {path}"
-        )
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(
-            f"cannot write to run directory {path}: {e.strerror}; pass a writable --run-dir"
-        ) from None
-
-
-def config_from_dict(d: dict) -> Config:
-    """Rebuild a Config from config.json (lists back to tuples; unknown keys rejected)."""
-    names = {f.name for f in dataclasses.fields(Config)}
-    unknown = set(d) - names
-    if unknown:
-        raise UserError(f"config.json has unknown fields {sorted(unknown)}; was it written by a newer ddpgx?")
-    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-def load_run_config(run_dir: Path | str) -> Config:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a ddpgx run directory (no config.json)")
-    try:
-        return config_from_dict(json.loads(path.read_text())["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"{path} is not a valid ddpgx config: {e}") from None
-
-
-def check_resume_config(saved: Config, asked: Config) -> None:
-    """Only the run length and cosmetic options may change on resume; anything else would not be the same run."""
-    for f in dataclasses.fields(Config):
-        a, b = getattr(saved, f.name), getattr(asked, f.name)
-        if f.name not in RESUMABLE_CHANGES and a != b:
-            raise UserError(
-                f"cannot resume with --{f.name.replace('_', '-')} {b}: the run was started with {a}; "
-                "only --total-steps (and display options) may change on resume"
-            )
+def make_run_env(cfg: Config, render_mode: str | None = None, **extra: Any):
+    """The env ``cfg`` names, with its keyword arguments and module (see envs.py)."""
+    return make_env(cfg.env, render_mode, cfg.env_kwargs, cfg.env_module, **extra)
 
 
 class _Signals:
@@ -159,55 +111,78 @@ class _Signals:
             signal.signal(sig, handler)
 
 
+def checkpoint_check(state: Any, buffer: ReplayBuffer):
+    """A checkpoint fits this run when its trees have the keys, shapes and dtypes the config implies."""
+    template = io.jax_to_numpy(serialization.to_state_dict(state))
+
+    def check(loaded: ckpt.Loaded) -> str | None:
+        problem = ckpt.tree_mismatch(template, loaded.state) or buffer.check_state(loaded.replay)
+        if problem:
+            return problem
+        try:
+            Counters(**loaded.manifest["counters"])
+            loaded.manifest["rng"]["replay"], loaded.manifest["rng"]["eval"]  # noqa: B018
+        except (KeyError, TypeError) as e:
+            return f"manifest.json lacks the loop's counters or random states ({type(e).__name__}: {e})"
+        return None
+
+    return check
+
+
 def train(cfg: Config, resume: bool = False) -> TrainResult:
     """Train DDPG as ``cfg`` says; returns where everything went and the final noise-free evaluation.
 
     With ``resume=True``, ``cfg.run_dir`` must be an existing run: it continues from its latest valid checkpoint
-    (``cfg.total_steps`` may be larger than the original, to extend it).
+    (``cfg.total_steps`` may be larger than the original, to extend it). Everything is validated (the config, the
+    env, the memory the run needs) before the run directory is created or locked.
     """
     t_start = time.perf_counter()
     cfg = validate(resolve(cfg))
-    run_dir = Path(cfg.run_dir)
-    loaded: ckpt.Loaded | None = None
-    if resume:
-        saved = load_run_config(run_dir)
-        check_resume_config(saved, cfg)
-        if (run_dir / "final.msgpack").exists() and cfg.total_steps <= saved.total_steps:
-            raise UserError(
-                f"the run in {run_dir} is already complete ({saved.total_steps} steps); "
-                "pass a larger --total-steps to extend it"
-            )
-        loaded = ckpt.load(run_dir)
-        m = loaded.manifest
-        if (m.get("env"), m.get("preset")) != (cfg.env, cfg.preset):
-            raise UserError(
-                f"checkpoint {loaded.path} is from env {m.get('env')} preset {m.get('preset')}, "
-                f"but the run is {cfg.env} preset {cfg.preset}; it cannot be resumed here"
-            )
-        for reason in loaded.skipped:
-            print(f"ddpgx: warning: skipped invalid checkpoint {reason}; using {loaded.path.name}")
-        if m["counters"]["step"] >= cfg.total_steps:
-            raise UserError(
-                f"the run already reached step {m['counters']['step']}; pass a larger --total-steps to extend it"
-            )
+    run = RunDir(cfg, resume)
     if cfg.compile_cache:
         enable_compile_cache(cfg.compile_cache)
-    env = make_env(cfg.env)
+    env = make_run_env(cfg)
     scaler = scaler_for(env)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    if not resume:
-        prepare_run_dir(run_dir)
-    io.write_json(run_dir / "config.json", io.run_manifest(cfg, env))
+    check_memory(cfg, obs_dim, act_dim)
+    start_updates = max(cfg.learning_starts, cfg.batch_size)
+    if cfg.total_steps < start_updates and not resume:
+        warn(
+            f"--total-steps {cfg.total_steps} is below the {start_updates} steps before learning starts "
+            "(--learning-starts, or a first --batch-size of data): no gradient update will run"
+        )
 
     learner = Learner(cfg, obs_dim, act_dim)
     state = learner.init(cfg.seed)
     buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
     rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
-    evaluator = Evaluator(cfg.env, cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
-    obs = np.asarray(env.reset(seed=cfg.seed)[0], np.float32)
+    evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
+    loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer))
+    try:
+        return _loop(cfg, run, env, scaler, learner, state, buffer, rng, evaluator, loaded, t_start)
+    finally:
+        run.close()
+        evaluator.close()
+        env.close()
+
+
+def _loop(
+    cfg: Config,
+    run: RunDir,
+    env: Any,
+    scaler: Any,
+    learner: Learner,
+    state: Any,
+    buffer: ReplayBuffer,
+    rng: np.random.Generator,
+    evaluator: Evaluator,
+    loaded: ckpt.Loaded | None,
+    t_start: float,
+) -> TrainResult:
+    act_dim = env.action_space.shape[0]
+    obs = reset_checked(env, seed=cfg.seed)
     need_reset = False
     c = Counters(next_checkpoint=cfg.checkpoint_every)
-
     if loaded is not None:
         m = loaded.manifest
         state = serialization.from_state_dict(state, loaded.state)
@@ -218,26 +193,23 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         ckpt.set_rng_state(env.unwrapped.np_random, m["rng"]["env"])
         evaluator.load_state(m["rng"]["eval"])
         c = Counters(**m["counters"])
-        need_reset = True  # checkpoints are taken at episode ends
-        for name, size in c.csv_sizes.items():  # drop rows written after the checkpoint
-            with open(run_dir / name, "r+b") as f:
-                f.truncate(size)
+        need_reset = True  # checkpoints are taken at episode ends (or where the run ended)
 
     logger = RunLogger(
-        run_dir,
+        run.path,
         cfg.total_steps,
         c.step,
         cfg.tensorboard,
         cfg.progress,
         wall_offset=c.wall_s,
-        purge_step=c.step + 1 if resume else None,
+        purge_step=c.step + 1 if loaded is not None else None,
     )
     logger.last_return = c.last_return
     if c.last_eval is not None:
         logger.last_eval = c.last_eval[0]
     metrics: Metrics | None = None if c.metrics is None else Metrics(*(jnp.float32(x) for x in c.metrics))
 
-    def save_checkpoint(step: int) -> None:
+    def save_checkpoint(step: int, finished: str | None = None) -> None:
         logger.flush()
         c.step, c.wall_s = step, logger.wall()
         c.last_return = logger.last_return
@@ -254,14 +226,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                 "eval": evaluator.state(),
             },
         }
-        ckpt.save(
-            run_dir,
-            step,
-            state,
-            buffer.state_dict(),
-            manifest,
-            cfg.keep_checkpoints,
-        )
+        run.save_checkpoint(step, state, buffer.state_dict(), manifest, finished)
 
     compiling: threading.Thread | None = learner.precompile(
         state, cfg.update_every, cfg.batch_size, cfg.eval_episodes
@@ -275,6 +240,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     step = c.step
     ep_return, ep_len = 0.0, 0
     fused_action: jax.Array | None = None
+    solved = False
     try:
         with _Signals() as signals:
             for step in range(c.step + 1, cfg.total_steps + 1):
@@ -284,7 +250,7 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                     compiling.join()  # compiled behind the warm-up steps; needed from here on
                     compiling = None
                 if need_reset:
-                    obs = np.asarray(env.reset()[0], np.float32)
+                    obs = reset_checked(env)
                     state = state.replace(noise=zero_noise)  # the OU process restarts with each episode
                     need_reset, fused_action = False, None
                 if step <= cfg.learning_starts:
@@ -341,28 +307,31 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
                     c.last_eval = [float(returns.mean()), float(returns.std())]
                     logger.evaluation(step, *c.last_eval)
                     if cfg.target_return is not None and c.last_eval[0] >= cfg.target_return:
-                        break  # solved
+                        solved = True
+                        break
                 if step % 250 == 0 or step == cfg.total_steps:
                     logger.tick(step, sps)
                 if done and step < cfg.total_steps and (step >= c.next_checkpoint or signals.received):
                     c.next_checkpoint = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
                     save_checkpoint(step)
                     if signals.received:
-                        raise Interrupted(step, run_dir, signals.received)
+                        raise Interrupted(step, run.path, signals.received)
+        # the run's end is a checkpoint too, so it can be extended; a run that stops mid-episode closes that
+        # episode in the buffer (the extension starts a new one)
+        if not need_reset:
+            buffer.end_episode()
+        save_checkpoint(step, finished="target_return" if solved else "total_steps")
     finally:
         logger.close()
-        evaluator.close()
-        env.close()
 
-    params_path = run_dir / "final.msgpack"
-    io.save_params(params_path, state)
+    params_path = run.finish(state, step)
     assert c.last_eval is not None
     if cfg.plot:
         from ddpgx.plots import plot_runs
 
-        plot_runs([run_dir], run_dir / "returns.png", metric="both")
+        plot_runs([run.path], run.path / "returns.png", metric="both")
     return TrainResult(
-        run_dir=run_dir,
+        run_dir=run.path,
         final_eval_mean=c.last_eval[0],
         final_eval_std=c.last_eval[1],
         steps=step,

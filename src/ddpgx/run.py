@@ -1,0 +1,267 @@
+"""A run directory's life: create or resume it, lock it, config.json, checkpoints in and out, final files.
+
+Layout of a run directory::
+
+    config.json        the resolved Config, package versions, observation/action shapes and bounds
+    .lock              held (fcntl.flock) by the one process training in the directory; holds its PID
+    episodes.csv, eval.csv, train.csv, tb/
+    checkpoints/       atomic, checksummed, validated (see checkpoint.py); the last one is the run's end
+    final.msgpack      the final actor and critic (written once the final checkpoint exists)
+    returns.png        learning curves
+
+Lifecycle: ``RunDir(cfg, resume)`` validates without touching the disk; ``open()`` creates (or, resuming, locks,
+loads the newest valid checkpoint, cuts the logs back to it, forgets a stale final file) and only then records
+the config; ``save_checkpoint`` / ``finish`` write; ``close`` releases the lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ddpgx import checkpoint as ckpt
+from ddpgx import io
+from ddpgx.config import Config
+from ddpgx.errors import UserError, warn
+
+LOCK_NAME = ".lock"
+FINAL_PARAMS = "final.msgpack"
+# fields that may differ when a run is resumed: its length and how it is shown, never what it learns
+RESUMABLE_CHANGES = {
+    "total_steps",
+    "progress",
+    "tensorboard",
+    "plot",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "run_dir",
+    "compile_cache",
+}
+
+
+class RunLocked(UserError):
+    """Another process is training in this run directory."""
+
+
+class RunLock:
+    """An exclusive ``fcntl.flock`` on ``<run_dir>/.lock``, which holds the owner's PID.
+
+    flock (not a PID file checked by hand): the kernel releases it when the owner exits, however it exits
+    (SIGKILL, crash, power loss on a local disk), so a stale lock can never block the next resume, and there is
+    no race between checking and taking it. It is per open file, so a second ``train`` in the same process is
+    refused too. POSIX only; on NFS it needs a server with lock support (NFSv4)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise UserError(f"cannot lock {self.path}: {e.strerror}") from None
+            holder = lock_holder(self.path.parent)
+            who = f"process {holder}" if holder else "another process"
+            raise RunLocked(
+                f"run directory {self.path.parent} is in use by {who}; wait for it to end or stop it "
+                f"(kill {holder or 'PID'}), then resume with: ddpgx train --resume {self.path.parent}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """PID written in the run's lock file by its last holder (None when unknown)."""
+    try:
+        return int((run_dir / LOCK_NAME).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def config_from_dict(d: dict) -> Config:
+    """Rebuild a Config from config.json (lists back to tuples; unknown keys rejected)."""
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(d) - names
+    if unknown:
+        raise UserError(f"config.json has unknown fields {sorted(unknown)}; was it written by a newer ddpgx?")
+    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def load_run_config(run_dir: Path | str) -> Config:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a ddpgx run directory (no config.json)")
+    try:
+        return config_from_dict(json.loads(path.read_text())["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is not a valid ddpgx config: {e}") from None
+
+
+def check_resume_config(saved: Config, asked: Config) -> None:
+    """Only the run length and cosmetic options may change on resume; anything else would not be the same run."""
+    for f in dataclasses.fields(Config):
+        a, b = getattr(saved, f.name), getattr(asked, f.name)
+        if f.name not in RESUMABLE_CHANGES and a != b:
+            raise UserError(
+                f"cannot resume with --{f.name.replace('_', '-')} {b}: the run was started with {a}; "
+                "only --total-steps (and display options) may change on resume"
+            )
+
+
+def check_new_run_dir(path: Path) -> None:
+    """A new run needs an absent or empty directory (checked before anything is written)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--run-dir {path} is an existing file, not a directory; pass another --run-dir")
+    if path.is_dir() and any(path.iterdir()):
+        raise UserError(
+            f"run directory {path} already exists and is not empty; pass another --run-dir, "
+            f"or continue it with: ddpgx train --resume {path}"
+        )
+
+
+class RunDir:
+    """One run directory, from validation to release. See the module docstring for the order of things."""
+
+    def __init__(self, cfg: Config, resume: bool) -> None:
+        self.cfg, self.resume = cfg, resume
+        self.path = Path(cfg.run_dir)
+        self.lock = RunLock(self.path)
+        if resume:
+            check_resume_config(load_run_config(self.path), cfg)
+        else:
+            check_new_run_dir(self.path)
+
+    def open(
+        self,
+        manifest: dict[str, Any],
+        check: Any = None,
+    ) -> ckpt.Loaded | None:
+        """Create the directory (or lock and load the run being resumed), then write config.json.
+
+        ``check(loaded) -> reason or None`` validates a checkpoint's trees against the config; a checkpoint that
+        fails it is skipped like a corrupt one. Returns the checkpoint to resume from (None for a new run)."""
+        loaded = None
+        if self.resume:
+            self.lock.acquire()
+            try:
+                loaded = self._load(check)
+            except BaseException:
+                self.lock.release()
+                raise
+        else:
+            self._create()
+        # the new target is recorded only now: the lock is held, the checkpoint to continue from is valid and the
+        # final file of a shorter run is gone, so an interrupted extension resumes like any other run
+        io.write_json(self.path / "config.json", manifest)
+        return loaded
+
+    def _create(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.lock.acquire()
+        except RunLocked:
+            raise
+        except OSError as e:
+            raise UserError(
+                f"cannot write to run directory {self.path}: {e.strerror}; pass a writable --run-dir"
+            ) from None
+        entries = {p.name for p in self.path.iterdir()} - {LOCK_NAME}
+        if entries:  # another process created it between the check and now
+            self.lock.release()
+            raise UserError(f"run directory {self.path} was filled by another process meanwhile")
+
+    def _load(self, check: Any) -> ckpt.Loaded:
+        cfg = self.cfg
+        for p in ckpt.remove_temporaries(self.path):
+            warn(f"removed {p.relative_to(self.path)}, left by a write that was interrupted")
+        loaded = ckpt.load(self.path, check=check)
+        m = loaded.manifest
+        if (m.get("env"), m.get("preset")) != (cfg.env, cfg.preset):
+            raise UserError(
+                f"checkpoint {loaded.path} is from env {m.get('env')} preset {m.get('preset')}, "
+                f"but the run is {cfg.env} preset {cfg.preset}; it cannot be resumed here"
+            )
+        for reason in loaded.skipped:
+            warn(f"skipped invalid checkpoint {reason}; using {loaded.path.name}")
+        step = m["counters"]["step"]
+        if m.get("finished") == "target_return":
+            raise UserError(
+                f"the run in {self.path} is complete: it stopped at step {step} on reaching its --target-return"
+            )
+        if m.get("finished") and step >= cfg.total_steps:
+            raise UserError(
+                f"the run in {self.path} is already complete ({step} steps); "
+                "pass a larger --total-steps to extend it"
+            )
+        if step >= cfg.total_steps:
+            raise UserError(f"the run already reached step {step}; pass a larger --total-steps to extend it")
+        self._cut_logs(m["counters"].get("csv_sizes", {}), step)
+        # from here on the run continues: a final file of the shorter run must not pass for its result
+        (self.path / FINAL_PARAMS).unlink(missing_ok=True)
+        return loaded
+
+    def _cut_logs(self, sizes: dict[str, int], step: int) -> None:
+        """Drop CSV rows written after the checkpoint. A log that is missing or shorter than the checkpoint
+        recorded is started again with its header (never padded)."""
+        for name, size in sizes.items():
+            path = self.path / name
+            have = path.stat().st_size if path.is_file() else -1
+            if have >= size:
+                with open(path, "r+b") as f:
+                    f.truncate(size)
+                continue
+            what = "is missing" if have < 0 else f"has {have} bytes, fewer than the {size} at the checkpoint"
+            warn(f"{name} {what}; its rows up to step {step} are lost and it starts again with its header")
+            path.write_bytes(b"")
+
+    def save_checkpoint(
+        self,
+        step: int,
+        state: Any,
+        replay: dict[str, Any],
+        manifest: dict[str, Any],
+        finished: str | None = None,
+    ) -> None:
+        """``finished``: None while the run goes on; "total_steps" or "target_return" for its final checkpoint."""
+        ckpt.save(
+            self.path,
+            step,
+            state,
+            replay,
+            {**manifest, "finished": finished},
+            self.cfg.keep_checkpoints,
+        )
+
+    def finish(self, state: Any, step: int) -> Path:
+        """The final parameters, written after the final checkpoint (which holds them too)."""
+        path = self.path / FINAL_PARAMS
+        io.save_params(path, state, step)
+        return path
+
+    def close(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
