@@ -12,12 +12,14 @@ class _Base(gym.Env):
         action_space: gym.Space,
         render_mode=None,
         obs_nan_at: int = -1,
+        reset_nan: bool = False,
         reward: float = 0.0,
         episode: int = 50,
     ):
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.action_space = action_space
         self.obs_nan_at = obs_nan_at
+        self.reset_nan = reset_nan
         self.reward = reward
         self.episode = episode
         self.t = 0
@@ -25,7 +27,10 @@ class _Base(gym.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.t = 0
-        return self.np_random.uniform(-1, 1, 2).astype(np.float32), {}
+        obs = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        if self.reset_nan:
+            obs[1] = np.inf
+        return obs, {}
 
     def step(self, action):
         self.t += 1
@@ -62,6 +67,7 @@ def register() -> None:
         "TestDictAction-v0": lambda **k: _Base(gym.spaces.Dict({"a": box}), **k),
         "TestInfiniteBox-v0": lambda **k: _Base(gym.spaces.Box(-np.inf, np.inf, (1,), np.float32), **k),
         "TestNanObs-v0": lambda **k: _Base(box, obs_nan_at=30, **k),
+        "TestNanReset-v0": lambda **k: _Base(box, reset_nan=True, **k),
         "TestHugeReward-v0": lambda **k: _Base(box, reward=3e38, **k),
         "TestTerminating-v0": Terminating,
     }

@@ -47,6 +47,23 @@ CASES = [
     (["--preset", "fast"], "unknown preset 'fast'; choose one of: paper, modern, pendulum"),
     (["--learning-rate", "1e-3"], "unknown flag --learning-rate"),
     (["--critic-action-layer", "2"], "--critic-action-layer must be in [0, 0] for --critic-hidden 8"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (
+        ["--actor-hidden", "1000000", "1000000"],
+        "this run needs about 18626.6 GiB (networks --actor-hidden 1000000 1000000",
+    ),
+    (["--env", "TestNanReset-v0"], "TestNanReset-v0's reset() returned a NaN or inf observation"),
+    (
+        ["--env", "no_such_module_xyz:Thing-v0"],
+        "cannot import env module 'no_such_module_xyz' (ModuleNotFoundError",
+    ),
+    (["--env-module", "no_such_module_xyz"], "cannot import env module 'no_such_module_xyz'"),
+    (
+        ["--env", "examples.point_goal:NoSuchEnv"],
+        "module 'examples.point_goal' has no env class named NoSuchEnv",
+    ),
+    (["--env-kwargs", "g"], "--env-kwargs takes key=value pairs, got 'g'"),
+    (["--env-kwargs", "no_such_arg=1"], "Pendulum-v1 refused the keyword arguments no_such_arg"),
 ]
 
 
@@ -84,6 +101,68 @@ def test_nan_or_inf_stops_the_run_naming_the_step(env, message, capsys, tmp_path
     err = capsys.readouterr().err
     assert code == 2, err
     assert message in err and err.count("\n") == 1
+
+
+def test_run_dir_that_is_a_file_is_refused(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["train", *FAST, "--run-dir", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--run-dir " + str(blocker) + " is an existing file, not a directory" in err and err.count("\n") == 1
+    )
+    assert blocker.read_text() == "x"
+
+
+def test_env_module_that_fails_on_import_is_named_with_its_error(capsys, tmp_path, monkeypatch):
+    (tmp_path / "broken_envs.py").write_text("raise RuntimeError('needs a licence key')\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *FAST, "--env", "broken_envs:Thing-v0", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot import env module 'broken_envs' (RuntimeError: needs a licence key)" in err
+    assert err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_too_few_steps_to_learn_warns_in_one_line(capsys, tmp_path):
+    args = [
+        "train",
+        *FAST,
+        "--total-steps",
+        "100",
+        "--learning-starts",
+        "200",
+        "--run-dir",
+        str(tmp_path / "r"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ddpgx: warning: --total-steps 100 is below the 200 steps before learning starts" in out
+    assert "no gradient update will run" in out
+
+
+def test_wrong_config_types_from_python_name_the_field(tmp_path):
+    from ddpgx import UserError, preset_config, train
+
+    cases = [
+        (dict(total_steps=300.0), "total_steps must be an int, got 300.0"),
+        (dict(tau="0.01"), "tau must be a number, got '0.01'"),
+        (dict(batch_norm=1), "batch_norm must be a bool (True or False), got 1"),
+        (dict(actor_hidden=(64.0, 64)), "actor_hidden must be a tuple of ints, got (64.0, 64)"),
+        (dict(noise="pink"), "noise must be one of 'ou', 'gaussian', got 'pink'"),
+    ]
+    for over, message in cases:
+        cfg = preset_config("pendulum", "Pendulum-v1", run_dir=str(tmp_path / "run"), **over)
+        with pytest.raises(UserError) as e:
+            train(cfg)
+        assert str(e.value) == message
+        assert not (tmp_path / "run").exists()
+    # friendly forms are accepted: a list for a tuple, numpy integers, a dict of env kwargs
+    import numpy as np
+
+    from ddpgx.train import resolve
+
+    cfg = resolve(preset_config("pendulum", seed=np.int64(3), actor_hidden=[8, 8], env_kwargs={"g": 9.0}))
+    assert (cfg.seed, cfg.actor_hidden, cfg.env_kwargs) == (3, (8, 8), ("g=9.0",))
 
 
 def test_eval_on_a_directory_that_is_not_a_run(capsys, tmp_path):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 import gymnasium as gym
+import numpy as np
 
 from ddpgx.envs import ActionScaler, reset_checked, scaler_for
 

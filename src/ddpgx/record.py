@@ -30,22 +30,17 @@ def choose_gl_backend() -> None:
         os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 
-def _make_render_env(env_id: str, size: tuple[int, int]):
-    import gymnasium as gym
-
-    from ddpgx.envs import make_env
+def _make_render_env(cfg, size: tuple[int, int]):
+    """The run's env (with its kwargs and module) rendering ``size`` frames where the env takes a size."""
+    from ddpgx.envs import EnvArgumentError
+    from ddpgx.train import make_run_env
 
     choose_gl_backend()
     width, height = size
     try:
-        try:
-            env = gym.make(
-                env_id, render_mode="rgb_array", width=width, height=height, disable_env_checker=True
-            )
-        except TypeError:  # envs without width/height arguments (classic control): resized afterwards
-            env = make_env(env_id, render_mode="rgb_array")
-    except gym.error.Error:
-        env = make_env(env_id, render_mode="rgb_array")  # raises the clear UserError for a bad id
+        env = make_run_env(cfg, "rgb_array", width=width, height=height)
+    except EnvArgumentError:  # envs without width/height arguments (classic control): resized afterwards
+        return make_run_env(cfg, "rgb_array")
     # A MuJoCo robot that runs (HalfCheetah-v5, Hopper-v5) soon leaves the free camera's view; Gymnasium's models
     # have a camera named "track" that follows the robot's centre of mass: use it when there is one.
     model = getattr(env.unwrapped, "model", None)
@@ -54,14 +49,7 @@ def _make_render_env(env_id: str, size: tuple[int, int]):
 
         if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "track") >= 0:
             env.close()
-            env = gym.make(
-                env_id,
-                render_mode="rgb_array",
-                width=width,
-                height=height,
-                camera_name="track",
-                disable_env_checker=True,
-            )
+            env = make_run_env(cfg, "rgb_array", width=width, height=height, camera_name="track")
     return env
 
 
@@ -111,7 +99,7 @@ def record(
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise UserError(f"--out must end in .gif or .mp4, got {out.name}")
     policy = load_policy(run_dir, params_file)
-    env = _make_render_env(policy.config.env, size)
+    env = _make_render_env(policy.config, size)
     frames: list[np.ndarray] = []
     returns: list[float] = []
     lengths: list[int] = []

@@ -157,9 +157,10 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
     rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
     evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
+    obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
     loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer))
     try:
-        return _loop(cfg, run, env, scaler, learner, state, buffer, rng, evaluator, loaded, t_start)
+        return _loop(cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start)
     finally:
         run.close()
         evaluator.close()
@@ -170,6 +171,7 @@ def _loop(
     cfg: Config,
     run: RunDir,
     env: Any,
+    obs: np.ndarray,
     scaler: Any,
     learner: Learner,
     state: Any,
@@ -180,7 +182,6 @@ def _loop(
     t_start: float,
 ) -> TrainResult:
     act_dim = env.action_space.shape[0]
-    obs = reset_checked(env, seed=cfg.seed)
     need_reset = False
     c = Counters(next_checkpoint=cfg.checkpoint_every)
     if loaded is not None:
