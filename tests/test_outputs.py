@@ -14,9 +14,10 @@ from ddpgx.errors import UserError
 from ddpgx.plots import group_curves, plot_runs, smooth
 
 
-def fake_run(path, seed, returns, env="Pendulum-v1", preset="pendulum"):
+def fake_run(path, seed, returns, env="Pendulum-v1", preset="pendulum", **fields):
     path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps({"config": {"env": env, "preset": preset, "seed": seed}}))
+    cfg = {"env": env, "preset": preset, "seed": seed, **fields}
+    (path / "config.json").write_text(json.dumps({"config": cfg}))
     with open(path / "episodes.csv", "w") as f:
         f.write("step,episode,return,length,wall_s\n")
         for i, r in enumerate(returns):
@@ -39,6 +40,75 @@ def test_two_seeds_grouped_into_one_curve_with_a_band(tmp_path):
     np.testing.assert_allclose(g["steps"], [200, 400, 600, 800])
     np.testing.assert_allclose(g["mean"], [-1100, -600, -250, -150])
     np.testing.assert_allclose(g["std"], [100, 100, 50, 0])
+
+
+def test_runs_are_grouped_by_their_whole_config_minus_the_seed(tmp_path):
+    """Same env and preset but another tau: two groups, never '2 seeds'; labels name what differs."""
+    from dataclasses import asdict
+
+    from ddpgx import preset_config
+
+    def real_cfg(seed, **over):
+        return json.loads(json.dumps(asdict(preset_config("pendulum", "Pendulum-v1", seed=seed, **over))))
+
+    def run(name, seed, returns, **over):
+        c = real_cfg(seed, run_dir=name, **over)
+        return fake_run(tmp_path / name, c.pop("seed"), returns, c.pop("env"), c.pop("preset"), **c)
+
+    a = run("a", 0, [-900.0, -300.0])
+    b = run("b", 1, [-700.0, -100.0], progress=False)  # a display option: still a seed of the same group
+    c = run("c", 0, [-500.0, -500.0], tau=0.05)
+    d = run("d", 1, [-300.0, -300.0], tau=0.05, actor_hidden=(64, 64))
+    groups = {g["label"]: g for g in group_curves([a, b, c, d], "episode")}
+    assert set(groups) == {
+        "pendulum, actor_hidden=128 128, tau=0.01",
+        "pendulum, actor_hidden=128 128, tau=0.05",
+        "pendulum, actor_hidden=64 64, tau=0.05",
+    }
+    g = groups["pendulum, actor_hidden=128 128, tau=0.01"]
+    assert g["n"] == 2
+    np.testing.assert_allclose(g["mean"], [-800, -200])
+    assert groups["pendulum, actor_hidden=128 128, tau=0.05"]["n"] == 1
+    # a lone group is labelled by its preset alone
+    assert [g["label"] for g in group_curves([c], "episode")] == ["pendulum"]
+
+
+def test_a_half_written_last_csv_line_is_ignored(tmp_path):
+    a = fake_run(tmp_path / "a", 0, [-1000.0, -500.0, -200.0])
+    with open(a / "episodes.csv", "a") as f:
+        f.write("800,4,-15")  # killed while writing: no newline, a truncated value
+    (g,) = group_curves([a], "episode")
+    np.testing.assert_allclose(g["steps"], [200, 400, 600])
+    np.testing.assert_allclose(g["mean"], [-1000, -500, -200])
+
+
+def test_plot_out_naming_a_directory_writes_inside_it(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 0, [-1000.0, -500.0, -200.0])
+    out_dir = tmp_path / "figures"
+    out_dir.mkdir()
+    assert main(["plot", str(a), "--out", str(out_dir)]) == 0
+    assert capsys.readouterr().out == f"wrote {out_dir / 'returns.png'}\n"
+    assert iio.imread(out_dir / "returns.png").shape[0] > 100
+    assert main(["plot", str(a), "--out", str(tmp_path / "curves.txt")]) == 2
+    assert "--out must end in .png, .svg, .pdf (or name a directory)" in capsys.readouterr().err
+    assert not (tmp_path / "curves.txt").exists()
+
+
+def test_policy_refuses_an_observation_of_the_wrong_shape_in_one_line(tmp_path):
+    from ddpgx import load_policy
+
+    res = tiny_run(tmp_path, "Pendulum-v1")
+    policy = load_policy(res.run_dir)
+    obs = np.array([[0.1, 0.2, 0.3], [0.3, -0.2, 0.0]], np.float32)
+    batch = policy(obs)
+    assert batch.shape == (2, 1)
+    np.testing.assert_array_equal(policy(obs[1]), batch[1])  # one observation = one row of a batch
+    for bad in (np.zeros(4), np.zeros((2, 2)), np.zeros((1, 1, 3))):
+        with pytest.raises(UserError) as e:
+            policy(bad)
+        assert str(e.value) == (
+            f"the policy of Pendulum-v1 takes observations of shape (3,) or (batch, 3), got {bad.shape}"
+        )
 
 
 def test_smoothing_is_a_trailing_mean():
