@@ -279,8 +279,6 @@ def check_types(cfg: Config) -> None:
 def coerce(cfg: Config) -> Config:
     """Friendly forms from Python callers made exact: lists as tuples, numpy scalars as Python numbers, a dict of
     env_kwargs as key=value strings. Anything else is left for ``check_types`` to judge."""
-    import json
-
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(Config):
         v = getattr(cfg, f.name)
@@ -290,9 +288,9 @@ def coerce(cfg: Config) -> Config:
             changes[f.name] = v.item()
     kw = changes.get("env_kwargs", cfg.env_kwargs)
     if isinstance(kw, dict):
-        changes["env_kwargs"] = tuple(
-            f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in kw.items()
-        )
+        from ddpgx.envs import format_env_kwargs
+
+        changes["env_kwargs"] = format_env_kwargs(kw)
     return cfg.replace(**changes) if changes else cfg
 
 
