@@ -136,8 +136,24 @@ def test_too_few_steps_to_learn_warns_in_one_line(capsys, tmp_path):
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "ddpgx: warning: --total-steps 100 is below the 200 steps before learning starts" in out
+    # pendulum preset: 4 updates fused per call, so the first update is at step 200 + 4 - 1
+    assert "ddpgx: warning: --total-steps 100 is below the 203 steps before the first update" in out
     assert "no gradient update will run" in out
+    assert not (tmp_path / "r" / "train.csv").read_text().strip().count("\n")  # header only: no update ran
+    # the warning is exact: at 203 steps one (fused) update runs, and nothing is said
+    args = [
+        "train",
+        *FAST,
+        "--total-steps",
+        "203",
+        "--learning-starts",
+        "200",
+        "--run-dir",
+        str(tmp_path / "r2"),
+    ]
+    assert main([*args, "--log-every", "203"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert (tmp_path / "r2" / "train.csv").read_text().strip().count("\n") == 1  # one row of losses
 
 
 def test_wrong_config_types_from_python_name_the_field(tmp_path):

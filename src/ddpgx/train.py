@@ -10,6 +10,7 @@ can be extended with a larger ``total_steps``; the extension starts a new episod
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import signal
@@ -141,30 +142,28 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
     run = RunDir(cfg, resume)
     if cfg.compile_cache:
         enable_compile_cache(cfg.compile_cache)
-    env = make_run_env(cfg)
-    scaler = scaler_for(env)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    check_memory(cfg, obs_dim, act_dim)
-    start_updates = max(cfg.learning_starts, cfg.batch_size)
-    if cfg.total_steps < start_updates and not resume:
-        warn(
-            f"--total-steps {cfg.total_steps} is below the {start_updates} steps before learning starts "
-            "(--learning-starts, or a first --batch-size of data): no gradient update will run"
-        )
-
-    learner = Learner(cfg, obs_dim, act_dim)
-    state = learner.init(cfg.seed)
-    buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
-    rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
-    evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
-    obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
-    loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer))
-    try:
+    with contextlib.ExitStack() as closing:
+        env = make_run_env(cfg)
+        closing.callback(env.close)
+        scaler = scaler_for(env)
+        obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+        check_memory(cfg, obs_dim, act_dim)
+        first_update = max(cfg.learning_starts, cfg.batch_size) + cfg.update_every - 1
+        if cfg.total_steps < first_update and not resume:
+            warn(
+                f"--total-steps {cfg.total_steps} is below the {first_update} steps before the first update "
+                "(--learning-starts, a first --batch-size of data, --update-every): no gradient update will run"
+            )
+        learner = Learner(cfg, obs_dim, act_dim)
+        state = learner.init(cfg.seed)
+        buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
+        rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
+        evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
+        closing.callback(evaluator.close)
+        obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
+        loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer))
+        closing.callback(run.close)
         return _loop(cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start)
-    finally:
-        run.close()
-        evaluator.close()
-        env.close()
 
 
 def _loop(
