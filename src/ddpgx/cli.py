@@ -22,6 +22,9 @@ commands:
   presets   print the presets and every hyperparameter
   plot      learning curves:  ddpgx plot RUN_DIR... [--out FILE.png] [--metric episode|eval|both] [--smooth N]
   record    the learned policy as a GIF/MP4:  ddpgx record RUN_DIR [--out policy.gif] [--episodes N]
+  sweep     many seeds and configs on Ray:  ddpgx sweep --env Hopper-v5 --preset modern --seeds 0-4
+            --set tau=0.005,0.01 --total-steps 200000 --out sweeps/tau [--address HOST:PORT]   (or: ddpgx sweep FILE.toml)
+  report    compare runs across seeds (CIs, IQM):  ddpgx report DIR... [--out report.md] [--metric eval|episode]
 
 `ddpgx COMMAND --help` lists a command's flags."""
 
@@ -240,12 +243,108 @@ def cmd_record(args: list[str]) -> int:
     return 0
 
 
+@dataclass
+class SweepArgs:
+    file: tyro.conf.Positional[str] = ""
+    """A sweep written as TOML (see the README); or give the grid with the flags below."""
+    env: list[str] = dataclasses.field(default_factory=list)
+    """Environments (one or more)."""
+    preset: list[str] = dataclasses.field(default_factory=list)
+    """Presets (one or more; default: each env's default preset)."""
+    seeds: str = "0"
+    """Seeds: a range and/or list, e.g. 0-4 or 0,3,7."""
+    set: Annotated[list[str], tyro.conf.UseAppendAction] = dataclasses.field(default_factory=list)
+    """FIELD=VALUE[,VALUE...], repeatable: every Config field, values as `ddpgx train` takes them."""
+    total_steps: int | None = None
+    """Env steps of every run (default: the preset's)."""
+    out: str = ""
+    """Directory of the sweep: one run directory per cell x seed, sweep.json, report.md."""
+    address: str = ""
+    """Ray cluster to join (HOST:PORT from `ray start --head`); empty: an embedded local Ray."""
+    cpus_per_run: float = 1.0
+    """CPU cores per run (its threads are limited and pinned to them)."""
+    gpus_per_run: float = 0.0
+    """GPUs per run; a fraction lets several runs share one GPU."""
+    max_parallel: int = 0
+    """Runs at once at most (0: as many as the cluster's CPUs/GPUs allow)."""
+    max_retries: int = 3
+    """Times a run whose worker died (killed, node lost) is retried from its last checkpoint."""
+    live: bool = True
+    """Show the live progress table."""
+
+
+def sweep_spec(a: SweepArgs):  # -> SweepSpec
+    from ddpgx.sweep import SweepSpec, load_toml, parse_seeds, parse_set
+
+    if a.file:
+        if a.env or a.preset or a.set or a.seeds != "0" or a.total_steps is not None:
+            raise UserError("give the grid in the TOML file or as flags, not both")
+        spec = load_toml(a.file)
+        spec.out = a.out or spec.out
+    else:
+        spec = SweepSpec(
+            env=a.env, preset=a.preset or [""], seeds=parse_seeds(a.seeds), set=parse_set(a.set),
+            total_steps=a.total_steps, out=a.out,
+        )  # fmt: skip
+    spec.address = a.address or spec.address
+    for name in ("cpus_per_run", "gpus_per_run", "max_parallel", "max_retries"):
+        if getattr(a, name) != getattr(SweepArgs, name):
+            setattr(spec, name, getattr(a, name))
+    return spec
+
+
+def cmd_sweep(args: list[str]) -> int:
+    from ddpgx.sweep import run_sweep
+
+    a = tyro.cli(SweepArgs, args=args, prog="ddpgx sweep")
+    spec = sweep_spec(a)
+    try:
+        res = run_sweep(spec, live=a.live)
+    except KeyboardInterrupt:
+        print(
+            f"ddpgx: sweep stopped; continue it with the same command: ddpgx sweep {' '.join(args)}",
+            file=sys.stderr,
+        )
+        return 130
+    counts = {s: sum(r.status == s for r in res.runs) for s in ("done", "failed", "stopped")}
+    console = Console(soft_wrap=True)
+    for r in res.failed:
+        console.print(f"[red]failed[/]: {r.cell.name}: {r.error}")
+    console.print(
+        f"sweep {res.out}: {counts['done']} done, {counts['failed']} failed, {counts['stopped']} stopped"
+    )
+    if res.report is not None:
+        console.print(f"report: {res.report}")
+    return 1 if res.failed else 0
+
+
+@dataclass
+class ReportArgs:
+    dirs: tyro.conf.Positional[list[str]]
+    """Run directories, or folders of runs (a sweep's --out)."""
+    out: str = "report.md"
+    """Markdown report; report.csv and report.png (and report_aggregate.png) are written beside it."""
+    metric: Literal["eval", "episode"] = "eval"
+    """Final noise-free eval return, or the mean of the last 10 training episodes."""
+
+
+def cmd_report(args: list[str]) -> int:
+    from ddpgx.report import write_report
+
+    a = tyro.cli(ReportArgs, args=args, prog="ddpgx report")
+    out = write_report(a.dirs, a.out, a.metric)
+    print(f"wrote {out} (and {out.with_suffix('.csv').name}, {out.with_suffix('.png').name})")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "eval": cmd_eval,
     "presets": cmd_presets,
     "plot": cmd_plot,
     "record": cmd_record,
+    "sweep": cmd_sweep,
+    "report": cmd_report,
 }
 
 

@@ -276,6 +276,51 @@ def check_types(cfg: Config) -> None:
             raise UserError(f"{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
 
 
+def parse_field(name: str, raw: Any) -> Any:
+    """A field's value from text as ``ddpgx train`` reads it (``0.01``, ``true``, ``400 300``, ``None``); values that
+    are not text (from a TOML file) pass through, lists as tuples. Unknown fields and bad values: UserError."""
+    import difflib
+
+    hints = typing.get_type_hints(Config)
+    name = name.strip().replace("-", "_")
+    if name not in hints:
+        close = difflib.get_close_matches(name, list(hints), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else "; see `ddpgx presets` for the fields"
+        raise UserError(f"unknown config field '{name}'{hint}")
+    hint = hints[name]
+    if not isinstance(raw, str):
+        value = tuple(raw) if isinstance(raw, list) else raw
+    else:
+        value = _from_text(raw.strip(), hint)
+    if not _type_ok(value, hint):
+        raise UserError(f"{name}={raw} is not valid: {name} must be {_type_name(hint)}")
+    return value
+
+
+def _from_text(raw: str, hint: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    try:
+        if hint is bool:
+            words = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+            return words.get(raw.lower(), raw)
+        if hint is int:
+            if raw.replace("_", "").lstrip("-").isdigit():
+                return int(raw.replace("_", ""))
+            f = float(raw)  # 1e6 is an int; 2.5 is not, and is left for the type check to refuse
+            return int(f) if f.is_integer() else raw
+        if hint is float:
+            return float(raw)
+        if origin is tuple:
+            return tuple(_from_text(part, args[0]) for part in raw.replace(",", " ").split())
+        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            if raw.lower() == "none":
+                return None
+            return _from_text(raw, next(a for a in args if a is not type(None)))
+    except (ValueError, OverflowError):
+        return raw  # left for the type check to refuse
+    return raw
+
+
 def coerce(cfg: Config) -> Config:
     """Friendly forms from Python callers made exact: lists as tuples, numpy scalars as Python numbers, a dict of
     env_kwargs as key=value strings. Anything else is left for ``check_types`` to judge."""

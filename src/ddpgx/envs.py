@@ -163,13 +163,16 @@ def make_env(
     ``env_kwargs``; ``extra`` are keyword arguments of this call only (a renderer's frame size)."""
     target = resolve_env(env_id, module)
     args = {**parse_env_kwargs(kwargs), **extra}
+    mode = (
+        {} if render_mode is None else {"render_mode": render_mode}
+    )  # an env may take no render_mode at all
     try:
-        env = gym.make(target, render_mode=render_mode, disable_env_checker=True, **args)
+        env = gym.make(target, disable_env_checker=True, **mode, **args)
     except gym.error.DependencyNotInstalled as e:  # pragma: no cover - depends on the machine
         raise UserError(f"{env_id} needs a missing dependency: {e}") from None
     except TypeError as e:
-        if not args:
-            raise
+        if not args and not mode:
+            raise UserError(f"{env_id} could not be made ({str(e).splitlines()[0]})") from None
         given = ", ".join(sorted(args))
         raise EnvArgumentError(
             f"{env_id} refused the keyword arguments {given} ({str(e).splitlines()[0]}); check --env-kwargs"

@@ -21,6 +21,13 @@ def complete_lines(path: Path) -> str:
     return text[: text.rfind("\n") + 1]
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a CSV log (none if it does not exist yet)."""
+    if not path.is_file():
+        return []
+    return list(csv.DictReader(io.StringIO(complete_lines(path), newline="")))
+
+
 def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of ``metric`` ("episode": episodes.csv return, "eval": eval.csv mean_return)."""
     name, col = ("episodes.csv", "return") if metric == "episode" else ("eval.csv", "mean_return")
@@ -28,7 +35,7 @@ def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise UserError(f"{path} does not exist; is {run_dir} a ddpgx run directory?")
     try:
-        rows = list(csv.DictReader(io.StringIO(complete_lines(path), newline="")))
+        rows = read_rows(path)
         steps = np.array([float(r["step"]) for r in rows])
         values = np.array([float(r[col]) for r in rows])
     except (KeyError, ValueError, TypeError, csv.Error) as e:

@@ -16,6 +16,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,7 +52,7 @@ class TrainResult:
 
 
 class Interrupted(Exception):
-    """SIGINT/SIGTERM arrived; a checkpoint was saved at ``step``."""
+    """SIGINT/SIGTERM arrived (``signum``; 0 when ``train``'s ``stop`` asked); a checkpoint was saved at ``step``."""
 
     def __init__(self, step: int, run_dir: Path, signum: int) -> None:
         super().__init__(f"saved at step {step}; resume with: ddpgx train --resume {run_dir}")
@@ -130,12 +131,13 @@ def checkpoint_check(state: Any, buffer: ReplayBuffer):
     return check
 
 
-def train(cfg: Config, resume: bool = False) -> TrainResult:
+def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train DDPG as ``cfg`` says; returns where everything went and the final noise-free evaluation.
 
     With ``resume=True``, ``cfg.run_dir`` must be an existing run: it continues from its latest valid checkpoint
     (``cfg.total_steps`` may be larger than the original, to extend it). Everything is validated (the config, the
-    env, the memory the run needs) before the run directory is created or locked.
+    env, the memory the run needs) before the run directory is created or locked. ``stop`` is asked at every
+    episode end; once it says True the run checkpoints and raises ``Interrupted``, as on SIGINT (sweeps use it).
     """
     t_start = time.perf_counter()
     cfg = validate(resolve(cfg))
@@ -163,7 +165,9 @@ def train(cfg: Config, resume: bool = False) -> TrainResult:
         obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
         loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer))
         closing.callback(run.close)
-        return _loop(cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start)
+        return _loop(
+            cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start, stop
+        )
 
 
 def _loop(
@@ -179,6 +183,7 @@ def _loop(
     evaluator: Evaluator,
     loaded: ckpt.Loaded | None,
     t_start: float,
+    stop: Callable[[], bool] | None,
 ) -> TrainResult:
     act_dim = env.action_space.shape[0]
     need_reset = False
@@ -311,11 +316,13 @@ def _loop(
                         break
                 if step % 250 == 0 or step == cfg.total_steps:
                     logger.tick(step, sps)
-                if done and step < cfg.total_steps and (step >= c.next_checkpoint or signals.received):
-                    c.next_checkpoint = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-                    save_checkpoint(step)
-                    if signals.received:
-                        raise Interrupted(step, run.path, signals.received)
+                if done and step < cfg.total_steps:
+                    stopping = signals.received or (stop is not None and stop())
+                    if step >= c.next_checkpoint or stopping:
+                        c.next_checkpoint = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+                        save_checkpoint(step)
+                        if stopping:
+                            raise Interrupted(step, run.path, signals.received or 0)
         # the run's end is a checkpoint too, so it can be extended; a run that stops mid-episode closes that
         # episode in the buffer (the extension starts a new one)
         if not need_reset:

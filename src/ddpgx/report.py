@@ -1,0 +1,345 @@
+"""Runs compared across seeds, as Agarwal et al. 2021 ("Deep RL at the Edge of the Statistical Precipice") advise:
+per env and group (runs whose configs differ only in the seed, ``groups.group_runs``) the final return's mean with
+a 95% bootstrap CI, the interquartile mean (IQM) with its bootstrap CI, the mean best evaluation, steps and wall
+time; curves with 95% CI bands; across several envs, the IQM of min-max-normalized scores with a stratified
+bootstrap CI (envs are the strata). The statistics are scipy's (``scipy.stats.bootstrap``, ``trim_mean``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ddpgx.errors import UserError
+from ddpgx.groups import group_runs
+from ddpgx.plots import IMAGE_SUFFIXES, read_rows
+
+CONFIDENCE = 0.95
+RESAMPLES = 10_000
+LAST_EPISODES = 10  # --metric episode: a run's final score is the mean of its last 10 training episodes
+
+
+def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% (scipy's trim_mean with 25% cut at each end)."""
+    from scipy.stats import trim_mean
+
+    return trim_mean(x, 0.25, axis=axis)
+
+
+def bootstrap_ci(samples: Sequence[np.ndarray], statistic, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap CI of ``statistic`` over one sample, or over several resampled independently
+    (a stratified bootstrap: each stratum keeps its size). NaNs where a stratum has fewer than 2 values."""
+    from scipy.stats import bootstrap
+
+    samples = [np.asarray(s, np.float64) for s in samples]
+    if any(len(s) < 2 for s in samples):
+        return float("nan"), float("nan")
+    res = bootstrap(
+        tuple(samples),
+        statistic,
+        n_resamples=RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        paired=False,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _mean(*xs: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(np.concatenate(xs, axis=axis), axis=axis)
+
+
+def _iqm(*xs: np.ndarray, axis: int = -1) -> np.ndarray:
+    return iqm(np.concatenate(xs, axis=axis), axis=axis)
+
+
+@dataclass
+class RunScore:
+    run: Path
+    seed: int
+    final: float
+    best: float
+    step: int
+    wall_s: float
+    steps: np.ndarray  # the curve
+    values: np.ndarray
+
+
+@dataclass
+class GroupStats:
+    env: str
+    label: str
+    seeds: list[int]
+    final_mean: float
+    final_ci: tuple[float, float]
+    iqm: float
+    iqm_ci: tuple[float, float]
+    best_mean: float
+    steps: float
+    wall_s: float
+    scores: list[RunScore] = field(default_factory=list)
+
+
+def expand_runs(dirs: Sequence[Path | str]) -> list[Path]:
+    """Run directories named directly, or found one level below (a sweep's --out)."""
+    runs: list[Path] = []
+    for d in map(Path, dirs):
+        if (d / "config.json").is_file():
+            runs.append(d)
+        elif d.is_dir():
+            found = sorted(p for p in d.iterdir() if (p / "config.json").is_file())
+            if not found:
+                raise UserError(f"{d} is neither a ddpgx run directory nor a folder of runs (no config.json)")
+            runs += found
+        else:
+            raise UserError(f"{d} does not exist")
+    return runs
+
+
+def score_run(run: Path, seed: int, metric: str) -> RunScore:
+    ev = read_rows(run / "eval.csv")
+    ep = read_rows(run / "episodes.csv")
+    try:
+        if metric == "eval":
+            if not ev:
+                raise UserError(f"{run}/eval.csv has no evaluation yet")
+            steps = np.array([float(r["step"]) for r in ev])
+            values = np.array([float(r["mean_return"]) for r in ev])
+            final, best = values[-1], values.max()
+        else:
+            if not ep:
+                raise UserError(f"{run}/episodes.csv has no episode yet")
+            steps = np.array([float(r["step"]) for r in ep])
+            values = np.array([float(r["return"]) for r in ep])
+            from ddpgx.plots import smooth
+
+            smoothed = smooth(values, LAST_EPISODES)
+            final, best = smoothed[-1], smoothed.max()
+        step = max(int(float(rows[-1]["step"])) for rows in (ep, ev) if rows)
+        wall = float(ev[-1]["wall_s"]) if ev else float(ep[-1]["wall_s"])
+    except (KeyError, ValueError) as e:
+        raise UserError(f"{run}: a log is corrupt ({type(e).__name__}: {e})") from None
+    return RunScore(run, seed, float(final), float(best), step, wall, steps, values)
+
+
+def group_stats(runs: Sequence[Path], metric: str = "eval") -> list[GroupStats]:
+    """Per env and group of seeds: the numbers of the report."""
+    if metric not in ("eval", "episode"):
+        raise UserError(f"--metric must be eval or episode, got {metric}")
+    out = []
+    for g in group_runs(runs):
+        scores = [score_run(r, s, metric) for r, s in zip(g.runs, g.seeds, strict=True)]
+        finals = np.array([s.final for s in scores])
+        out.append(
+            GroupStats(
+                env=g.env,
+                label=g.label,
+                seeds=sorted(g.seeds),
+                final_mean=float(finals.mean()),
+                final_ci=bootstrap_ci([finals], _mean),
+                iqm=float(iqm(finals)),
+                iqm_ci=bootstrap_ci([finals], _iqm),
+                best_mean=float(np.mean([s.best for s in scores])),
+                steps=float(np.mean([s.step for s in scores])),
+                wall_s=float(np.mean([s.wall_s for s in scores])),
+                scores=scores,
+            )
+        )
+    return out
+
+
+def aggregate(stats: Sequence[GroupStats]) -> dict[str, tuple[float, tuple[float, float], int]]:
+    """Per label across envs: IQM of each run's final score min-max-normalized within its env (over every run of
+    that env in the report), with a stratified bootstrap CI (strata: envs). label -> (iqm, ci, envs)."""
+    lo_hi: dict[str, tuple[float, float]] = {}
+    for env in {s.env for s in stats}:
+        finals = np.concatenate([[r.final for r in s.scores] for s in stats if s.env == env])
+        lo_hi[env] = (float(finals.min()), float(finals.max()))
+    out = {}
+    for label in dict.fromkeys(s.label for s in stats):
+        strata = []
+        for s in stats:
+            if s.label == label:
+                lo, hi = lo_hi[s.env]
+                strata.append((np.array([r.final for r in s.scores]) - lo) / (hi - lo if hi > lo else 1.0))
+        value = float(iqm(np.concatenate(strata)))
+        out[label] = (value, bootstrap_ci(strata, _iqm), len(strata))
+    return out
+
+
+CSV_FIELDS = (
+    "env", "group", "n_seeds", "seeds", "final_mean", "final_ci_low", "final_ci_high", "iqm", "iqm_ci_low",
+    "iqm_ci_high", "best_mean", "steps", "wall_s_per_run",
+)  # fmt: skip
+
+
+def _f(x: float, digits: int = 1) -> str:
+    return "-" if x != x else f"{x:.{digits}f}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def markdown(stats: Sequence[GroupStats], metric: str, images: Sequence[str] = ()) -> str:
+    what = (
+        "noise-free eval return (last evaluation)"
+        if metric == "eval"
+        else f"mean of the last {LAST_EPISODES} training episodes' returns"
+    )
+    lines = [
+        "# ddpgx report",
+        "",
+        f"Final score: {what}, per group of runs whose configs differ only in the seed. 95% CIs by percentile "
+        f"bootstrap over seeds ({RESAMPLES} resamples, scipy.stats.bootstrap); IQM: interquartile mean "
+        "(scipy.stats.trim_mean 0.25). A CI needs 2 seeds or more.",
+        "",
+    ]
+    for env in dict.fromkeys(s.env for s in stats):
+        lines += [
+            f"## {env}",
+            "",
+            "| group | seeds | final mean | 95% CI | IQM | IQM 95% CI | mean best | steps | wall per run |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for s in (s for s in stats if s.env == env):
+            lines.append(
+                f"| {s.label} | {len(s.seeds)} | {_f(s.final_mean)} | [{_f(s.final_ci[0])}, {_f(s.final_ci[1])}] "
+                f"| {_f(s.iqm)} | [{_f(s.iqm_ci[0])}, {_f(s.iqm_ci[1])}] | {_f(s.best_mean)} | {s.steps:.0f} "
+                f"| {_duration(s.wall_s)} |"
+            )
+        lines.append("")
+    if len({s.env for s in stats}) > 1:
+        lines += [
+            "## Across envs",
+            "",
+            "IQM of final scores min-max-normalized within each env (0 = the worst run of that env in this report, "
+            "1 = the best), 95% CI by stratified bootstrap (envs as strata).",
+            "",
+            "| group | envs | normalized IQM | 95% CI |",
+            "|---|---|---|---|",
+        ]
+        for label, (v, ci, n) in aggregate(stats).items():
+            lines.append(f"| {label} | {n} | {_f(v, 3)} | [{_f(ci[0], 3)}, {_f(ci[1], 3)}] |")
+        lines.append("")
+    for img in images:
+        lines += [f"![{Path(img).stem}]({img})", ""]
+    return "\n".join(lines)
+
+
+def write_csv(stats: Sequence[GroupStats], path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_FIELDS)
+    for s in stats:
+        w.writerow([
+            s.env, s.label, len(s.seeds), " ".join(map(str, s.seeds)), s.final_mean, *s.final_ci, s.iqm, *s.iqm_ci,
+            s.best_mean, s.steps, s.wall_s,
+        ])  # fmt: skip
+    path.write_text(buf.getvalue())
+
+
+def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
+    """One panel per env: each group's mean curve with its 95% bootstrap CI band (at each evaluation step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = list(dict.fromkeys(s.env for s in stats))
+    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.0), dpi=100, squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        for s in (s for s in stats if s.env == env):
+            grid, ys = _common_grid(s.scores, smooth_window=1 if metric == "eval" else LAST_EPISODES)
+            mean = ys.mean(0)
+            (line,) = ax.plot(grid, mean, lw=1.6, label=f"{s.label} ({len(s.seeds)} seeds)")
+            if len(ys) > 1:
+                lo, hi = _band(ys)
+                ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2)
+        ax.set_title(env)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("eval return (no noise)" if metric == "eval" else "training episode return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def _common_grid(
+    scores: Sequence[RunScore], smooth_window: int, points: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    from ddpgx.plots import smooth
+
+    first = scores[0].steps
+    if all(np.array_equal(s.steps, first) for s in scores):
+        return first, np.stack([smooth(s.values, smooth_window) for s in scores])
+    lo, hi = max(s.steps[0] for s in scores), min(s.steps[-1] for s in scores)
+    grid = np.linspace(lo, hi, points) if hi > lo else np.array([hi])
+    return grid, np.stack([np.interp(grid, s.steps, smooth(s.values, smooth_window)) for s in scores])
+
+
+def _band(ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% bootstrap CI of the mean across runs, at every point at once (vectorized over the curve)."""
+    from scipy.stats import bootstrap
+
+    flat = np.ptp(ys, axis=0) == 0
+    res = bootstrap(
+        (ys,), np.mean, axis=0, n_resamples=2_000, confidence_level=CONFIDENCE, method="percentile",
+        rng=np.random.default_rng(0),
+    )  # fmt: skip
+    lo, hi = np.asarray(res.confidence_interval.low), np.asarray(res.confidence_interval.high)
+    lo[flat], hi[flat] = ys[0, flat], ys[0, flat]
+    return lo, hi
+
+
+def plot_aggregate(stats: Sequence[GroupStats], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agg = aggregate(stats)
+    labels = list(agg)
+    fig, ax = plt.subplots(figsize=(6.0, 0.6 * len(labels) + 1.2), dpi=100)
+    for i, label in enumerate(labels):
+        v, (lo, hi), n = agg[label]
+        ax.barh(i, v, color=f"C{i}", alpha=0.7)
+        if lo == lo:
+            ax.errorbar(v, i, xerr=[[v - lo], [hi - v]], color="black", capsize=4)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("IQM of min-max-normalized final score (95% stratified bootstrap CI)")
+    ax.set_xlim(0, 1.05)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def write_report(run_dirs: Sequence[Path | str], out: Path | str = "report.md", metric: str = "eval") -> Path:
+    """report.md, report.csv and the curves (report.png; report_aggregate.png with several envs) beside it."""
+    out = Path(out)
+    if out.is_dir():
+        out = out / "report.md"
+    if out.suffix.lower() != ".md":
+        raise UserError(f"--out must name a .md file (or a directory), got {out.name}")
+    stats = group_stats(expand_runs(run_dirs), metric)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.with_suffix("")
+    images = [plot_curves(stats, stem.with_name(stem.name + ".png"), metric)]
+    if len({s.env for s in stats}) > 1:
+        images.append(plot_aggregate(stats, stem.with_name(stem.name + "_aggregate.png")))
+    write_csv(stats, out.with_suffix(".csv"))
+    out.write_text(markdown(stats, metric, [p.name for p in images]))
+    return out
+
+
+__all__ = ["write_report", "group_stats", "aggregate", "bootstrap_ci", "iqm", "IMAGE_SUFFIXES"]

@@ -1,0 +1,289 @@
+"""`ddpgx sweep` on Ray and `ddpgx report`: many ordinary runs, never lost, compared with confidence intervals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray", reason="the cluster extra is installed by `make test`")
+
+from test_resume import table  # noqa: E402
+
+from ddpgx import load_policy  # noqa: E402
+from ddpgx.cli import main  # noqa: E402
+from ddpgx.errors import UserError  # noqa: E402
+from ddpgx.run import lock_holder  # noqa: E402
+from ddpgx.sweep import SweepSpec, run_sweep  # noqa: E402
+
+TINY_SET = [
+    "actor_hidden=16 16", "critic_hidden=16 16", "batch_size=32", "learning_starts=200", "eval_every=400",
+    "eval_episodes=2", "checkpoint_every=400", "update_every=2", "tensorboard=false", "plot=false",
+]  # fmt: skip
+
+
+def spec(out: Path, seeds=(0, 1), taus=("0.01", "0.05"), total=1200, **kw) -> SweepSpec:
+    sets = {k: [v] for k, v in (s.split("=", 1) for s in TINY_SET)}
+    return SweepSpec(
+        env=["Pendulum-v1"], preset=["pendulum"], seeds=list(seeds), set={"tau": list(taus), **sets},
+        total_steps=total, out=str(out), **kw,
+    )  # fmt: skip
+
+
+def sweep_cli(*args: str, **kw) -> list[str]:
+    flags = [a for s in TINY_SET for a in ("--set", s)]
+    return [sys.executable, "-m", "ddpgx.cli", "sweep", "--env", "Pendulum-v1", "--preset", "pendulum",
+            "--total-steps", "1200", *flags, "--no-live", *args]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_core_locks(tmp_path_factory):
+    """This module's runs take cores among themselves, whatever other ddpgx sweeps hold on this machine."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DDPGX_CORE_LOCKS", str(tmp_path_factory.mktemp("core-locks")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory) -> Path:
+    """A 2-config x 2-seed Pendulum sweep on an embedded local Ray."""
+    out = tmp_path_factory.mktemp("sweep") / "tau"
+    res = run_sweep(spec(out), live=False)
+    assert [r.status for r in res.runs] == ["done"] * 4, [r.error for r in res.runs]
+    return out
+
+
+def last_evals(run: Path) -> tuple[float, float]:
+    rows = list(csv.DictReader(open(run / "eval.csv")))
+    values = [float(r["mean_return"]) for r in rows]
+    return values[-1], max(values)
+
+
+def test_a_sweep_makes_ordinary_runs_and_a_report_with_the_numbers_of_its_runs(swept):
+    import scipy.stats
+
+    names = sorted(p.name for p in swept.iterdir() if p.is_dir())
+    assert names == [f"Pendulum-v1__pendulum__tau={t}__s{s}" for t in ("0.01", "0.05") for s in (0, 1)]
+    spec_file = json.loads((swept / "sweep.json").read_text())
+    assert spec_file["grid"] == names and spec_file["spec"]["set"]["tau"] == ["0.01", "0.05"]
+    for name in names:  # every run is an ordinary run: it loads, and eval reads it
+        run = swept / name
+        cfg = load_policy(run).config
+        assert (cfg.tau, cfg.seed, cfg.total_steps, cfg.actor_hidden) == (
+            float(name.split("tau=")[1].split("__")[0]),
+            int(name[-1]),
+            1200,
+            (16, 16),
+        )
+    assert main(["eval", str(swept / names[0]), "--episodes", "1"]) == 0
+    with open(swept / "report.csv", newline="") as f:
+        rows = {r["group"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"pendulum, tau=0.01", "pendulum, tau=0.05"}
+    for tau in ("0.01", "0.05"):
+        runs = [swept / f"Pendulum-v1__pendulum__tau={tau}__s{s}" for s in (0, 1)]
+        finals = np.array([last_evals(r)[0] for r in runs])
+        r = rows[f"pendulum, tau={tau}"]
+        assert int(r["n_seeds"]) == 2 and r["seeds"] == "0 1"
+        np.testing.assert_allclose(float(r["final_mean"]), finals.mean(), rtol=1e-12)
+        np.testing.assert_allclose(float(r["iqm"]), scipy.stats.trim_mean(finals, 0.25), rtol=1e-12)
+        np.testing.assert_allclose(
+            float(r["best_mean"]), np.mean([last_evals(x)[1] for x in runs]), rtol=1e-12
+        )
+        assert float(r["steps"]) == 1200
+        ci = scipy.stats.bootstrap((finals,), np.mean, n_resamples=10_000, method="percentile",
+                                   rng=np.random.default_rng(0)).confidence_interval  # fmt: skip
+        np.testing.assert_allclose([float(r["final_ci_low"]), float(r["final_ci_high"])], [ci.low, ci.high])
+    md = (swept / "report.md").read_text()
+    assert "| pendulum, tau=0.01 | 2 |" in md and (swept / "report.png").stat().st_size > 10_000
+    where = json.loads((swept / "runs.json").read_text())
+    assert {w["status"] for w in where.values()} == {"done"} and len(where) == 4
+    if hasattr(os, "sched_setaffinity"):  # each run pinned to one core, never two runs on one core at once
+        assert all(len(w["cores"]) == 1 for w in where.values())
+
+
+def test_re_running_a_finished_sweep_starts_nothing_and_a_changed_spec_is_refused(swept, monkeypatch):
+    import ddpgx.sweep as sw
+
+    def no_ray(*a, **k):
+        raise AssertionError("a finished sweep must not start any run")
+
+    monkeypatch.setattr(sw, "_execute", no_ray)
+    before = {p: p.stat().st_mtime_ns for p in swept.rglob("final.msgpack")}
+    res = run_sweep(spec(swept), live=False)
+    assert [r.status for r in res.runs] == ["done"] * 4
+    assert {p: p.stat().st_mtime_ns for p in swept.rglob("final.msgpack")} == before
+    with pytest.raises(UserError, match=r'holds a different sweep \(set was .*"0.05".*now .*"0.02"'):
+        run_sweep(spec(swept, taus=("0.01", "0.02")), live=False)
+
+
+def test_report_statistics_equal_scipys_on_a_fixed_data_set():
+    import scipy.stats
+
+    from ddpgx.report import _iqm, _mean, bootstrap_ci, iqm
+
+    x = np.array([3.0, -1.0, 7.5, 2.0, 10.0, 4.0, 0.5])
+    assert iqm(x) == scipy.stats.trim_mean(x, 0.25)
+    for stat, ref in ((_mean, np.mean), (_iqm, lambda v, axis: scipy.stats.trim_mean(v, 0.25, axis=axis))):
+        ci = scipy.stats.bootstrap(
+            (x,), ref, n_resamples=10_000, method="percentile", rng=np.random.default_rng(0)
+        )
+        assert bootstrap_ci([x], stat) == (ci.confidence_interval.low, ci.confidence_interval.high)
+    # several strata: each resampled within itself (stratified), the statistic over all of them
+    y = np.array([0.2, 0.9, 0.4])
+    ref = scipy.stats.bootstrap(
+        (x, y), lambda a, b, axis: scipy.stats.trim_mean(np.concatenate([a, b], axis=axis), 0.25, axis=axis),
+        n_resamples=10_000, method="percentile", paired=False, rng=np.random.default_rng(0),
+    ).confidence_interval  # fmt: skip
+    assert bootstrap_ci([x, y], _iqm) == (ref.low, ref.high)
+    assert all(v != v for v in bootstrap_ci([x[:1]], _mean))  # one seed: no CI
+
+
+def test_a_worker_killed_mid_run_is_retried_from_its_checkpoint_and_ends_bitwise_equal(swept, tmp_path):
+    out = tmp_path / "killed"
+    p = subprocess.Popen(sweep_cli("--seeds", "1", "--set", "tau=0.05", "--out", str(out)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    run = out / "Pendulum-v1__pendulum__s1"
+    t0 = time.time()
+    while not (run / "checkpoints" / "latest").exists():
+        assert p.poll() is None, p.communicate()
+        assert time.time() - t0 < 240, "no checkpoint appeared"
+        time.sleep(0.05)
+    worker = lock_holder(run)
+    assert worker is not None and worker != p.pid
+    os.kill(worker, signal.SIGKILL)
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 0, stderr
+    assert "1 done, 0 failed" in stdout
+    assert json.loads((out / "runs.json").read_text())["Pendulum-v1__pendulum__s1"]["pid"] != worker
+    ref = swept / "Pendulum-v1__pendulum__tau=0.05__s1"
+    assert (run / "final.msgpack").read_bytes() == (ref / "final.msgpack").read_bytes()
+    assert table(run / "episodes.csv") == table(ref / "episodes.csv")
+
+
+def test_ctrl_c_checkpoints_the_running_runs_and_the_same_command_continues(tmp_path):
+    out = tmp_path / "stopped"
+    cmd = sweep_cli(
+        "--seeds", "1", "--set", "checkpoint_every=100000", "--total-steps", "6000", "--out", str(out)
+    )
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = out / "Pendulum-v1__pendulum__s1"
+    t0 = time.time()
+    while not (run / "episodes.csv").exists() or len(table(run / "episodes.csv")) < 1:
+        assert p.poll() is None, p.communicate()
+        assert time.time() - t0 < 240, "the run did not start"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 130, stderr
+    assert "continue it with the same command: ddpgx sweep" in stderr
+    assert (run / "checkpoints" / "latest").exists() and not (run / "final.msgpack").exists()
+    stopped_at = int(json.loads((out / "runs.json").read_text())["Pendulum-v1__pendulum__s1"]["step"])
+    assert 0 < stopped_at < 6000 and stopped_at % 200 == 0  # at an episode end
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [int(x["step"]) for x in table(run / "episodes.csv")] == list(range(200, 6001, 200))
+
+
+def test_a_sweep_joins_a_two_node_cluster_and_spreads_its_runs(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1"})
+    cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    nodes = [cluster.head_node, *cluster.worker_nodes]
+    pids = [pi.process.pid for n in nodes for infos in n.all_processes.values() for pi in infos]
+    try:
+        out = tmp_path / "two-nodes"
+        r = subprocess.run(sweep_cli("--seeds", "0-1", "--set", "tau=0.05", "--address", cluster.address,
+                                     "--out", str(out)), capture_output=True, text=True, timeout=400)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        where = json.loads((out / "runs.json").read_text())
+        assert len(where) == 2 and {w["status"] for w in where.values()} == {"done"}
+        assert len({w["node"] for w in where.values()}) == 2  # one run on each node
+        workers = [w["pid"] for w in where.values()]
+    finally:
+        cluster.shutdown()
+    deadline = time.time() + 30
+    alive = [p for p in [*pids, *workers] if _alive(p)]
+    while alive and time.time() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in alive if _alive(p)]
+    assert not alive, f"processes left behind: {alive}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by its parent) is gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_run_that_fails_is_marked_and_the_others_go_on(tmp_path, monkeypatch, capsys):
+    (tmp_path / "nan_envs.py").write_text(
+        "import gymnasium as gym, numpy as np\n"
+        "class NanLater(gym.Env):\n"
+        "    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)\n"
+        "    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        "        super().reset(seed=seed); self.t = 0\n"
+        "        return np.zeros(2, np.float32), {}\n"
+        "    def step(self, a):\n"
+        "        self.t += 1\n"
+        "        o = np.full(2, np.nan if self.t == 30 else 0.0, np.float32)\n"
+        "        return o, 0.0, False, self.t >= 50, {}\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "some-fail"
+    args = ["sweep", "--env", "Pendulum-v1", "nan_envs:NanLater", "--preset", "modern", "--total-steps", "400",
+            *[a for s in TINY_SET for a in ("--set", s)], "--no-live", "--out", str(out)]  # fmt: skip
+    assert main(args) == 1
+    captured = capsys.readouterr().out
+    assert "failed: NanLater__modern__s0: TrainingDiverged: the environment returned a NaN or inf" in captured
+    assert "1 done, 1 failed" in captured
+    where = json.loads((out / "runs.json").read_text())
+    assert where["Pendulum-v1__modern__s0"]["status"] == "done"
+    assert "at step 30" in where["NanLater__modern__s0"]["error"]
+
+
+BAD = [
+    (["--env", "Pendulm-v1"], "unknown environment 'Pendulm-v1'; did you mean Pendulum-v1"),
+    (["--env", "Pendulum-v1", "--preset", "fast"], "unknown preset 'fast'"),
+    (["--env", "Pendulum-v1", "--set", "tua=0.1"], "unknown config field 'tua'; did you mean tau?"),
+    (["--env", "Pendulum-v1", "--set", "tau=0.1,abc"], "tau=abc is not valid: tau must be a number"),
+    (["--env", "Pendulum-v1", "--set", "tau=2"], "--tau must be in (0, 1], got 2.0"),
+    (["--env", "Pendulum-v1", "--set", "tau="], "--set tau=: an empty value"),
+    (["--env", "Pendulum-v1", "--seeds", ""], "a sweep needs at least one seed"),
+    (["--preset", "modern"], "a sweep needs at least one --env"),
+    (
+        ["--env", "Pendulum-v1", "--address", "127.0.0.1:1"],
+        "cannot reach a Ray cluster at --address 127.0.0.1:1",
+    ),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_bad_sweep_input_exits_2_before_any_run(args, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", *args, "--no-live", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_without_ray_the_sweep_names_the_extra_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["sweep", "--env", "Pendulum-v1", "--no-live", "--out", str(tmp_path / "out")]) == 2
+    assert "pip install 'ddpgx[cluster]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
