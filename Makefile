@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: install demo test lint bench-speed bench-learning sysdeps clean
+.PHONY: install demo test lint bench-speed bench-learning bench-sweep sysdeps clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,cluster]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -36,7 +36,12 @@ bench-speed: install
 	$(BIN)/python benchmarks/speed.py
 
 bench-learning: install
-	$(BIN)/python benchmarks/learning.py
+	$(BIN)/ddpgx sweep benchmarks/sweeps/pendulum.toml
+	$(BIN)/ddpgx sweep benchmarks/sweeps/mujoco.toml
+	$(BIN)/python benchmarks/results.py --gifs
+
+bench-sweep: install
+	$(BIN)/python benchmarks/sweep_speed.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -636,7 +636,11 @@ def main() -> None:
     paper = min(results[(e, "paper")]["ratio"] for e in envs)
     modern = min(results[(e, "modern")]["ratio"] for e in envs)
     dest = OUT.parent / "PERFORMANCE-quick.md" if quick else ROOT / "docs" / "PERFORMANCE.md"
-    dest.write_text("\n".join(lines) + "\n")
+    kept = ""  # the section benchmarks/sweep_speed.py writes is kept when this one regenerates the file
+    marker = "<!-- written by benchmarks/sweep_speed.py -->"
+    if dest.exists() and marker in dest.read_text():
+        kept = "\n" + marker + dest.read_text().split(marker, 1)[1]
+    dest.write_text("\n".join(lines) + "\n" + kept)
     print(f"wrote {dest}")
     print(f"speedup_vs_sb3 paper={paper:.2f} modern={modern:.2f} pendulum_solve={solve_ratio:.2f}")
 
