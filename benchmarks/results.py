@@ -64,6 +64,8 @@ def main() -> None:
         raise SystemExit(
             f"no finished sweep runs under {SWEEPS}; run the sweeps first (see this file's docstring)"
         )
+    if "--gifs" in sys.argv[1:]:
+        record_best(stats)
     lines = [
         "# ddpgx learning results",
         "",
