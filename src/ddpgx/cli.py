@@ -245,7 +245,7 @@ def cmd_record(args: list[str]) -> int:
 
 @dataclass
 class SweepArgs:
-    file: tyro.conf.Positional[str] = ""
+    file: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="FILE.toml")]] = ""
     """A sweep written as TOML (see the README); or give the grid with the flags below."""
     env: list[str] = dataclasses.field(default_factory=list)
     """Environments (one or more)."""
@@ -296,6 +296,7 @@ def sweep_spec(a: SweepArgs):  # -> SweepSpec
 def cmd_sweep(args: list[str]) -> int:
     from ddpgx.sweep import run_sweep
 
+    check_flags(args, SweepArgs)
     a = tyro.cli(SweepArgs, args=args, prog="ddpgx sweep")
     spec = sweep_spec(a)
     try:
@@ -331,6 +332,7 @@ class ReportArgs:
 def cmd_report(args: list[str]) -> int:
     from ddpgx.report import write_report
 
+    check_flags(args, ReportArgs)
     a = tyro.cli(ReportArgs, args=args, prog="ddpgx report")
     out = write_report(a.dirs, a.out, a.metric)
     print(f"wrote {out} (and {out.with_suffix('.csv').name}, {out.with_suffix('.png').name})")
