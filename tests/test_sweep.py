@@ -270,6 +270,7 @@ BAD = [
         ["--env", "Pendulum-v1", "--address", "127.0.0.1:1"],
         "cannot reach a Ray cluster at --address 127.0.0.1:1",
     ),
+    (["--env", "Pendulum-v1", "--seed", "3"], "unknown flag --seed; did you mean --seeds?"),
 ]
 
 
