@@ -243,16 +243,15 @@ def test_a_run_that_fails_is_marked_and_the_others_go_on(tmp_path, monkeypatch, 
         "        o = np.full(2, np.nan if self.t == 30 else 0.0, np.float32)\n"
         "        return o, 0.0, False, self.t >= 50, {}\n"
     )
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    out = tmp_path / "some-fail"
+    monkeypatch.chdir(tmp_path)  # the user's env module sits where the sweep starts, as for `ddpgx train`
+    out = Path("some-fail")  # relative: the workers write under the driver's directory all the same
     args = ["sweep", "--env", "Pendulum-v1", "nan_envs:NanLater", "--preset", "modern", "--total-steps", "400",
             *[a for s in TINY_SET for a in ("--set", s)], "--no-live", "--out", str(out)]  # fmt: skip
     assert main(args) == 1
     captured = capsys.readouterr().out
     assert "failed: NanLater__modern__s0: TrainingDiverged: the environment returned a NaN or inf" in captured
     assert "1 done, 1 failed" in captured
-    where = json.loads((out / "runs.json").read_text())
+    where = json.loads((tmp_path / out / "runs.json").read_text())
     assert where["Pendulum-v1__modern__s0"]["status"] == "done"
     assert "at step 30" in where["NanLater__modern__s0"]["error"]
 

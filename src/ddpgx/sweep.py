@@ -158,7 +158,9 @@ def build_grid(spec: SweepSpec) -> list[Cell]:
         if name in ("seed", "env", "preset", "run_dir"):
             raise UserError(f"--set {name}: use --{name.replace('_', '-')}s / --{name} for that")
     typed = {name: [parse_field(name, v) for v in values] for name, values in spec.set.items()}
-    out = Path(spec.out)
+    out = Path(
+        spec.out
+    ).absolute()  # workers on other nodes (or in another directory) write to the same place
     cells = []
     for env, preset in itertools.product(spec.env, spec.preset):
         base = preset_config(preset, env)
@@ -291,9 +293,14 @@ def _clear_unstarted(run_dir: Path) -> None:
         lock.release()
 
 
-def run_task(cfg_dict: dict[str, Any], stop_file: str, cpus: int) -> dict[str, Any]:
-    """One sweep run, in its own worker process: pin cores, then train (or resume) to the end or to a stop."""
+def run_task(cfg_dict: dict[str, Any], stop_file: str, cpus: int, driver_cwd: str = "") -> dict[str, Any]:
+    """One sweep run, in its own worker process: pin cores, then train (or resume) to the end or to a stop.
+    An env module next to where the sweep was started is found as ``ddpgx train`` finds it there."""
     cores = claim_cores(cpus)
+    import sys
+
+    if driver_cwd and driver_cwd not in sys.path:
+        sys.path.append(driver_cwd)
     import ray
 
     from ddpgx.run import config_from_dict
@@ -402,7 +409,7 @@ def run_sweep(spec: SweepSpec, live: bool = True) -> SweepResult:
         _check_address(spec.address)
     out = Path(spec.out)
     check_spec_file(out, spec, cells)
-    stop_file = out / STOP_FILE
+    stop_file = out.absolute() / STOP_FILE
     stop_file.unlink(missing_ok=True)
     runs = [RunState(c) for c in cells]
     for r in runs:
@@ -463,7 +470,8 @@ def _execute(
                 while queue and len(pending) < limit:
                     r = queue.pop(0)
                     r.status, r.started = "running", time.time()
-                    pending[task.remote(dataclasses.asdict(r.cell.cfg), str(stop_file), cpus)] = r
+                    cfg = dataclasses.asdict(r.cell.cfg)
+                    pending[task.remote(cfg, str(stop_file), cpus, os.getcwd())] = r
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 for ref in ready:
                     r = pending.pop(ref)
