@@ -70,8 +70,9 @@ def main() -> None:
         "# ddpgx learning results",
         "",
         "Produced by `ddpgx sweep benchmarks/sweeps/pendulum.toml`, `ddpgx sweep benchmarks/sweeps/mujoco.toml` and "
-        "`python benchmarks/results.py` on the project's 2-core CPU machine (no GPU; the MuJoCo sweep ran two runs "
-        "side by side, one core each, sharing the machine with development work). Final = noise-free evaluation "
+        "`python benchmarks/results.py` on the project's 2-core CPU machine (no GPU). Each sweep ran two runs side by "
+        "side, one core each (the MuJoCo one while the machine was also used for development), so wall is per run "
+        "on one core, not comparable with a single run on both cores. Final = noise-free evaluation "
         "(10 episodes) at the last step; best = best such evaluation during the run. Across seeds: the mean with its "
         "95% percentile-bootstrap CI and the interquartile mean (IQM) with its CI (`ddpgx report`, scipy's "
         "bootstrap). Wall = per run, compile and evaluations included.",
