@@ -163,7 +163,9 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
         closing.callback(evaluator.close)
         obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
-        closing.callback(run.close)  # releases the lock however open() or the loop ends (a no-op if never taken)
+        closing.callback(
+            run.close
+        )  # releases the lock however open() or the loop ends (a no-op if never taken)
         loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer))
         return _loop(
             cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start, stop
