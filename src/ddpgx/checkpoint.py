@@ -251,14 +251,15 @@ def remove_temporaries(run_dir: Path) -> list[Path]:
 
 def load_actor_state(
     path: Path, check: Callable[[dict[str, Any]], str | None] | None = None
-) -> dict[str, Any]:
-    """The actor variables (state dict) of a checkpoint directory, verified (and checked by ``check``)."""
-    verify(path)
+) -> tuple[dict[str, Any], int]:
+    """The actor variables (state dict) of a checkpoint directory, verified (and checked by ``check``), and the
+    env step it was taken at."""
+    manifest = verify(path)
     actor = _read_state(path).get("actor")
     problem = "it holds no actor" if actor is None else (check(actor) if check is not None else None)
     if problem:
         raise CheckpointError(f"{path.name}: {problem}")
-    return actor
+    return actor, int(manifest["step"])
 
 
 def rng_state(gen: np.random.Generator) -> dict[str, Any]:

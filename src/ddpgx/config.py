@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from ddpgx.errors import UserError
 
 NoiseKind = Literal["ou", "gaussian"]
+_UNION_TYPE = getattr(types, "UnionType", None)  # ``float | None`` (Python 3.10+), beside typing.Union
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return value in args
     if origin is tuple:
         return isinstance(value, tuple) and all(_type_ok(v, args[0]) for v in value)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, _UNION_TYPE):
         return any(_type_ok(value, a) for a in args)
     if hint is type(None):
         return value is None
@@ -312,7 +314,7 @@ def _from_text(raw: str, hint: Any) -> Any:
             return float(raw)
         if origin is tuple:
             return tuple(_from_text(part, args[0]) for part in raw.replace(",", " ").split())
-        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if origin in (typing.Union, _UNION_TYPE):
             if raw.lower() == "none":
                 return None
             return _from_text(raw, next(a for a in args if a is not type(None)))

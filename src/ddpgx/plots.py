@@ -57,6 +57,19 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
+def common_grid(
+    curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values of each curve there): the curves' own steps when they share them (evaluations), else
+    ``points`` steps over the range they all cover, by linear interpolation."""
+    first = curves[0][0]
+    if all(len(s) == len(first) and np.array_equal(s, first) for s, _ in curves):
+        return first, np.stack([v for _, v in curves])
+    lo, hi = max(s[0] for s, _ in curves), min(s[-1] for s, _ in curves)
+    grid = np.linspace(lo, hi, points) if hi > lo else np.array([hi])
+    return grid, np.stack([np.interp(grid, s, v) for s, v in curves])
+
+
 def group_curves(
     run_dirs: Sequence[Path], metric: str, smooth_window: int = 1, points: int = 200
 ) -> list[dict]:
@@ -69,14 +82,7 @@ def group_curves(
         for d in g.runs:
             s, v = read_curve(d, metric)
             curves.append((s, smooth(v, smooth_window)))
-        first = curves[0][0]
-        if all(len(s) == len(first) and np.array_equal(s, first) for s, _ in curves):
-            grid = first  # the same steps in every run (evaluations): keep them as they are
-        else:
-            lo = max(s[0] for s, _ in curves)
-            hi = min(s[-1] for s, _ in curves)
-            grid = np.linspace(lo, hi, points) if hi > lo else np.array([hi])
-        ys = np.stack([np.interp(grid, s, v) for s, v in curves])
+        grid, ys = common_grid(curves, points)
         out.append(
             {
                 "env": g.env,

@@ -39,8 +39,8 @@ def actor_state_of(run_dir: Path, params_file: Path | str | None, template: dict
     if params_file is not None:
         path = Path(params_file)
         if path.is_dir():
-            actor = ckpt.load_actor_state(path, check=fits)
-            return path, actor, int(ckpt.verify(path)["step"])
+            actor, step = ckpt.load_actor_state(path, check=fits)  # verified once: sha256 of every file
+            return path, actor, step
         return from_params(path)
     final = run_dir / FINAL_PARAMS
     if final.exists() or not (run_dir / ckpt.DIRNAME).exists():

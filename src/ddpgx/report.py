@@ -16,7 +16,7 @@ import numpy as np
 
 from ddpgx.errors import UserError
 from ddpgx.groups import group_runs
-from ddpgx.plots import IMAGE_SUFFIXES, read_rows
+from ddpgx.plots import IMAGE_SUFFIXES, common_grid, read_rows, smooth
 
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
@@ -117,8 +117,6 @@ def score_run(run: Path, seed: int, metric: str) -> RunScore:
                 raise UserError(f"{run}/episodes.csv has no episode yet")
             steps = np.array([float(r["step"]) for r in ep])
             values = np.array([float(r["return"]) for r in ep])
-            from ddpgx.plots import smooth
-
             smoothed = smooth(values, LAST_EPISODES)
             final, best = smoothed[-1], smoothed.max()
         step = max(int(float(rows[-1]["step"])) for rows in (ep, ev) if rows)
@@ -256,7 +254,8 @@ def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
     fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.0), dpi=100, squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
         for s in (s for s in stats if s.env == env):
-            grid, ys = _common_grid(s.scores, smooth_window=1 if metric == "eval" else LAST_EPISODES)
+            window = 1 if metric == "eval" else LAST_EPISODES
+            grid, ys = common_grid([(r.steps, smooth(r.values, window)) for r in s.scores], points=100)
             mean = ys.mean(0)
             (line,) = ax.plot(grid, mean, lw=1.6, label=f"{s.label} ({len(s.seeds)} seeds)")
             if len(ys) > 1:
@@ -271,19 +270,6 @@ def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
-
-
-def _common_grid(
-    scores: Sequence[RunScore], smooth_window: int, points: int = 100
-) -> tuple[np.ndarray, np.ndarray]:
-    from ddpgx.plots import smooth
-
-    first = scores[0].steps
-    if all(np.array_equal(s.steps, first) for s in scores):
-        return first, np.stack([smooth(s.values, smooth_window) for s in scores])
-    lo, hi = max(s.steps[0] for s in scores), min(s.steps[-1] for s in scores)
-    grid = np.linspace(lo, hi, points) if hi > lo else np.array([hi])
-    return grid, np.stack([np.interp(grid, s.steps, smooth(s.values, smooth_window)) for s in scores])
 
 
 def _band(ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

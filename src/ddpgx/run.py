@@ -178,8 +178,6 @@ class RunDir:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self.lock.acquire()
-        except RunLocked:
-            raise
         except OSError as e:
             raise UserError(
                 f"cannot write to run directory {self.path}: {e.strerror}; pass a writable --run-dir"

@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -297,8 +298,6 @@ def run_task(cfg_dict: dict[str, Any], stop_file: str, cpus: int, driver_cwd: st
     """One sweep run, in its own worker process: pin cores, then train (or resume) to the end or to a stop.
     An env module next to where the sweep was started is found as ``ddpgx train`` finds it there."""
     cores = claim_cores(cpus)
-    import sys
-
     if driver_cwd and driver_cwd not in sys.path:
         sys.path.append(driver_cwd)
     import ray
@@ -364,7 +363,7 @@ class SweepResult:
 
 
 def _import_ray(address: str = ""):
-    if address.rpartition(":")[0] in ("127.0.0.1", "localhost") and "ray" not in __import__("sys").modules:
+    if address.rpartition(":")[0] in ("127.0.0.1", "localhost") and "ray" not in sys.modules:
         # Ray rewrites a loopback address to the machine's outward IP before connecting, where a cluster started on
         # loopback does not listen; Ray's own switch for local-only clusters keeps it on loopback (read on import)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
