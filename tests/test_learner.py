@@ -243,7 +243,7 @@ def test_update_and_act_equals_update_then_act(noise):
     fused_state, fused_m, fused_a = learner.update_and_act(state, batches, obs)
     state = learner.init(3).replace(noise=jnp.array([0.5, -0.2]))
     state, m = learner.update(state, batches)
-    a, noise_state, key = learner.act(state.actor, obs, state.noise, state.key)
+    a, noise_state, key = learner.act(state.actor, state.explore, obs, state.noise, state.key)
     np.testing.assert_allclose(np.asarray(fused_a), np.asarray(a), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(np.asarray(fused_state.noise), np.asarray(noise_state), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(np.asarray(fused_state.key), np.asarray(key))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from ddpgx.errors import UserError
 
-NoiseKind = Literal["ou", "gaussian"]
+NoiseKind = Literal["ou", "gaussian", "param"]
 _UNION_TYPE = getattr(types, "UnionType", None)  # ``float | None`` (Python 3.10+), beside typing.Union
 
 
@@ -77,9 +77,37 @@ class Config:
     policy_delay: int = 1
     """Update the actor and the targets every this many critic steps (1 = DDPG, 2 = CleanRL/TD3 style)."""
 
+    # --- remedies for DDPG's instability (all off in `paper` and `modern`; `td3` turns TD3's three on)
+    twin_critic: bool = False
+    """Clipped double Q (TD3, Fujimoto et al. 2018): two critics trained on one target that takes the smaller of
+    the two target critics' values; the actor follows the first critic."""
+    target_noise: float = 0.0
+    """Target policy smoothing (TD3): Gaussian noise of this std on mu'(s') in the critic's target, clipped to
+    +-target_noise_clip, the action then clipped to [-1, 1] (0: off; TD3 uses 0.2)."""
+    target_noise_clip: float = 0.5
+    """Clip of the target policy smoothing noise, in units of the normalized action range (TD3: 0.5)."""
+    n_step: int = 1
+    """n-step returns: y = r_t + ... + gamma^(n-1) r_(t+n-1) + gamma^n Q'(s_(t+n), mu'(s_(t+n))); a termination
+    inside the window ends the sum with no bootstrap, an episode's end by time limit bootstraps from its last
+    observation (1: DDPG's one-step target)."""
+    obs_norm: bool = False
+    """Normalize observations with running mean and variance of all observations seen in training (one set of
+    statistics for acting, learning and evaluation, checkpointed and saved with the final parameters)."""
+    obs_clip: float = 5.0
+    """Clip normalized observations to +-obs_clip (with --obs-norm)."""
+
     # --- exploration
     noise: NoiseKind = "gaussian"
-    """Exploration noise added to the actor's action in [-1, 1]: Ornstein-Uhlenbeck (ou) or gaussian."""
+    """Exploration noise: gaussian or Ornstein-Uhlenbeck (ou) added to the actor's action in [-1, 1], or param:
+    adaptive parameter-space noise (Plappert et al. 2018), a perturbed copy of the actor acts, resampled every
+    episode; the actor gets LayerNorm, as that paper recommends."""
+    param_noise_delta: float = 0.2
+    """Parameter noise's target distance between the perturbed and the plain actor's actions (OpenAI baselines'
+    adaptive-param_0.2); its scale grows by 1.01 while the distance is below, shrinks by 1.01 above."""
+    param_noise_interval: int = 50
+    """Adapt the parameter noise's scale every this many env steps, on a batch of replay observations."""
+    param_noise_sigma: float = 0.1
+    """Initial std of the parameter noise on the actor's weights (baselines' initial_stddev)."""
     noise_sigma: float = 0.1
     """Scale of the noise, in units of the normalized action range [-1, 1]."""
     noise_theta: float = 0.15
@@ -162,11 +190,20 @@ PENDULUM = Config(
     eval_episodes=10,
 )
 
-PRESETS: dict[str, Config] = {"paper": PAPER, "modern": MODERN, "pendulum": PENDULUM}
+TD3 = Config(  # Fujimoto et al. 2018, Table 3 (with the 256-256 networks of its authors' later code and CleanRL)
+    preset="td3",
+    twin_critic=True,
+    target_noise=0.2,
+    target_noise_clip=0.5,
+    policy_delay=2,
+)
+
+PRESETS: dict[str, Config] = {"paper": PAPER, "modern": MODERN, "pendulum": PENDULUM, "td3": TD3}
 PRESET_HELP = {
     "paper": "Lillicrap et al. 2015 supplement, exactly: 400-300, batch norm, OU noise, tau 1e-3, batch 64.",
     "modern": "Fujimoto et al. 2018 'OurDDPG' style: 256-256, no BN, Gaussian 0.1, lr 3e-4, batch 256.",
     "pendulum": "Tuned to solve Pendulum-v1 in the fewest wall-clock seconds on a small CPU.",
+    "td3": "TD3, not DDPG (Fujimoto et al. 2018): `modern` + twin critics, target smoothing 0.2/0.5, policy delay 2.",
 }
 
 
@@ -230,7 +267,18 @@ def validate(cfg: Config) -> Config:
         f"for --critic-hidden {' '.join(map(str, cfg.critic_hidden))}",
     )
     need(not (cfg.batch_norm and cfg.layer_norm), "choose one of --batch-norm and --layer-norm, not both")
-    need(cfg.noise in ("ou", "gaussian"), f"--noise must be ou or gaussian, got {cfg.noise}")
+    need(cfg.noise in ("ou", "gaussian", "param"), f"--noise must be ou, gaussian or param, got {cfg.noise}")
+    need(cfg.target_noise >= 0, f"--target-noise must be >= 0, got {cfg.target_noise}")
+    need(cfg.target_noise_clip > 0, f"--target-noise-clip must be > 0, got {cfg.target_noise_clip}")
+    need(1 <= cfg.n_step <= 100, f"--n-step must be in [1, 100], got {cfg.n_step}")
+    need(cfg.obs_clip > 0, f"--obs-clip must be > 0, got {cfg.obs_clip}")
+    need(cfg.param_noise_delta > 0, f"--param-noise-delta must be > 0, got {cfg.param_noise_delta}")
+    need(cfg.param_noise_interval > 0, f"--param-noise-interval must be > 0, got {cfg.param_noise_interval}")
+    need(cfg.param_noise_sigma > 0, f"--param-noise-sigma must be > 0, got {cfg.param_noise_sigma}")
+    need(
+        not (cfg.noise == "param" and cfg.batch_norm),
+        "--noise param puts LayerNorm in the actor; it cannot be combined with --batch-norm",
+    )
     return cfg
 
 
@@ -358,7 +406,11 @@ def memory_estimate(cfg: Config, obs_dim: int, action_dim: int) -> int:
     norm = cfg.batch_norm or cfg.layer_norm
     actor = _mlp_params([obs_dim, *cfg.actor_hidden, action_dim], {}, norm)
     layer = cfg.critic_action_layer
-    critic = _mlp_params([obs_dim, *cfg.critic_hidden, 1], {layer: action_dim}, norm)
+    critic = _mlp_params([obs_dim, *cfg.critic_hidden, 1], {layer: action_dim}, norm) * (
+        2 if cfg.twin_critic else 1
+    )
+    if cfg.noise == "param":  # the perturbed actor and its twin used to adapt the scale
+        actor = actor * 7 // 5
     rows = min(cfg.buffer_size + 1, 2 * cfg.total_steps + 1)  # a row per step, plus one per episode end
     replay = rows * ((obs_dim + action_dim + 2) * 4 + 1)
     return 5 * 4 * (actor + critic) + replay

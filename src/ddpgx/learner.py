@@ -5,6 +5,12 @@
     actor  <- Adam step on -mean(Q(s, mu(s)))       (every ``policy_delay`` critic steps)
     targets <- tau * online + (1 - tau) * target  (with the actor step)
 
+Switches of the same update (all off in DDPG's presets): twin critics, whose target takes min(Q'_0, Q'_1) and whose
+losses add up, the actor following Q_0 (TD3's clipped double Q); clipped Gaussian noise on mu'(s') in the target
+(TD3's target policy smoothing); n-step returns, where the batch carries its own discount gamma^m and the sum of
+m rewards (replay.py builds them); and observation statistics, a variable collection of both networks that the
+loop writes (obsnorm.py). Adaptive parameter-space noise keeps its perturbed actor and scale in ``explore``.
+
 Everything that changes while learning lives in ``TrainState``; hyperparameters are bound once, statically, when a
 ``Learner`` is built. ``Learner.update`` takes K pre-sampled batches stacked on a leading axis and runs
 ``jax.lax.scan`` over them, so Python dispatch is paid once per K steps.
@@ -28,7 +34,7 @@ from flax import struct
 
 from ddpgx import noise as noise_lib
 from ddpgx.config import Config
-from ddpgx.networks import Actor, Critic, init_variables
+from ddpgx.networks import Actor, Critic, TwinCritic, init_variables
 
 Variables = dict[str, Any]
 
@@ -43,6 +49,9 @@ class TrainState(struct.PyTreeNode):
     noise: jax.Array  # OU state (zeros and unused for gaussian noise)
     key: jax.Array  # PRNG key for exploration noise
     step: jax.Array  # gradient steps taken (int32)
+    explore: (
+        Variables  # parameter noise: {"params": the perturbed actor's params, "sigma": its scale}; else {}
+    )
 
 
 class Batch(NamedTuple):
@@ -51,6 +60,7 @@ class Batch(NamedTuple):
     reward: jax.Array
     next_obs: jax.Array
     terminated: jax.Array
+    discount: jax.Array | None = None  # n-step: gamma^m for each transition's m steps (None: gamma)
 
 
 class Metrics(NamedTuple):
@@ -69,12 +79,23 @@ class Hyper:
     noise: str
     noise_sigma: float
     noise_theta: float
+    target_noise: float = 0.0
+    target_noise_clip: float = 0.5
+    param_noise_delta: float = 0.2
 
 
-def build_networks(cfg: Config, action_dim: int) -> tuple[Actor, Critic]:
+PARAM_NOISE_ALPHA = 1.01  # baselines' adoption_coefficient: the factor the parameter noise's scale moves by
+
+
+def build_networks(cfg: Config, action_dim: int) -> tuple[Actor, Critic | TwinCritic]:
     norm = "batch" if cfg.batch_norm else ("layer" if cfg.layer_norm else "")
-    actor = Actor(action_dim, tuple(cfg.actor_hidden), norm, cfg.bn_momentum, cfg.final_init)
-    critic = Critic(tuple(cfg.critic_hidden), cfg.critic_action_layer, norm, cfg.bn_momentum, cfg.final_init)
+    actor_norm = "layer" if cfg.noise == "param" and not norm else norm  # parameter noise wants LayerNorm
+    on = dict(obs_norm=cfg.obs_norm, obs_clip=cfg.obs_clip)
+    actor = Actor(action_dim, tuple(cfg.actor_hidden), actor_norm, cfg.bn_momentum, cfg.final_init, **on)
+    kind = TwinCritic if cfg.twin_critic else Critic
+    critic = kind(
+        tuple(cfg.critic_hidden), cfg.critic_action_layer, norm, cfg.bn_momentum, cfg.final_init, **on
+    )
     return actor, critic
 
 
@@ -107,26 +128,65 @@ def _apply(
     return net.apply(variables, *args, train=train), variables
 
 
-def critic_target(actor: Actor, critic: Critic, state: TrainState, batch: Batch, gamma: float) -> jax.Array:
-    """y = r + gamma * (1 - terminated) * Q'(s', mu'(s')), with the target networks in inference mode."""
+def first_q(q: jax.Array) -> jax.Array:
+    """Q_0 of twin critics (shape (2, batch)), or the one critic's values."""
+    return q[0] if q.ndim == 2 else q
+
+
+def smoothing_noise(key: jax.Array, shape: tuple[int, ...], sigma: float, clip: float) -> jax.Array:
+    """TD3's target policy smoothing noise: N(0, sigma^2) clipped to [-clip, clip]."""
+    return jnp.clip(sigma * jax.random.normal(key, shape, jnp.float32), -clip, clip)
+
+
+def critic_target(
+    actor: Actor,
+    critic: nn.Module,
+    state: TrainState,
+    batch: Batch,
+    gamma: float,
+    target_noise: jax.Array | None = None,
+) -> jax.Array:
+    """y = r + gamma * (1 - terminated) * Q'(s', mu'(s')), with the target networks in inference mode.
+
+    Twin critics: Q' = min(Q'_0, Q'_1). ``target_noise``: mu'(s') + noise, clipped to [-1, 1]. n-step batches
+    carry their own discount (gamma^m) and reward sum."""
     next_a, _ = _apply(actor, state.actor_target, batch.next_obs, train=False)
+    if target_noise is not None:
+        next_a = jnp.clip(next_a + target_noise, -1.0, 1.0)
     q_next, _ = _apply(critic, state.critic_target, batch.next_obs, next_a, train=False)
-    return batch.reward + gamma * (1.0 - batch.terminated) * q_next
+    if q_next.ndim == 2:
+        q_next = jnp.min(q_next, axis=0)
+    discount = gamma if batch.discount is None else batch.discount
+    return batch.reward + discount * (1.0 - batch.terminated) * q_next
 
 
 def critic_loss(
-    critic: Critic, params: Any, variables: Variables, batch: Batch, y: jax.Array
+    critic: nn.Module, params: Any, variables: Variables, batch: Batch, y: jax.Array
 ) -> tuple[jax.Array, tuple[Variables, jax.Array]]:
+    """mean((Q(s, a) - y)^2); twin critics: the sum of both critics' losses."""
     q, new_vars = _apply(critic, {**variables, "params": params}, batch.obs, batch.action, train=True)
-    return jnp.mean((q - y) ** 2), (new_vars, jnp.mean(q))
+    return jnp.sum(jnp.mean((q - y) ** 2, axis=-1)), (new_vars, jnp.mean(first_q(q)))
 
 
 def actor_loss(
-    actor: Actor, critic: Critic, params: Any, actor_vars: Variables, critic_vars: Variables, obs: jax.Array
+    actor: Actor,
+    critic: nn.Module,
+    params: Any,
+    actor_vars: Variables,
+    critic_vars: Variables,
+    obs: jax.Array,
 ) -> tuple[jax.Array, Variables]:
     a, new_actor = _apply(actor, {**actor_vars, "params": params}, obs, train=True)
     q, _ = _apply(critic, critic_vars, obs, a, train=True)  # critic's batch statistics are not updated here
-    return -jnp.mean(q), new_actor
+    return -jnp.mean(first_q(q)), new_actor
+
+
+def soft_update(online: Variables, target: Variables, tau: float) -> Variables:
+    """tau * online + (1 - tau) * target for parameters and batch statistics; observation statistics are the
+    online network's (they are data, not learned)."""
+    out = optax.incremental_update({k: v for k, v in online.items() if k != "obs_stats"},
+                                   {k: v for k, v in target.items() if k != "obs_stats"}, tau)  # fmt: skip
+    return {**out, **({"obs_stats": online["obs_stats"]} if "obs_stats" in online else {})}
 
 
 def update_step(
@@ -140,7 +200,12 @@ def update_step(
     hp: Hyper,
 ) -> tuple[TrainState, Metrics]:
     """One DDPG gradient step (critic, then actor and targets) as a pure function."""
-    y = jax.lax.stop_gradient(critic_target(actor, critic, state, batch, hp.gamma))
+    eps = None
+    if hp.target_noise > 0:
+        key, sub = jax.random.split(state.key)
+        eps = smoothing_noise(sub, batch.action.shape, hp.target_noise, hp.target_noise_clip)
+        state = state.replace(key=key)
+    y = jax.lax.stop_gradient(critic_target(actor, critic, state, batch, hp.gamma, eps))
     (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(partial(critic_loss, critic), has_aux=True)(
         state.critic["params"], state.critic, batch, y
     )
@@ -158,8 +223,8 @@ def update_step(
             state.replace(
                 actor=actor_vars,
                 actor_opt=actor_opt,
-                actor_target=optax.incremental_update(actor_vars, state.actor_target, hp.tau),
-                critic_target=optax.incremental_update(state.critic, state.critic_target, hp.tau),
+                actor_target=soft_update(actor_vars, state.actor_target, hp.tau),
+                critic_target=soft_update(state.critic, state.critic_target, hp.tau),
             ),
             a_loss,
         )
@@ -191,18 +256,56 @@ def update_and_act(
     The loop acts on the next observation right after each update; fusing the two saves one dispatch and one
     host sync per step. The noise state and key advance inside ``state``, exactly as ``act`` would advance them."""
     state, m = update_many(state, batches, **static)
-    a, noise_state, key = act(static["actor"], static["hp"], state.actor, obs, state.noise, state.key)
+    a, noise_state, key = act(
+        static["actor"], static["hp"], state.actor, state.explore, obs, state.noise, state.key
+    )
     return state.replace(noise=noise_state, key=key), m, a
 
 
 def act(
-    actor: Actor, hp: Hyper, actor_vars: Variables, obs: jax.Array, noise_state: jax.Array, key: jax.Array
+    actor: Actor,
+    hp: Hyper,
+    actor_vars: Variables,
+    explore: Variables,
+    obs: jax.Array,
+    noise_state: jax.Array,
+    key: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Exploratory action in [-1, 1]: mu(s) + noise, clipped. Returns (action, new noise state, new key)."""
+    """Exploratory action in [-1, 1]: mu(s) + noise, clipped; with parameter noise, the perturbed actor's
+    mu~(s) (no noise added). Returns (action, new noise state, new key)."""
+    if hp.noise == "param":
+        return (
+            actor.apply({**actor_vars, "params": explore["params"]}, obs[None], train=False)[0],
+            noise_state,
+            key,
+        )
     key, sub = jax.random.split(key)
     a = actor.apply(actor_vars, obs[None], train=False)[0]
     n, noise_state = noise_lib.sample(hp.noise, noise_state, sub, hp.noise_sigma, hp.noise_theta)
     return jnp.clip(a + n, -1.0, 1.0), noise_state, key
+
+
+def resample_param_noise(state: TrainState) -> TrainState:
+    """A new perturbed actor: the current actor's weights plus N(0, sigma^2) noise (at every episode start)."""
+    key, sub = jax.random.split(state.key)
+    params = noise_lib.perturb(state.actor["params"], sub, state.explore["sigma"])
+    return state.replace(key=key, explore={**state.explore, "params": params})
+
+
+def adapt_param_noise(
+    actor: Actor, delta: float, state: TrainState, obs: jax.Array
+) -> tuple[TrainState, jax.Array]:
+    """Plappert et al. 2018's adaptive scale: perturb the current actor with the current sigma, measure
+    d = sqrt(mean((mu(s) - mu~(s))^2)) on ``obs`` (replay observations), and move sigma by PARAM_NOISE_ALPHA
+    towards the distance ``delta``. Returns the new state and d."""
+    key, sub = jax.random.split(state.key)
+    sigma = state.explore["sigma"]
+    trial = noise_lib.perturb(state.actor["params"], sub, sigma)
+    a = actor.apply(state.actor, obs, train=False)
+    a_trial = actor.apply({**state.actor, "params": trial}, obs, train=False)
+    d = jnp.sqrt(jnp.mean((a - a_trial) ** 2))
+    sigma = noise_lib.adapt_sigma(sigma, d, delta, PARAM_NOISE_ALPHA)
+    return state.replace(key=key, explore={**state.explore, "sigma": sigma}), d
 
 
 def act_greedy(actor: Actor, actor_vars: Variables, obs: jax.Array) -> jax.Array:
@@ -232,7 +335,10 @@ class Learner:
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.actor, self.critic = build_networks(cfg, action_dim)
         self.actor_tx, self.critic_tx = build_optimizers(cfg)
-        self.hp = Hyper(cfg.gamma, cfg.tau, cfg.policy_delay, cfg.noise, cfg.noise_sigma, cfg.noise_theta)
+        self.hp = Hyper(
+            cfg.gamma, cfg.tau, cfg.policy_delay, cfg.noise, cfg.noise_sigma, cfg.noise_theta,
+            cfg.target_noise, cfg.target_noise_clip, cfg.param_noise_delta,
+        )  # fmt: skip
         static = dict(
             actor=self.actor, critic=self.critic, actor_tx=self.actor_tx, critic_tx=self.critic_tx, hp=self.hp
         )
@@ -240,6 +346,12 @@ class Learner:
         self.update_and_act = jax.jit(partial(update_and_act, **static), donate_argnums=0)
         self.act = jax.jit(partial(act, self.actor, self.hp))
         self.act_greedy = jax.jit(partial(act_greedy, self.actor))
+        self.resample_param_noise = jax.jit(resample_param_noise, donate_argnums=0)
+        self.adapt_param_noise = jax.jit(
+            partial(adapt_param_noise, self.actor, cfg.param_noise_delta), donate_argnums=0
+        )
+        self.n_step = cfg.n_step
+        self.param_noise = cfg.noise == "param"
 
     def precompile(self, state: TrainState, k: int, batch_size: int, eval_episodes: int) -> threading.Thread:
         """Compile what the training loop calls, from shapes alone, on a background thread.
@@ -260,12 +372,13 @@ class Learner:
             jax.ShapeDtypeStruct((k, batch_size), f32),
             jax.ShapeDtypeStruct((k, batch_size, self.obs_dim), f32),
             jax.ShapeDtypeStruct((k, batch_size), f32),
+            jax.ShapeDtypeStruct((k, batch_size), f32) if self.n_step > 1 else None,
         )
 
         def work() -> None:
             try:
                 self.update_and_act.lower(st, batches, obs).compile()
-                self.act.lower(st.actor, obs, st.noise, st.key).compile()
+                self.act.lower(st.actor, st.explore, obs, st.noise, st.key).compile()
                 self.act_greedy.lower(
                     st.actor, jax.ShapeDtypeStruct((eval_episodes, self.obs_dim), f32)
                 ).compile()
@@ -283,9 +396,23 @@ class Learner:
         act_ = jax.ShapeDtypeStruct((1, self.action_dim), jnp.float32)
         actor_vars = init_variables(self.actor, rng, obs)
         critic_vars = init_variables(self.critic, rng, obs, act_)
-        return jax.jit(self._assemble)(actor_vars, critic_vars, jax.random.PRNGKey(seed))
+        explore: Variables = {}
+        if self.param_noise:  # the perturbed copy is drawn at the first episode's start
+            explore = {"params": actor_vars["params"], "sigma": np.float32(self.cfg.param_noise_sigma)}
+        return jax.jit(self._assemble)(actor_vars, critic_vars, jax.random.PRNGKey(seed), explore)
 
-    def _assemble(self, actor_vars: Variables, critic_vars: Variables, key: jax.Array) -> TrainState:
+    def set_obs_stats(self, state: TrainState, mean: np.ndarray, std: np.ndarray) -> TrainState:
+        """Write observation statistics into every network that normalizes (online and target, actor and
+        critic), as fresh host arrays (safe to donate)."""
+        stats = lambda: {"mean": np.array(mean, np.float32), "std": np.array(std, np.float32)}  # noqa: E731
+        return state.replace(**{
+            name: {**getattr(state, name), "obs_stats": stats()}
+            for name in ("actor", "critic", "actor_target", "critic_target")
+        })  # fmt: skip
+
+    def _assemble(
+        self, actor_vars: Variables, critic_vars: Variables, key: jax.Array, explore: Variables
+    ) -> TrainState:
         return TrainState(
             actor=actor_vars,
             critic=critic_vars,
@@ -296,4 +423,5 @@ class Learner:
             noise=noise_lib.ou_init(self.action_dim),
             key=key,
             step=jnp.zeros((), jnp.int32),
+            explore=explore,
         )

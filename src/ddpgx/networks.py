@@ -35,30 +35,39 @@ def dense(x: jax.Array, features: int, name: str, scale: float = 0.0) -> jax.Arr
     return nn.Dense(features, kernel_init=uniform(s), bias_init=uniform(s), name=name)(x)
 
 
-def init_variables(module: Actor | Critic, rng: np.random.Generator, *inputs: jax.Array) -> dict:
+def init_variables(module: nn.Module, rng: np.random.Generator, *inputs: jax.Array) -> dict:
     """The module's variables, drawn with numpy by the same rules as ``module.init``.
 
     Why not ``module.init``: every jax.random call site costs XLA tens of milliseconds to compile, and flax's
     eager init dispatches each small op on its own; either way about a second on a CPU, a fifth of the time it
     takes to solve Pendulum. Here only the structure comes from flax (``jax.eval_shape``, nothing compiled).
-    Dense layers are drawn in the order flax creates them; normalization layers start at scale 1, bias 0, and
-    batch statistics at mean 0, variance 1, as flax's do."""
+    Dense layers are drawn in the order flax creates them; normalization layers start at scale 1, bias 0, batch
+    statistics at mean 0, variance 1, and observation statistics at mean 0, std 1, as flax's do."""
     shapes = jax.eval_shape(partial(module.init, jax.random.PRNGKey(0)), *inputs)
-    out: dict = {}
-    for collection, layers in shapes.items():
-        out[collection] = {}
-        for layer, leaves in layers.items():
-            if "kernel" in leaves:  # a Dense layer
-                fan_in = leaves["kernel"].shape[0]
-                s = init_scale(fan_in, module.final_init if layer == "out" else 0.0)
-                vals = {k: rng.uniform(-s, s, v.shape).astype(np.float32) for k, v in leaves.items()}
-            else:
-                ones = {"scale", "var"}
-                vals = {
-                    k: (np.ones if k in ones else np.zeros)(v.shape, np.float32) for k, v in leaves.items()
-                }
-            out[collection][layer] = vals
-    return out
+
+    def draw(name: str, tree: dict) -> dict:
+        if "kernel" in tree:  # a Dense layer
+            s = init_scale(tree["kernel"].shape[0], module.final_init if name == "out" else 0.0)
+            return {k: rng.uniform(-s, s, v.shape).astype(np.float32) for k, v in tree.items()}
+        ones = {"scale", "var", "std"}
+        return {
+            k: draw(k, v)
+            if isinstance(v, dict)
+            else (np.ones if k in ones else np.zeros)(v.shape, np.float32)
+            for k, v in tree.items()
+        }
+
+    return {collection: draw(collection, tree) for collection, tree in shapes.items()}
+
+
+def normalize_obs(module: nn.Module, obs: jax.Array, clip: float) -> jax.Array:
+    """(obs - mean) / std, clipped to +-clip, with mean and std in the module's ``obs_stats`` collection. They are
+    not learned: the training loop writes running statistics of the observations into them (see obsnorm.py), and
+    they are saved with the parameters, so a loaded policy normalizes as the trained one did."""
+    dim = obs.shape[-1]
+    mean = module.variable("obs_stats", "mean", jnp.zeros, (dim,), jnp.float32)
+    std = module.variable("obs_stats", "std", jnp.ones, (dim,), jnp.float32)
+    return jnp.clip((obs - mean.value) / std.value, -clip, clip)
 
 
 def norm(x: jax.Array, kind: str, train: bool, momentum: float, name: str) -> jax.Array:
@@ -78,10 +87,12 @@ class Actor(nn.Module):
     norm: str = ""
     bn_momentum: float = 0.99
     final_init: float = 3e-3
+    obs_norm: bool = False
+    obs_clip: float = 5.0
 
     @nn.compact
     def __call__(self, obs: jax.Array, train: bool = False) -> jax.Array:
-        x = obs
+        x = normalize_obs(self, obs, self.obs_clip) if self.obs_norm else obs
         if self.norm == "batch":
             x = norm(x, "batch", train, self.bn_momentum, "norm_input")
         for i, h in enumerate(self.hidden):
@@ -99,10 +110,12 @@ class Critic(nn.Module):
     norm: str = ""
     bn_momentum: float = 0.99
     final_init: float = 3e-3
+    obs_norm: bool = False
+    obs_clip: float = 5.0
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array, train: bool = False) -> jax.Array:
-        x = obs
+        x = normalize_obs(self, obs, self.obs_clip) if self.obs_norm else obs
         if self.norm == "batch":
             x = norm(x, "batch", train, self.bn_momentum, "norm_input")
         for i, h in enumerate(self.hidden):
@@ -114,3 +127,30 @@ class Critic(nn.Module):
                 x = norm(x, self.norm, train, self.bn_momentum, f"norm_{i}")
             x = nn.relu(x)
         return dense(x, 1, "out", self.final_init)[..., 0]
+
+
+class TwinCritic(nn.Module):
+    """Two independent critics q0 and q1 of the same shape (TD3's clipped double Q), on one normalized
+    observation; returns their values stacked, shape (2, batch)."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    action_layer: int = 0
+    norm: str = ""
+    bn_momentum: float = 0.99
+    final_init: float = 3e-3
+    obs_norm: bool = False
+    obs_clip: float = 5.0
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array, train: bool = False) -> jax.Array:
+        x = normalize_obs(self, obs, self.obs_clip) if self.obs_norm else obs
+        kw = dict(
+            hidden=self.hidden,
+            action_layer=self.action_layer,
+            norm=self.norm,
+            bn_momentum=self.bn_momentum,
+            final_init=self.final_init,
+        )
+        return jnp.stack(
+            [Critic(**kw, name="q0")(x, action, train), Critic(**kw, name="q1")(x, action, train)]
+        )

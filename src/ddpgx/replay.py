@@ -19,6 +19,7 @@ class Batch(NamedTuple):
     reward: np.ndarray
     next_obs: np.ndarray
     terminated: np.ndarray
+    discount: np.ndarray | None = None  # n-step batches: gamma^m, m the steps summed
 
 
 class ReplayBuffer:
@@ -97,10 +98,38 @@ class ReplayBuffer:
             take(self.terminated, idx),
         )
 
-    def sample(self, batch_size: int, k: int = 1) -> Batch:
-        """``k`` batches of ``batch_size`` at once, shaped (k, batch_size, ...)."""
+    def gather_n_step(self, idx: np.ndarray, n: int, gamma: float) -> Batch:
+        """n-step transitions starting at rows ``idx``: the discounted sum of up to ``n`` rewards, the
+        observation m <= n steps later, and gamma^m. The window stops early after a terminated step (terminated
+        = 1: no bootstrap) or at its episode's last stored step (a time limit, or the episode still being
+        collected: it bootstraps from that episode's last observation), so it never crosses an episode."""
+        rows = self.rows
+        ret = np.zeros(idx.shape, np.float64)
+        disc = np.ones(idx.shape, np.float64)
+        term = np.zeros(idx.shape, np.float32)
+        last = idx.copy()
+        alive = np.ones(idx.shape, bool)
+        for j in range(n):
+            row = (idx + j) % rows
+            ret += np.where(alive, disc * self.reward[row], 0.0)
+            term = np.where(alive, self.terminated[row], term)
+            nxt = (row + 1) % rows
+            last = np.where(alive, nxt, last)
+            disc = np.where(alive, disc * gamma, disc)
+            alive &= (self.terminated[row] == 0) & self.valid[nxt]
+        return Batch(
+            np.take(self.obs, idx, axis=0),
+            np.take(self.action, idx, axis=0),
+            ret.astype(np.float32),
+            np.take(self.obs, last, axis=0),
+            term,
+            disc.astype(np.float32),
+        )
+
+    def sample(self, batch_size: int, k: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
+        """``k`` batches of ``batch_size`` at once, shaped (k, batch_size, ...); n-step ones if ``n_step`` > 1."""
         idx = self.sample_indices(k * batch_size).reshape(k, batch_size)
-        return self.gather(idx)
+        return self.gather(idx) if n_step == 1 else self.gather_n_step(idx, n_step, gamma)
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, np.ndarray]:

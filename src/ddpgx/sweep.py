@@ -42,6 +42,9 @@ class SweepSpec:
     preset: list[str] = field(default_factory=lambda: [""])
     seeds: list[int] = field(default_factory=lambda: [0])
     set: dict[str, list[Any]] = field(default_factory=dict)
+    variant: list[dict[str, Any]] = field(default_factory=list)
+    """Named configurations that are not a grid (TOML ``[[variant]]``): ``{"name": "td3", "preset": "td3"}``,
+    ``{"name": "big", "actor_hidden": [400, 300], "layer_norm": True}``; each is crossed with env x --set x seeds."""
     total_steps: int | None = None
     out: str = ""
     address: str = ""
@@ -109,6 +112,11 @@ def load_toml(path: Path) -> SweepSpec:
     [set]
     tau = [0.005, 0.01]
     actor_hidden = [[400, 300]]
+
+    [[variant]]            # optional: named configurations, each crossed with the rest
+    name = "big-ln"
+    actor_hidden = [400, 300]
+    layer_norm = true
     """
     try:
         import tomllib
@@ -133,6 +141,10 @@ def load_toml(path: Path) -> SweepSpec:
     if not isinstance(grid, dict):
         raise UserError(f"{path}: [set] must be a table of FIELD = [values]")
     spec.set = {k.replace("-", "_"): (v if isinstance(v, list) else [v]) for k, v in grid.items()}
+    variants = flat.get("variant", [])
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise UserError(f"{path}: variants are [[variant]] tables, each with a name and its fields")
+    spec.variant = [{k.replace("-", "_"): v for k, v in v.items()} for v in variants]
     return spec
 
 
@@ -162,11 +174,15 @@ def build_grid(spec: SweepSpec) -> list[Cell]:
     out = Path(
         spec.out
     ).absolute()  # workers on other nodes (or in another directory) write to the same place
+    variants = [_check_variant(v) for v in spec.variant] or [("", {})]
+    if len({name for name, _ in variants}) != len(variants):
+        raise UserError("two variants have the same name")
     cells = []
-    for env, preset in itertools.product(spec.env, spec.preset):
-        base = preset_config(preset, env)
+    for env, preset, (vname, vover) in itertools.product(spec.env, spec.preset, variants):
+        base = preset_config(vover.get("preset", preset), env)
         for combo in itertools.product(*(list(zip(spec.set[n], typed[n], strict=True)) for n in typed)):
-            over = {n: v for n, (_, v) in zip(typed, combo, strict=True)}
+            over = {k: v for k, v in vover.items() if k != "preset"}
+            over.update({n: v for n, (_, v) in zip(typed, combo, strict=True)})
             if spec.total_steps is not None:
                 over.setdefault("total_steps", int(spec.total_steps))
             tag = "".join(  # named from what differs: the fields given more than one value
@@ -175,12 +191,31 @@ def build_grid(spec: SweepSpec) -> list[Cell]:
                 if len(spec.set[n]) > 1
             )
             for seed in spec.seeds:
-                name = f"{env.split(':')[-1].replace('/', '-')}__{base.preset}{tag}__s{seed}"
+                name = f"{env.split(':')[-1].replace('/', '-')}__{vname or base.preset}{tag}__s{seed}"
                 cfg = base.replace(**over, seed=seed, run_dir=str(out / name), progress=False)
                 cells.append(Cell(name, validate(resolve(cfg))))
+    # seed-major: every configuration gets its first seed before any gets its second, so a sweep stopped half-way
+    # (or run on a small machine) has covered all of its configurations evenly
+    order = {seed: i for i, seed in enumerate(spec.seeds)}
+    cells.sort(key=lambda c: order[c.cfg.seed])
     if not cells:
         raise UserError("the sweep's grid is empty")
     return cells
+
+
+def _check_variant(v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A variant table -> (its name, its fields typed as Config values)."""
+    v = dict(v)
+    name = str(v.pop("name", "")).strip()
+    if not name or any(ch in name for ch in "/ _"):
+        raise UserError(
+            f"each [[variant]] needs a name without spaces, slashes or underscores (it names its runs), got {name!r}"
+        )
+    bad = [k for k in v if k in ("seed", "env", "run_dir")]
+    if bad:
+        raise UserError(f"variant {name}: {bad[0]} is set by the sweep itself, not by a variant")
+    over = {k: (str(x) if k == "preset" else parse_field(k, x)) for k, x in v.items()}
+    return name, over
 
 
 def check_envs(cells: list[Cell]) -> None:
@@ -204,7 +239,8 @@ def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
     ident = spec.identity()
     if path.is_file():
         try:
-            old = json.loads(path.read_text())["spec"]
+            data = json.loads(path.read_text())
+            old = data["spec"]
         except (json.JSONDecodeError, KeyError, OSError) as e:
             raise UserError(
                 f"{path} is not a ddpgx sweep file ({type(e).__name__}); use another --out"
@@ -214,6 +250,9 @@ def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
             for k in sorted(set(old) | set(ident))
             if old.get(k) != ident.get(k)
         ]
+        if diffs and _extends(old, ident, data.get("grid", []), cells):
+            write_json(path, {"spec": ident, "grid": [c.name for c in cells], "ddpgx": __version__})
+            return
         if diffs:
             raise UserError(
                 f"{out} holds a different sweep ({'; '.join(diffs)}); use another --out, or the same spec to "
@@ -222,12 +261,32 @@ def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
         return
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file, not a directory")
-    if out.is_dir() and any(p.name != STOP_FILE for p in out.iterdir()):
+    names = {c.name for c in cells}
+    adoptable = (
+        {p.name for p in out.iterdir() if p.name in names and (p / "config.json").is_file()}
+        if (out.is_dir())
+        else set()
+    )  # runs made before the sweep (ddpgx train --run-dir OUT/NAME) join it under their names
+    if out.is_dir() and any(p.name != STOP_FILE and p.name not in adoptable for p in out.iterdir()):
         raise UserError(
             f"--out {out} exists and is not a sweep directory (no {SPEC_FILE}); use another --out"
         )
     out.mkdir(parents=True, exist_ok=True)
     write_json(path, {"spec": ident, "grid": [c.name for c in cells], "ddpgx": __version__})
+
+
+GROWABLE = ("env", "preset", "seeds", "variant")  # lists a sweep may add to and go on
+
+
+def _extends(old: dict[str, Any], new: dict[str, Any], old_grid: list[str], cells: list[Cell]) -> bool:
+    """True when the new spec only adds envs, presets, seeds or variants to the old one and keeps every old run's
+    name: the sweep goes on with the runs it has and adds the new ones."""
+    for k in set(old) | set(new):
+        if old.get(k) == new.get(k):
+            continue
+        if k not in GROWABLE or not all(x in (new.get(k) or []) for x in (old.get(k) or [])):
+            return False
+    return set(old_grid) <= {c.name for c in cells}
 
 
 def run_status(run_dir: Path) -> str:

@@ -35,6 +35,7 @@ from ddpgx.errors import TrainingDiverged, warn
 from ddpgx.evaluate import Evaluator
 from ddpgx.learner import Batch, Learner, Metrics, enable_compile_cache
 from ddpgx.logs import RunLogger
+from ddpgx.obsnorm import RunningStats
 from ddpgx.replay import ReplayBuffer
 from ddpgx.run import RunDir, load_run_config
 
@@ -113,14 +114,19 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def checkpoint_check(state: Any, buffer: ReplayBuffer):
+def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False):
     """A checkpoint fits this run when its trees have the keys, shapes and dtypes the config implies."""
     template = io.jax_to_numpy(serialization.to_state_dict(state))
 
     def check(loaded: ckpt.Loaded) -> str | None:
+        loaded.state.setdefault(
+            "explore", {}
+        )  # written before parameter noise existed: nothing to explore with
         problem = ckpt.tree_mismatch(template, loaded.state) or buffer.check_state(loaded.replay)
         if problem:
             return problem
+        if obs_norm and "obs_stats" not in loaded.manifest:
+            return "manifest.json lacks the observation statistics of --obs-norm"
         try:
             Counters(**loaded.manifest["counters"])
             loaded.manifest["rng"]["replay"], loaded.manifest["rng"]["eval"]  # noqa: B018
@@ -166,7 +172,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         closing.callback(
             run.close
         )  # releases the lock however open() or the loop ends (a no-op if never taken)
-        loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer))
+        loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer, cfg.obs_norm))
         return _loop(
             cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start, stop
         )
@@ -190,6 +196,15 @@ def _loop(
     act_dim = env.action_space.shape[0]
     need_reset = False
     c = Counters(next_checkpoint=cfg.checkpoint_every)
+    stats = RunningStats(env.observation_space.shape[0]) if cfg.obs_norm else None
+
+    def fresh(state: Any) -> Any:
+        """The state with the latest observation statistics in its networks (before each compiled call)."""
+        if stats is not None and stats.changed:
+            state = learner.set_obs_stats(state, *stats.mean_std())
+            stats.changed = False
+        return state
+
     if loaded is not None:
         m = loaded.manifest
         state = serialization.from_state_dict(state, loaded.state)
@@ -199,8 +214,15 @@ def _loop(
         ckpt.set_rng_state(rng, m["rng"]["warmup"])
         ckpt.set_rng_state(env.unwrapped.np_random, m["rng"]["env"])
         evaluator.load_state(m["rng"]["eval"])
+        if stats is not None:
+            stats.load_state(m["obs_stats"])
         c = Counters(**m["counters"])
         need_reset = True  # checkpoints are taken at episode ends (or where the run ended)
+    else:
+        if stats is not None:
+            stats.push(obs)
+        if learner.param_noise:
+            state = learner.resample_param_noise(state)
 
     logger = RunLogger(
         run.path,
@@ -232,6 +254,7 @@ def _loop(
                 "env": ckpt.rng_state(env.unwrapped.np_random),
                 "eval": evaluator.state(),
             },
+            **({"obs_stats": stats.state()} if stats is not None else {}),
         }
         run.save_checkpoint(step, state, buffer.state_dict(), manifest, finished)
 
@@ -259,13 +282,18 @@ def _loop(
                 if need_reset:
                     obs = reset_checked(env)
                     state = state.replace(noise=zero_noise)  # the OU process restarts with each episode
+                    if stats is not None:
+                        stats.push(obs)
+                    if learner.param_noise:  # a new perturbed actor for each episode
+                        state = learner.resample_param_noise(state)
                     need_reset, fused_action = False, None
                 if step <= cfg.learning_starts:
                     action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
                 elif fused_action is not None:  # computed with the last update, for this very observation
                     action, fused_action = np.asarray(fused_action), None
                 else:
-                    a_dev, noise, key = learner.act(state.actor, obs, state.noise, state.key)
+                    state = fresh(state)
+                    a_dev, noise, key = learner.act(state.actor, state.explore, obs, state.noise, state.key)
                     state = state.replace(noise=noise, key=key)
                     action = np.asarray(a_dev)
                 next_obs, reward, terminated, truncated, _ = env.step(scaler.to_env(action))
@@ -275,6 +303,8 @@ def _loop(
                         f"the environment returned a NaN or inf observation/reward at step {step}; "
                         "check the env or its wrappers"
                     )
+                if stats is not None:
+                    stats.push(next_obs)
                 done = terminated or truncated
                 buffer.add(obs, action, reward, next_obs, terminated, done)
                 obs = next_obs
@@ -286,7 +316,8 @@ def _loop(
                     ep_return, ep_len, need_reset = 0.0, 0, True
 
                 if step >= start_updates and (step - start_updates) % k == k - 1:
-                    batches = Batch(*buffer.sample(cfg.batch_size, k))
+                    batches = Batch(*buffer.sample(cfg.batch_size, k, cfg.n_step, cfg.gamma))
+                    state = fresh(state)
                     if cfg.profile:
                         t_upd = time.perf_counter()
                     # the next step acts on `obs`: one compiled call does both (after an episode end the action
@@ -296,6 +327,8 @@ def _loop(
                         jax.block_until_ready(metrics)
                         update_s += time.perf_counter() - t_upd
 
+                if learner.param_noise and step > start_updates and step % cfg.param_noise_interval == 0:
+                    state, _ = learner.adapt_param_noise(fresh(state), buffer.sample(cfg.batch_size).obs)
                 if step % cfg.log_every == 0:
                     now = time.perf_counter()
                     sps = (step - s_tick) / max(now - t_tick, 1e-9)
@@ -310,6 +343,7 @@ def _loop(
                             )
                         logger.losses(step, cl, al, q, sps, update_frac)
                 if step % cfg.eval_every == 0 or step == cfg.total_steps:
+                    state = fresh(state)
                     returns = evaluator.run(partial(learner.act_greedy, state.actor))
                     c.last_eval = [float(returns.mean()), float(returns.std())]
                     logger.evaluation(step, *c.last_eval)
@@ -333,7 +367,7 @@ def _loop(
     finally:
         logger.close()
 
-    params_path = run.finish(state, step)
+    params_path = run.finish(fresh(state), step)
     assert c.last_eval is not None
     if cfg.plot:
         from ddpgx.plots import plot_runs

@@ -1,0 +1,331 @@
+"""DDPG's stability switches (TD3's twin critics and target smoothing, n-step returns, observation normalization,
+adaptive parameter noise): their maths against hand-computed numbers, exact resume with each, and learning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import serialization
+
+from ddpgx import load_policy, preset_config, train
+from ddpgx import noise as noise_lib
+from ddpgx.config import Config
+from ddpgx.io import load_params
+from ddpgx.learner import (
+    PARAM_NOISE_ALPHA,
+    Batch,
+    Learner,
+    actor_loss,
+    critic_loss,
+    critic_target,
+    smoothing_noise,
+)
+from ddpgx.obsnorm import EPS, RunningStats
+from ddpgx.replay import ReplayBuffer
+from ddpgx.train import Interrupted
+
+TWIN = Config(
+    actor_hidden=(1,),
+    critic_hidden=(1,),
+    critic_action_layer=0,
+    gamma=0.9,
+    tau=0.1,
+    batch_size=2,
+    twin_critic=True,
+)
+ACTOR_T = (0.4, 0.0, 1.0, 0.0)  # a = tanh(w2 relu(w1 s + b1) + b2)
+Q0_T = (0.8, 0.3, 0.1, 2.0, -0.1)  # q = w2 relu(ws s + wa a + b1) + b2
+Q1_T = (-0.5, 0.0, 2.0, 1.0, 0.0)
+Q0 = (1.0, -0.5, 0.2, 1.5, 0.05)
+Q1 = (-0.5, 1.0, 0.0, 2.0, 0.1)
+BATCH = Batch(
+    obs=jnp.array([[1.0], [-2.0]]),
+    action=jnp.array([[0.5], [-1.0]]),
+    reward=jnp.array([1.0, -0.5]),
+    next_obs=jnp.array([[2.0], [0.5]]),
+    terminated=jnp.array([0.0, 0.0]),
+)
+
+
+def relu(x):
+    return np.maximum(x, 0.0)
+
+
+def mu(w, s):
+    w1, b1, w2, b2 = w
+    return np.tanh(w2 * relu(w1 * s + b1) + b2)
+
+
+def q(w, s, a):
+    ws, wa, b1, w2, b2 = w
+    return w2 * relu(ws * s + wa * a + b1) + b2
+
+
+def actor_vars(w):
+    w1, b1, w2, b2 = w
+    return {"params": {"hidden_0": {"kernel": jnp.array([[w1]]), "bias": jnp.array([b1])},
+                       "out": {"kernel": jnp.array([[w2]]), "bias": jnp.array([b2])}}}  # fmt: skip
+
+
+def critic_params(w):
+    ws, wa, b1, w2, b2 = w
+    return {"hidden_0": {"kernel": jnp.array([[ws], [wa]]), "bias": jnp.array([b1])},
+            "out": {"kernel": jnp.array([[w2]]), "bias": jnp.array([b2])}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def twin():
+    learner = Learner(TWIN, 1, 1)
+    state = learner.init(0).replace(
+        actor=actor_vars((0.5, 0.1, 2.0, -0.3)),
+        actor_target=actor_vars(ACTOR_T),
+        critic={"params": {"q0": critic_params(Q0), "q1": critic_params(Q1)}},
+        critic_target={"params": {"q0": critic_params(Q0_T), "q1": critic_params(Q1_T)}},
+    )
+    return learner, state
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_twin_critic_target_takes_the_smaller_target_q_and_smoothing_shifts_the_target_action(twin, jit):
+    learner, state = twin
+    s2, r = np.array([2.0, 0.5]), np.array([1.0, -0.5])
+
+    def hand(eps):
+        a = np.clip(mu(ACTOR_T, s2) + eps, -1.0, 1.0)
+        return r + 0.9 * np.minimum(q(Q0_T, s2, a), q(Q1_T, s2, a))
+
+    f = lambda st, b, e: critic_target(learner.actor, learner.critic, st, b, TWIN.gamma, e)  # noqa: E731
+    f = jax.jit(f) if jit else f
+    np.testing.assert_allclose(np.asarray(f(state, BATCH, None)), hand(0.0), rtol=1e-6, atol=1e-6)
+    # the min is taken per transition: here Q'_1 is smaller for the first, Q'_0 for the second
+    a = mu(ACTOR_T, s2)
+    assert q(Q1_T, s2[0], a[0]) < q(Q0_T, s2[0], a[0]) and q(Q0_T, s2[1], a[1]) < q(Q1_T, s2[1], a[1])
+    eps = np.array([[0.5], [-0.5]], np.float32)  # mu'(2) + 0.5 > 1 is clipped to the action bound
+    assert mu(ACTOR_T, 2.0) + 0.5 > 1.0
+    np.testing.assert_allclose(np.asarray(f(state, BATCH, jnp.asarray(eps))), hand(eps[:, 0]), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_twin_critic_losses_add_up_and_the_actor_follows_the_first_critic(twin, jit):
+    learner, state = twin
+    y = jnp.array([1.0, 2.0])
+    s, a = np.array([1.0, -2.0]), np.array([0.5, -1.0])
+    fc = lambda p: critic_loss(learner.critic, p, state.critic, BATCH, y)[0]  # noqa: E731
+    expected = np.mean((q(Q0, s, a) - [1.0, 2.0]) ** 2) + np.mean((q(Q1, s, a) - [1.0, 2.0]) ** 2)
+    assert float((jax.jit(fc) if jit else fc)(state.critic["params"])) == pytest.approx(expected, rel=1e-5)
+    fa = lambda p: actor_loss(learner.actor, learner.critic, p, state.actor, state.critic, BATCH.obs)[0]  # noqa: E731
+    a_pi = mu((0.5, 0.1, 2.0, -0.3), s)
+    assert float((jax.jit(fa) if jit else fa)(state.actor["params"])) == pytest.approx(
+        -np.mean(q(Q0, s, a_pi)), rel=1e-5
+    )
+
+
+def test_smoothing_noise_is_a_clipped_gaussian():
+    x = np.asarray(smoothing_noise(jax.random.PRNGKey(0), (200_000,), 0.2, 0.5))
+    assert x.min() == pytest.approx(-0.5) and x.max() == pytest.approx(0.5)
+    assert abs(x.mean()) < 0.003
+    # std of N(0, 0.2^2) clipped at 2.5 sigma: sigma * sqrt(1 - 2 phi(2.5) 2.5 / (2 Phi(2.5) - 1) + tails)
+    from scipy.stats import truncnorm
+
+    inside = truncnorm(-2.5, 2.5, scale=0.2)
+    p_out = 2 * (1 - 0.5 * (1 + __import__("math").erf(2.5 / 2**0.5)))
+    var = (1 - p_out) * inside.var() + p_out * 0.5**2
+    assert x.std() == pytest.approx(var**0.5, rel=0.01)
+    assert np.mean(np.abs(x) == np.float32(0.5)) == pytest.approx(p_out, abs=0.001)
+
+
+def test_n_step_targets_on_a_hand_built_episode():
+    """Episode A (4 steps) ends in a termination, episode B (3 steps) by a time limit, episode C is under way."""
+    buf = ReplayBuffer(100, 1, 1)
+    rewards = {"A": [1.0, 2.0, 3.0, 4.0], "B": [10.0, 20.0, 30.0], "C": [100.0, 200.0]}
+    obs = {"A": [0, 1, 2, 3, 4], "B": [10, 11, 12, 13], "C": [20, 21, 22]}
+    for ep, rs in rewards.items():
+        for t, rew in enumerate(rs):
+            last = t == len(rs) - 1
+            terminated = ep == "A" and last
+            end = last and ep != "C"
+            buf.add(np.array([obs[ep][t]]), np.zeros(1), rew, np.array([obs[ep][t + 1]]), terminated, end)
+    g = 0.5
+    starts = (
+        {("A", t): t for t in range(4)}
+        | {("B", t): 5 + t for t in range(3)}
+        | {("C", t): 9 + t for t in range(2)}
+    )
+    b = buf.gather_n_step(np.array(list(starts.values())), 3, g)
+    expected = {  # (reward sum, next obs, terminated, discount), written out by hand
+        ("A", 0): (1 + g * 2 + g * g * 3, 3, 0, g**3),
+        ("A", 1): (2 + g * 3 + g * g * 4, 4, 1, g**3),  # the termination is the window's last step
+        ("A", 2): (3 + g * 4, 4, 1, g**2),  # cut by the termination: no bootstrap
+        ("A", 3): (4, 4, 1, g),
+        ("B", 0): (10 + g * 20 + g * g * 30, 13, 0, g**3),
+        ("B", 1): (20 + g * 30, 13, 0, g**2),  # the time limit: bootstraps from B's last observation
+        ("B", 2): (30, 13, 0, g),
+        ("C", 0): (100 + g * 200, 22, 0, g**2),  # the episode being collected: its latest observation
+        ("C", 1): (200, 22, 0, g),
+    }
+    for i, key in enumerate(starts):
+        r, nxt, term, disc = expected[key]
+        assert (b.reward[i], b.next_obs[i, 0], b.terminated[i], b.discount[i]) == pytest.approx(
+            (r, nxt, term, disc)
+        ), key
+    # n = 1 is DDPG's one-step transition
+    one = buf.gather_n_step(np.array(list(starts.values())), 1, g)
+    ref = buf.gather(np.array(list(starts.values())))
+    for x, y in zip(one[:5], ref[:5], strict=True):
+        np.testing.assert_array_equal(x, y)
+    # and the learner's target uses the batch's own discount
+    learner = Learner(Config(actor_hidden=(4,), critic_hidden=(4,)), 1, 1)
+    state = learner.init(0)
+    bj = Batch(*(jnp.asarray(x) for x in b))
+    y = critic_target(learner.actor, learner.critic, state, bj, 0.99)
+    q_next = learner.critic.apply(
+        state.critic_target, bj.next_obs, learner.actor.apply(state.actor_target, bj.next_obs)
+    )
+    np.testing.assert_allclose(
+        np.asarray(y), b.reward + b.discount * (1 - b.terminated) * np.asarray(q_next), rtol=1e-6
+    )
+
+
+def test_running_statistics_equal_numpys():
+    rng = np.random.default_rng(0)
+    x = rng.normal([3.0, -100.0, 0.0], [0.1, 50.0, 1e-3], size=(5000, 3)).astype(np.float32)
+    st = RunningStats(3)
+    for row in x:
+        st.push(row)
+    np.testing.assert_allclose(st.mean, x.astype(np.float64).mean(0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(st.var, x.astype(np.float64).var(0), rtol=1e-9)
+    mean, std = st.mean_std()
+    np.testing.assert_array_equal(std, np.sqrt(x.astype(np.float64).var(0) + EPS).astype(np.float32))
+    st2 = RunningStats(3)
+    st2.load_state(json.loads(json.dumps(st.state())))  # through JSON, as in a checkpoint: the same bits
+    assert st2.count == st.count and (st2.mean == st.mean).all() and (st2.m2 == st.m2).all()
+
+
+SMALL = dict(
+    total_steps=2_000, learning_starts=300, actor_hidden=(32, 32), critic_hidden=(32, 32), batch_size=32,
+    buffer_size=5_000, update_every=2, eval_every=1_000, eval_episodes=2, log_every=200, checkpoint_every=600,
+    progress=False, plot=False, tensorboard=False,
+)  # fmt: skip
+
+
+def test_obs_norm_statistics_are_those_of_every_observation_and_serve_acting_learning_and_load_policy(
+    tmp_path,
+):
+    run = tmp_path / "norm"
+    train(preset_config("pendulum", "Pendulum-v1", seed=1, run_dir=str(run), obs_norm=True, **SMALL))
+    ck = sorted((run / "checkpoints").glob("step_*"))[-1]
+    with np.load(
+        ck / "replay.npz"
+    ) as z:  # every observation of the run is stored once (the buffer never wrapped)
+        seen = z["obs"][: int(z["filled"])].astype(np.float64)
+    manifest = json.loads((ck / "manifest.json").read_text())
+    assert manifest["obs_stats"]["count"] == len(seen)
+    np.testing.assert_allclose(manifest["obs_stats"]["mean"], seen.mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(manifest["obs_stats"]["m2"]) / len(seen), seen.var(0), rtol=1e-9)
+    want_mean = seen.mean(0).astype(np.float32)
+    want_std = np.sqrt(seen.var(0) + EPS).astype(np.float32)
+    state = serialization.msgpack_restore((ck / "state.msgpack").read_bytes())
+    for net in ("actor", "critic", "actor_target", "critic_target"):  # one set of statistics, everywhere
+        np.testing.assert_allclose(state[net]["obs_stats"]["mean"], want_mean, rtol=1e-6)
+        np.testing.assert_allclose(state[net]["obs_stats"]["std"], want_std, rtol=1e-6)
+    final = load_params(run / "final.msgpack")["actor"]["obs_stats"]
+    np.testing.assert_allclose(final["mean"], want_mean, rtol=1e-6)
+    policy = load_policy(run)
+    np.testing.assert_allclose(policy.variables["obs_stats"]["std"], want_std, rtol=1e-6)
+    # the policy normalizes: by hand, the same actor on (obs - mean) / std clipped at 5
+    obs = np.array([[0.3, -0.9, 4.0], [1.0, 0.0, -8.0]], np.float32)
+    v = policy.variables["params"]
+    x = np.clip((obs - final["mean"]) / final["std"], -5, 5)
+    for i in range(2):
+        x = np.maximum(x @ v[f"hidden_{i}"]["kernel"] + v[f"hidden_{i}"]["bias"], 0)
+    np.testing.assert_allclose(
+        policy.normalized(obs), np.tanh(x @ v["out"]["kernel"] + v["out"]["bias"]), atol=1e-5
+    )
+
+
+def test_parameter_noise_adapts_by_exactly_alpha_and_perturbs_only_the_copy():
+    cfg = Config(actor_hidden=(16, 16), critic_hidden=(16,), noise="param", param_noise_sigma=0.05)
+    learner = Learner(cfg, 3, 2)
+    state = learner.init(0)
+    assert "norm_0" in state.actor["params"]  # LayerNorm in the actor, as Plappert et al. recommend
+    actor_before = jax.tree_util.tree_map(np.array, state.actor)
+    state = learner.resample_param_noise(state)
+    pert, act = state.explore["params"], state.actor["params"]
+    jax.tree_util.tree_map(
+        np.testing.assert_array_equal, actor_before, jax.tree_util.tree_map(np.array, state.actor)
+    )
+    for layer in ("hidden_0", "hidden_1", "out"):
+        d = np.asarray(pert[layer]["kernel"] - act[layer]["kernel"])
+        assert d.std() == pytest.approx(0.05, rel=0.25) and abs(d.mean()) < 0.02
+    for name in ("scale", "bias"):  # LayerNorm's own parameters are not perturbed
+        np.testing.assert_array_equal(pert["norm_0"][name], act["norm_0"][name])
+    obs = jnp.asarray(np.random.default_rng(0).normal(size=(64, 3)), jnp.float32)
+    sigma = np.float32(state.explore["sigma"])
+    grown, d = jax.jit(partial_adapt(learner, delta=10.0))(state, obs)  # distance far below delta: grows
+    assert float(d) < 10.0 and np.float32(grown.explore["sigma"]) == np.float32(
+        sigma * np.float32(PARAM_NOISE_ALPHA)
+    )
+    shrunk, d = jax.jit(partial_adapt(learner, delta=1e-6))(grown, obs)  # far above: shrinks
+    assert float(d) > 1e-6
+    assert np.float32(shrunk.explore["sigma"]) == np.float32(
+        grown.explore["sigma"] / np.float32(PARAM_NOISE_ALPHA)
+    )
+    # the measured distance is that of a perturbation with the current sigma, computed by hand from it
+    assert noise_lib.adapt_sigma(jnp.float32(1.0), jnp.float32(0.3), 0.2, 1.01) == pytest.approx(1 / 1.01)
+    assert noise_lib.adapt_sigma(jnp.float32(1.0), jnp.float32(0.1), 0.2, 1.01) == pytest.approx(1.01)
+
+
+def partial_adapt(learner, delta):
+    from functools import partial
+
+    from ddpgx.learner import adapt_param_noise
+
+    return partial(adapt_param_noise, learner.actor, delta)
+
+
+SWITCHES = {
+    "twin_critic": dict(twin_critic=True),
+    "target_noise": dict(target_noise=0.2, target_noise_clip=0.5),
+    "n_step": dict(n_step=3),
+    "obs_norm": dict(obs_norm=True),
+    "param_noise": dict(noise="param", param_noise_interval=25),
+}
+
+
+def _files(run: Path) -> dict[str, bytes]:
+    return {n: (run / n).read_bytes() for n in ("final.msgpack", "episodes.csv", "eval.csv")}
+
+
+@pytest.mark.parametrize("switch", list(SWITCHES))
+def test_stopped_and_resumed_with_each_switch_is_bitwise_the_uninterrupted_run(tmp_path, switch):
+    cfg = preset_config("pendulum", "Pendulum-v1", seed=3, **SMALL, **SWITCHES[switch])
+    ref = tmp_path / "ref"
+    train(cfg.replace(run_dir=str(ref)))
+    run = tmp_path / "stopped"
+    episodes = iter(range(100))
+    with pytest.raises(Interrupted):  # stops at the 5th episode end (step 1000), after updates have run
+        train(cfg.replace(run_dir=str(run)), stop=lambda: next(episodes) >= 4)
+    assert not (run / "final.msgpack").exists()
+    train(cfg.replace(run_dir=str(run)), resume=True)
+    ra, rb = _files(ref), _files(run)
+    for name in ra:
+        if name.endswith(".csv"):  # wall-clock columns differ; everything else is the same bits
+            strip = lambda b: [ln.rsplit(",", 1)[0] for ln in b.decode().splitlines()]  # noqa: E731
+            assert strip(ra[name]) == strip(rb[name]), name
+        else:
+            assert ra[name] == rb[name], name
+
+
+@pytest.mark.parametrize("switch", list(SWITCHES))
+def test_pendulum_still_learns_with_each_switch(tmp_path, switch):
+    cfg = preset_config(
+        "pendulum", "Pendulum-v1", seed=0, total_steps=12_000, target_return=-200.0, run_dir=str(tmp_path / "r"),
+        progress=False, plot=False, tensorboard=False, **SWITCHES[switch],
+    )  # fmt: skip
+    res = train(cfg)
+    assert res.final_eval_mean >= -250.0, (switch, res.final_eval_mean, res.steps)
