@@ -70,9 +70,12 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "ddpgx.cli", *args]
 
 
-def start_and_signal(run: Path, sig: int, delay: float) -> subprocess.Popen:
+def start_and_signal(run: Path, sig: int, delay: float, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     p = subprocess.Popen(
-        cli("train", *FLAGS, "--run-dir", str(run)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cli("train", *FLAGS, *extra, "--run-dir", str(run)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     latest = run / "checkpoints" / "latest"
     t0 = time.time()
@@ -86,11 +89,22 @@ def start_and_signal(run: Path, sig: int, delay: float) -> subprocess.Popen:
     return p
 
 
-def test_sigkill_at_a_random_step_then_resume_is_bitwise_identical(tmp_path, reference):
+# every stability switch at once: twin critics, target smoothing, n-step returns, observation statistics and
+# adaptive parameter noise all live in the checkpoint
+SWITCHES = ("--twin-critic", "--target-noise", "0.2", "--n-step", "3", "--obs-norm", "--noise", "param",
+            "--param-noise-interval", "25")  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", [(), SWITCHES], ids=["ddpg", "all-switches"])
+def test_sigkill_at_a_random_step_then_resume_is_bitwise_identical(tmp_path, reference, extra):
+    if extra:  # the uninterrupted run with the same switches
+        ref = tmp_path / "ref"
+        assert main(["train", *FLAGS, *extra, "--run-dir", str(ref), "--no-tensorboard"]) == 0
+        reference = ref
     rnd = random.Random()
     for attempt in range(4):  # the kill must land before the run ends
         run = tmp_path / f"killed{attempt}"
-        p = start_and_signal(run, signal.SIGKILL, rnd.uniform(0.0, 1.0) / (attempt + 1))
+        p = start_and_signal(run, signal.SIGKILL, rnd.uniform(0.0, 1.0) / (attempt + 1), extra)
         if p.returncode == -signal.SIGKILL and not (run / "final.msgpack").exists():
             break
     else:

@@ -287,3 +287,60 @@ def test_without_ray_the_sweep_names_the_extra_to_install(tmp_path, monkeypatch,
     assert main(["sweep", "--env", "Pendulum-v1", "--no-live", "--out", str(tmp_path / "out")]) == 2
     assert "pip install 'ddpgx[cluster]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_variants_are_named_configs_crossed_with_seeds_and_run_seed_major(tmp_path):
+    from ddpgx.sweep import build_grid, load_toml
+
+    f = tmp_path / "s.toml"
+    f.write_text(
+        'env = "Pendulum-v1"\npreset = "pendulum"\nseeds = "0-1"\nout = "o"\n'
+        '[[variant]]\nname = "base"\n'
+        '[[variant]]\nname = "td3"\npreset = "td3"\nactor_hidden = [64, 64]\n'
+        '[[variant]]\nname = "norm"\nobs_norm = true\nobs_clip = 3\n'
+    )
+    cells = build_grid(load_toml(f))
+    assert [c.name for c in cells] == [
+        "Pendulum-v1__base__s0", "Pendulum-v1__td3__s0", "Pendulum-v1__norm__s0",
+        "Pendulum-v1__base__s1", "Pendulum-v1__td3__s1", "Pendulum-v1__norm__s1",
+    ]  # fmt: skip
+    by = {c.name: c.cfg for c in cells}
+    assert by["Pendulum-v1__base__s1"].preset == "pendulum" and not by["Pendulum-v1__base__s1"].twin_critic
+    td3 = by["Pendulum-v1__td3__s0"]
+    assert (td3.preset, td3.twin_critic, td3.target_noise, td3.policy_delay, td3.actor_hidden) == (
+        "td3", True, 0.2, 2, (64, 64)
+    )
+    assert by["Pendulum-v1__norm__s1"].obs_norm and by["Pendulum-v1__norm__s1"].obs_clip == 3.0
+    f.write_text('env = "Pendulum-v1"\nout = "o"\n[[variant]]\nname = "a b"\n')
+    with pytest.raises(UserError, match="needs a name without spaces"):
+        build_grid(load_toml(f))
+    f.write_text('env = "Pendulum-v1"\nout = "o"\n[[variant]]\nname = "x"\nobs_nrom = true\n')
+    with pytest.raises(UserError, match="did you mean obs_norm"):
+        build_grid(load_toml(f))
+
+
+def test_a_sweep_grows_by_seeds_or_variants_keeps_its_runs_and_adopts_runs_made_before_it(tmp_path, capsys):
+    from ddpgx.sweep import SPEC_FILE, build_grid, check_spec_file
+
+    out = tmp_path / "grow"
+    small = spec(out, seeds=(0,), taus=("0.01",))
+    (out / "Pendulum-v1__pendulum__s0").mkdir(parents=True)  # a run made by hand, under the grid's name
+    (out / "Pendulum-v1__pendulum__s0" / "config.json").write_text("{}")
+    check_spec_file(out, small, build_grid(small))  # adopted, not refused
+    grown = spec(out, seeds=(0, 1, 2), taus=("0.01",))
+    check_spec_file(out, grown, build_grid(grown))  # more seeds: the sweep goes on
+    recorded = json.loads((out / SPEC_FILE).read_text())
+    assert recorded["spec"]["seeds"] == [0, 1, 2] and len(recorded["grid"]) == 3
+    fewer = spec(out, seeds=(1, 2), taus=("0.01",))
+    with pytest.raises(UserError, match="holds a different sweep"):  # dropping a seed is not growing
+        check_spec_file(out, fewer, build_grid(fewer))
+    longer = spec(out, seeds=(0, 1, 2), taus=("0.01",), total=5000)
+    with pytest.raises(UserError, match="total_steps was 1200, now 5000"):
+        check_spec_file(out, longer, build_grid(longer))
+    two_taus = spec(out, seeds=(0, 1, 2), taus=("0.01", "0.02"))  # renames the old runs (tau=... in the name)
+    with pytest.raises(UserError, match="holds a different sweep"):
+        check_spec_file(out, two_taus, build_grid(two_taus))
+    other = tmp_path / "other"
+    (other / "not-a-run").mkdir(parents=True)
+    with pytest.raises(UserError, match="is not a sweep directory"):
+        check_spec_file(other, small, build_grid(small))

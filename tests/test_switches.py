@@ -107,7 +107,9 @@ def test_twin_critic_target_takes_the_smaller_target_q_and_smoothing_shifts_the_
     assert q(Q1_T, s2[0], a[0]) < q(Q0_T, s2[0], a[0]) and q(Q0_T, s2[1], a[1]) < q(Q1_T, s2[1], a[1])
     eps = np.array([[0.5], [-0.5]], np.float32)  # mu'(2) + 0.5 > 1 is clipped to the action bound
     assert mu(ACTOR_T, 2.0) + 0.5 > 1.0
-    np.testing.assert_allclose(np.asarray(f(state, BATCH, jnp.asarray(eps))), hand(eps[:, 0]), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(f(state, BATCH, jnp.asarray(eps))), hand(eps[:, 0]), rtol=1e-6, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("jit", [False, True])
