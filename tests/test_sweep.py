@@ -308,7 +308,11 @@ def test_variants_are_named_configs_crossed_with_seeds_and_run_seed_major(tmp_pa
     assert by["Pendulum-v1__base__s1"].preset == "pendulum" and not by["Pendulum-v1__base__s1"].twin_critic
     td3 = by["Pendulum-v1__td3__s0"]
     assert (td3.preset, td3.twin_critic, td3.target_noise, td3.policy_delay, td3.actor_hidden) == (
-        "td3", True, 0.2, 2, (64, 64)
+        "td3",
+        True,
+        0.2,
+        2,
+        (64, 64),
     )
     assert by["Pendulum-v1__norm__s1"].obs_norm and by["Pendulum-v1__norm__s1"].obs_clip == 3.0
     f.write_text('env = "Pendulum-v1"\nout = "o"\n[[variant]]\nname = "a b"\n')
@@ -344,3 +348,34 @@ def test_a_sweep_grows_by_seeds_or_variants_keeps_its_runs_and_adopts_runs_made_
     (other / "not-a-run").mkdir(parents=True)
     with pytest.raises(UserError, match="is not a sweep directory"):
         check_spec_file(other, small, build_grid(small))
+
+
+def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_more_runs(
+    tmp_path, monkeypatch
+):
+    import ddpgx.sweep as sw
+    from ddpgx.run import RunLock
+
+    out = tmp_path / "locked"
+    small = spec(out, seeds=(0, 1, 2), taus=("0.01",))
+    out.mkdir()
+    holder = RunLock(out)
+    holder.acquire()  # as a running driver holds it
+    try:
+        with pytest.raises(UserError, match=f"is being swept by process {os.getpid()}"):
+            run_sweep(small, live=False)
+    finally:
+        holder.release()
+    log = tmp_path / "started.txt"
+
+    def fake_task(
+        cfg, stop_file, cpus, cwd
+    ):  # the first run asks the sweep to stop, as `touch OUT/.stop` would
+        with open(log, "a") as f:  # (it runs in a Ray worker process)
+            f.write(f"{cfg['seed']}\n")
+        Path(stop_file).write_text("stop\n")
+        return {"status": "stopped", "step": 0}
+
+    monkeypatch.setattr(sw, "run_task", fake_task)
+    res = run_sweep(small.__class__(**{**small.__dict__, "max_parallel": 1}), live=False)
+    assert log.read_text().split() == ["0"] and [r.status for r in res.runs] == ["stopped"] * 3

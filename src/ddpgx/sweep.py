@@ -267,7 +267,9 @@ def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
         if (out.is_dir())
         else set()
     )  # runs made before the sweep (ddpgx train --run-dir OUT/NAME) join it under their names
-    if out.is_dir() and any(p.name != STOP_FILE and p.name not in adoptable for p in out.iterdir()):
+    if out.is_dir() and any(
+        p.name not in (STOP_FILE, ".lock") and p.name not in adoptable for p in out.iterdir()
+    ):
         raise UserError(
             f"--out {out} exists and is not a sweep directory (no {SPEC_FILE}); use another --out"
         )
@@ -467,6 +469,25 @@ def run_sweep(spec: SweepSpec, live: bool = True) -> SweepResult:
         _check_address(spec.address)
     out = Path(spec.out)
     check_spec_file(out, spec, cells)
+    from ddpgx.run import RunLock, RunLocked
+
+    lock = RunLock(out)  # one driver per sweep: a second would start the same runs again
+    try:
+        lock.acquire()
+    except RunLocked:
+        from ddpgx.run import lock_holder
+
+        raise UserError(
+            f"--out {out} is being swept by process {lock_holder(out) or '?'}; wait for it, or stop it with "
+            f"`touch {out / STOP_FILE}` (its runs checkpoint and it exits), then run this again"
+        ) from None
+    try:
+        return _sweep_locked(ray, spec, cells, out, live)
+    finally:
+        lock.release()
+
+
+def _sweep_locked(ray, spec: SweepSpec, cells: list[Cell], out: Path, live: bool) -> SweepResult:
     stop_file = out.absolute() / STOP_FILE
     stop_file.unlink(missing_ok=True)
     runs = [RunState(c) for c in cells]
@@ -525,6 +546,12 @@ def _execute(
     try:
         with table:
             while queue or pending:
+                if (
+                    queue and stop_file.exists()
+                ):  # `touch OUT/.stop`: the running runs checkpoint; start no more
+                    for r in queue:
+                        r.status = "stopped"
+                    queue.clear()
                 while queue and len(pending) < limit:
                     r = queue.pop(0)
                     r.status, r.started = "running", time.time()
