@@ -16,6 +16,7 @@ from typing import Any, Literal
 from ddpgx.errors import UserError
 
 NoiseKind = Literal["ou", "gaussian", "param"]
+HerStrategy = Literal["future", "final", "episode"]
 _UNION_TYPE = getattr(types, "UnionType", None)  # ``float | None`` (Python 3.10+), beside typing.Union
 
 
@@ -74,6 +75,9 @@ class Config:
     """Replay buffer capacity in transitions."""
     update_every: int = 1
     """Collect this many env steps, then run as many gradient steps in one compiled call (1 update per step)."""
+    gradient_steps: int = 0
+    """Gradient steps per --update-every env steps (0: as many as env steps). HER's cycles: --update-every 100
+    --gradient-steps 40 is baselines' 2 episodes of 50 steps, then 40 batches."""
     policy_delay: int = 1
     """Update the actor and the targets every this many critic steps (1 = DDPG, 2 = CleanRL/TD3 style)."""
 
@@ -95,6 +99,22 @@ class Config:
     statistics for acting, learning and evaluation, checkpointed and saved with the final parameters)."""
     obs_clip: float = 5.0
     """Clip normalized observations to +-obs_clip (with --obs-norm)."""
+
+    # --- goal-conditioned envs: Hindsight Experience Replay (Andrychowicz et al. 2017)
+    her: bool = False
+    """Replay whole episodes of a goal env and relabel goals at sample time (needs a Dict observation of
+    observation, achieved_goal, desired_goal and the env's compute_reward)."""
+    her_k: int = 4
+    """Relabelled goals per real one: a fraction 1 - 1/(1 + her_k) of every batch is relabelled (0: none)."""
+    her_strategy: HerStrategy = "future"
+    """Where relabelled goals come from: an achieved goal of a later step (future), of the episode's last step
+    (final), or of any step of the episode (episode)."""
+    action_l2: float = 0.0
+    """Penalty action_l2 * mean(mu(s)^2) on the actor's tanh output in [-1, 1] (HER's action_l2, 1.0)."""
+    target_clip: tuple[float, ...] = ()
+    """Clip the critic's target y to [low, high] (HER: -1/(1 - gamma), 0 for rewards in [-1, 0]); empty: off."""
+    random_eps: float = 0.0
+    """Probability of a uniformly random action instead of the noisy policy's (HER's random_eps, 0.3)."""
 
     # --- exploration
     noise: NoiseKind = "gaussian"
@@ -198,11 +218,40 @@ TD3 = Config(  # Fujimoto et al. 2018, Table 3 (with the 256-256 networks of its
     policy_delay=2,
 )
 
-PRESETS: dict[str, Config] = {"paper": PAPER, "modern": MODERN, "pendulum": PENDULUM, "td3": TD3}
+HER = Config(  # Andrychowicz et al. 2017 appendix and OpenAI baselines' her/experiment/config.py DEFAULT_PARAMS
+    preset="her",
+    her=True,
+    her_k=4,  # replay_k
+    her_strategy="future",  # replay_strategy
+    actor_hidden=(256, 256, 256),  # layers 3, hidden 256
+    critic_hidden=(256, 256, 256),
+    actor_lr=1e-3,  # pi_lr
+    critic_lr=1e-3,  # Q_lr
+    gamma=0.98,  # 1 - 1/T with T = 50
+    tau=0.05,  # polyak 0.95
+    batch_size=256,
+    buffer_size=1_000_000,
+    action_l2=1.0,
+    target_clip=(-50.0, 0.0),  # clip_return: -1/(1 - gamma), 0
+    random_eps=0.3,
+    noise="gaussian",
+    noise_sigma=0.2,  # noise_eps
+    obs_norm=True,  # o and g normalized with running statistics, clip_obs 200 before, clip 5 after (norm_clip)
+    obs_clip=5.0,
+    learning_starts=100,  # baselines trains after the first cycle; here after two episodes of 50 steps
+    update_every=100,  # a cycle: 2 episodes of 50 steps (rollout_batch_size 2) ...
+    gradient_steps=40,  # ... then n_batches 40
+    total_steps=100_000,
+    eval_every=1_000,
+    eval_episodes=20,
+)
+
+PRESETS: dict[str, Config] = {"paper": PAPER, "modern": MODERN, "pendulum": PENDULUM, "td3": TD3, "her": HER}
 PRESET_HELP = {
     "paper": "Lillicrap et al. 2015 supplement, exactly: 400-300, batch norm, OU noise, tau 1e-3, batch 64.",
     "modern": "Fujimoto et al. 2018 'OurDDPG' style: 256-256, no BN, Gaussian 0.1, lr 3e-4, batch 256.",
     "pendulum": "Tuned to solve Pendulum-v1 in the fewest wall-clock seconds on a small CPU.",
+    "her": "DDPG + HER for goal envs (Fetch): baselines' defaults, 3x256, lr 1e-3, tau 0.05, k 4, random 30%.",
     "td3": "TD3, not DDPG (Fujimoto et al. 2018): `modern` + twin critics, target smoothing 0.2/0.5, policy delay 2.",
 }
 
@@ -268,6 +317,18 @@ def validate(cfg: Config) -> Config:
     )
     need(not (cfg.batch_norm and cfg.layer_norm), "choose one of --batch-norm and --layer-norm, not both")
     need(cfg.noise in ("ou", "gaussian", "param"), f"--noise must be ou, gaussian or param, got {cfg.noise}")
+    need(cfg.gradient_steps >= 0, f"--gradient-steps must be >= 0, got {cfg.gradient_steps}")
+    need(cfg.her_k >= 0, f"--her-k must be >= 0, got {cfg.her_k}")
+    need(cfg.action_l2 >= 0, f"--action-l2 must be >= 0, got {cfg.action_l2}")
+    need(0 <= cfg.random_eps <= 1, f"--random-eps must be in [0, 1], got {cfg.random_eps}")
+    need(
+        len(cfg.target_clip) in (0, 2) and (not cfg.target_clip or cfg.target_clip[0] < cfg.target_clip[1]),
+        f"--target-clip takes LOW HIGH with LOW < HIGH (or nothing), got {' '.join(map(str, cfg.target_clip))}",
+    )
+    need(not (cfg.her and cfg.n_step > 1), "--her replays one-step transitions; use --n-step 1 with it")
+    need(
+        cfg.her_strategy in ("future", "final", "episode"), "--her-strategy must be future, final or episode"
+    )
     need(cfg.target_noise >= 0, f"--target-noise must be >= 0, got {cfg.target_noise}")
     need(cfg.target_noise_clip > 0, f"--target-noise-clip must be > 0, got {cfg.target_noise_clip}")
     need(1 <= cfg.n_step <= 100, f"--n-step must be in [1, 100], got {cfg.n_step}")

@@ -100,9 +100,36 @@ def import_module(name: str) -> ModuleType:
         ) from None
 
 
+ROBOTICS_PREFIXES = (
+    "Fetch",
+    "HandManipulate",
+    "HandReach",
+    "AdroitHand",
+    "PointMaze",
+    "AntMaze",
+    "FrankaKitchen",
+)
+
+
 def check_env_id(env_id: str) -> None:
     if env_id in gym.registry:
         return
+    if env_id.startswith(ROBOTICS_PREFIXES):  # gymnasium-robotics' envs register when it is imported
+        try:
+            import contextlib
+            import io
+
+            # its import prints a notice about Adroit envs' rewards (not the Fetch tasks) to stderr; ddpgx's
+            # output stays one line per problem
+            with contextlib.redirect_stderr(io.StringIO()):
+                import gymnasium_robotics
+        except ModuleNotFoundError:
+            raise UserError(
+                f"{env_id} is a gymnasium-robotics env, which is not installed: pip install 'ddpgx[robotics]'"
+            ) from None
+        gym.register_envs(gymnasium_robotics)
+        if env_id in gym.registry:
+            return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}?" if close else "see gymnasium.pprint_registry() for the list"
     raise UserError(f"unknown environment '{env_id}'; {hint}")
@@ -177,6 +204,12 @@ def make_env(
         raise EnvArgumentError(
             f"{env_id} refused the keyword arguments {given} ({str(e).splitlines()[0]}); check --env-kwargs"
         ) from None
+    if isinstance(
+        env.observation_space, gym.spaces.Dict
+    ):  # a goal env (Fetch and the like): flattened for HER
+        from ddpgx.goals import FlattenGoal, check_goal_env
+
+        env = FlattenGoal(env, check_goal_env(env_id, env))
     check_spaces(env_id, env.observation_space, env.action_space)
     return env
 

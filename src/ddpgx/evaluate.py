@@ -24,9 +24,10 @@ class Evaluator:
         self.scaler: ActionScaler = scaler_for(self.envs[0])
         self.seed = seed
         self.first = True
+        self.successes = np.full(episodes, np.nan)  # the last run's info["is_success"] at each episode's end
 
     def run(self, policy: Policy) -> np.ndarray:
-        """Returns each episode's undiscounted return."""
+        """Returns each episode's undiscounted return (and keeps each episode's success in ``successes``)."""
         n = len(self.envs)
         seeds = [self.seed + i for i in range(n)] if self.first else [None] * n
         self.first = False
@@ -36,11 +37,12 @@ class Evaluator:
         while alive.any():
             actions = np.asarray(policy(obs))
             for i in np.flatnonzero(alive):
-                o, r, term, trunc, _ = self.envs[i].step(self.scaler.to_env(actions[i]))
+                o, r, term, trunc, info = self.envs[i].step(self.scaler.to_env(actions[i]))
                 returns[i] += float(r)
                 obs[i] = o
                 if term or trunc:
                     alive[i] = False
+                    self.successes[i] = float(info.get("is_success", np.nan))
         return returns
 
     def state(self) -> dict:

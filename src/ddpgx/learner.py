@@ -82,6 +82,9 @@ class Hyper:
     target_noise: float = 0.0
     target_noise_clip: float = 0.5
     param_noise_delta: float = 0.2
+    action_l2: float = 0.0
+    target_clip: tuple[float, ...] = ()
+    random_eps: float = 0.0
 
 
 PARAM_NOISE_ALPHA = 1.01  # baselines' adoption_coefficient: the factor the parameter noise's scale moves by
@@ -160,6 +163,11 @@ def critic_target(
     return batch.reward + discount * (1.0 - batch.terminated) * q_next
 
 
+def clip_target(y: jax.Array, bounds: tuple[float, ...]) -> jax.Array:
+    """HER's clip of the target to the returns its rewards allow, e.g. [-1/(1 - gamma), 0]; () leaves y alone."""
+    return jnp.clip(y, bounds[0], bounds[1]) if bounds else y
+
+
 def critic_loss(
     critic: nn.Module, params: Any, variables: Variables, batch: Batch, y: jax.Array
 ) -> tuple[jax.Array, tuple[Variables, jax.Array]]:
@@ -175,10 +183,15 @@ def actor_loss(
     actor_vars: Variables,
     critic_vars: Variables,
     obs: jax.Array,
+    action_l2: float = 0.0,
 ) -> tuple[jax.Array, Variables]:
+    """-mean(Q(s, mu(s))) (+ action_l2 * mean(mu(s)^2), HER's penalty on the tanh output)."""
     a, new_actor = _apply(actor, {**actor_vars, "params": params}, obs, train=True)
     q, _ = _apply(critic, critic_vars, obs, a, train=True)  # critic's batch statistics are not updated here
-    return -jnp.mean(first_q(q)), new_actor
+    loss = -jnp.mean(first_q(q))
+    if action_l2:
+        loss = loss + action_l2 * jnp.mean(a**2)
+    return loss, new_actor
 
 
 def soft_update(online: Variables, target: Variables, tau: float) -> Variables:
@@ -205,7 +218,8 @@ def update_step(
         key, sub = jax.random.split(state.key)
         eps = smoothing_noise(sub, batch.action.shape, hp.target_noise, hp.target_noise_clip)
         state = state.replace(key=key)
-    y = jax.lax.stop_gradient(critic_target(actor, critic, state, batch, hp.gamma, eps))
+    y = critic_target(actor, critic, state, batch, hp.gamma, eps)
+    y = jax.lax.stop_gradient(clip_target(y, hp.target_clip))
     (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(partial(critic_loss, critic), has_aux=True)(
         state.critic["params"], state.critic, batch, y
     )
@@ -215,7 +229,7 @@ def update_step(
 
     def actor_and_targets(state: TrainState) -> tuple[TrainState, jax.Array]:
         (a_loss, actor_vars), grads = jax.value_and_grad(partial(actor_loss, actor, critic), has_aux=True)(
-            state.actor["params"], state.actor, state.critic, batch.obs
+            state.actor["params"], state.actor, state.critic, batch.obs, hp.action_l2
         )
         upd, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor["params"])
         actor_vars = {**actor_vars, "params": optax.apply_updates(state.actor["params"], upd)}
@@ -282,7 +296,12 @@ def act(
     key, sub = jax.random.split(key)
     a = actor.apply(actor_vars, obs[None], train=False)[0]
     n, noise_state = noise_lib.sample(hp.noise, noise_state, sub, hp.noise_sigma, hp.noise_theta)
-    return jnp.clip(a + n, -1.0, 1.0), noise_state, key
+    a = jnp.clip(a + n, -1.0, 1.0)
+    if hp.random_eps > 0:  # HER's random_eps: a uniformly random action instead, with this probability
+        key, k_coin, k_uniform = jax.random.split(key, 3)
+        uniform = jax.random.uniform(k_uniform, a.shape, a.dtype, -1.0, 1.0)
+        a = jnp.where(jax.random.uniform(k_coin) < hp.random_eps, uniform, a)
+    return a, noise_state, key
 
 
 def resample_param_noise(state: TrainState) -> TrainState:
@@ -337,7 +356,8 @@ class Learner:
         self.actor_tx, self.critic_tx = build_optimizers(cfg)
         self.hp = Hyper(
             cfg.gamma, cfg.tau, cfg.policy_delay, cfg.noise, cfg.noise_sigma, cfg.noise_theta,
-            cfg.target_noise, cfg.target_noise_clip, cfg.param_noise_delta,
+            cfg.target_noise, cfg.target_noise_clip, cfg.param_noise_delta, cfg.action_l2,
+            tuple(cfg.target_clip), cfg.random_eps,
         )  # fmt: skip
         static = dict(
             actor=self.actor, critic=self.critic, actor_tx=self.actor_tx, critic_tx=self.critic_tx, hp=self.hp

@@ -46,9 +46,14 @@ class RunLogger:
         progress: bool,
         wall_offset: float = 0.0,
         purge_step: int | None = None,
+        success: bool = False,
     ):
-        self.episodes = CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS)
-        self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS)
+        self.success = (
+            success  # goal envs: a success column in episodes.csv and eval.csv (rate over episodes)
+        )
+        extra = ("success",) if success else ()
+        self.episodes = CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS + extra)
+        self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS + extra)
         self.train = CsvLog(run_dir / "train.csv", TRAIN_FIELDS)
         self.tb = None
         if tensorboard:
@@ -59,6 +64,7 @@ class RunLogger:
         self.t0 = time.perf_counter() - wall_offset
         self.last_return = float("nan")
         self.last_eval = float("nan")
+        self.last_success = float("nan")
         self.progress: Progress | None = None
         if progress:
             self.progress = Progress(
@@ -68,30 +74,40 @@ class RunLogger:
                 TextColumn("{task.fields[sps]:>6.0f} steps/s"),
                 TimeRemainingColumn(),
                 TextColumn("return {task.fields[ret]:>8.1f}  eval {task.fields[ev]:>8.1f}"),
+                *([TextColumn("success {task.fields[succ]:>4.2f}")] if success else []),
                 console=Console(stderr=True),
                 refresh_per_second=4,
             )
             self.task = self.progress.add_task(
-                "train", total=total_steps, completed=start_step, sps=0.0, ret=float("nan"), ev=float("nan")
-            )
+                "train", total=total_steps, completed=start_step, sps=0.0, ret=float("nan"), ev=float("nan"),
+                succ=float("nan"),
+            )  # fmt: skip
             self.progress.start()
 
     def wall(self) -> float:
         return time.perf_counter() - self.t0
 
-    def episode(self, step: int, episode: int, ret: float, length: int) -> None:
+    def episode(self, step: int, episode: int, ret: float, length: int, success: float | None = None) -> None:
         self.last_return = ret
-        self.episodes.write(step, episode, ret, length, round(self.wall(), 3))
+        extra = (success,) if self.success else ()
+        self.episodes.write(step, episode, ret, length, round(self.wall(), 3), *extra)
         if self.tb is not None:
             self.tb.add_scalar("episode/return", ret, step)
             self.tb.add_scalar("episode/length", length, step)
+            if self.success:
+                self.tb.add_scalar("episode/success", success, step)
 
-    def evaluation(self, step: int, mean: float, std: float) -> None:
+    def evaluation(self, step: int, mean: float, std: float, success: float | None = None) -> None:
         self.last_eval = mean
-        self.evals.write(step, mean, std, round(self.wall(), 3))
+        extra = (success,) if self.success else ()
+        if self.success:
+            self.last_success = float(success)  # type: ignore[arg-type]
+        self.evals.write(step, mean, std, round(self.wall(), 3), *extra)
         self.evals.flush()
         if self.tb is not None:
             self.tb.add_scalar("eval/mean_return", mean, step)
+            if self.success:
+                self.tb.add_scalar("eval/success_rate", success, step)
 
     def losses(
         self, step: int, critic_loss: float, actor_loss: float, mean_q: float, sps: float, update_frac=None
@@ -121,7 +137,14 @@ class RunLogger:
 
     def tick(self, step: int, sps: float) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=step, sps=sps, ret=self.last_return, ev=self.last_eval)
+            self.progress.update(
+                self.task,
+                completed=step,
+                sps=sps,
+                ret=self.last_return,
+                ev=self.last_eval,
+                succ=self.last_success,
+            )
 
     def close(self) -> None:
         if self.progress is not None:

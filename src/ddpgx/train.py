@@ -31,8 +31,9 @@ from ddpgx import checkpoint as ckpt
 from ddpgx import io
 from ddpgx.config import Config, check_memory, coerce, preset_config, validate
 from ddpgx.envs import make_env, reset_checked, scaler_for
-from ddpgx.errors import TrainingDiverged, warn
+from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import Evaluator
+from ddpgx.goals import goal_layout
 from ddpgx.learner import Batch, Learner, Metrics, enable_compile_cache
 from ddpgx.logs import RunLogger
 from ddpgx.obsnorm import RunningStats
@@ -114,6 +115,38 @@ class _Signals:
             signal.signal(sig, handler)
 
 
+def make_buffer(cfg: Config, env: Any, obs_dim: int, act_dim: int) -> ReplayBuffer | Any:
+    """The run's replay: HER's episode replay for ``--her`` on a goal env, else the transition ring."""
+    from ddpgx.goals import find_flatten, goal_layout
+
+    layout = goal_layout(env)
+    if not cfg.her:
+        return ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
+    if layout is None:
+        raise UserError(
+            f"--her needs a goal env (a Dict observation of observation, achieved_goal, desired_goal); {cfg.env} "
+            "has a flat observation"
+        )
+    max_steps = env.spec.max_episode_steps if env.spec is not None else None
+    if not max_steps:
+        raise UserError(
+            f"--her stores whole episodes and needs {cfg.env} to have a time limit: pass "
+            "--env-kwargs max_episode_steps=N"
+        )
+    from ddpgx.her import HerBuffer
+
+    reward_fn = find_flatten(env).reward_fn
+    return HerBuffer(
+        cfg.buffer_size, max_steps, layout, act_dim, reward_fn, cfg.her_k, cfg.her_strategy, seed=cfg.seed
+    )
+
+
+def success_of(info: dict) -> float:
+    """An episode's success, from its last step's ``info["is_success"]`` (NaN where the env gives none)."""
+    v = info.get("is_success")
+    return float("nan") if v is None else float(v)
+
+
 def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False):
     """A checkpoint fits this run when its trees have the keys, shapes and dtypes the config implies."""
     template = io.jax_to_numpy(serialization.to_state_dict(state))
@@ -164,7 +197,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
             )
         learner = Learner(cfg, obs_dim, act_dim)
         state = learner.init(cfg.seed)
-        buffer = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
+        buffer = make_buffer(cfg, env, obs_dim, act_dim)
         rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
         evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
         closing.callback(evaluator.close)
@@ -224,6 +257,7 @@ def _loop(
         if learner.param_noise:
             state = learner.resample_param_noise(state)
 
+    goal = goal_layout(env) is not None  # goal envs log their success rate beside the returns
     logger = RunLogger(
         run.path,
         cfg.total_steps,
@@ -232,10 +266,12 @@ def _loop(
         cfg.progress,
         wall_offset=c.wall_s,
         purge_step=c.step + 1 if loaded is not None else None,
+        success=goal,
     )
     logger.last_return = c.last_return
     if c.last_eval is not None:
         logger.last_eval = c.last_eval[0]
+        logger.last_success = c.last_eval[2] if len(c.last_eval) > 2 else float("nan")
     metrics: Metrics | None = None if c.metrics is None else Metrics(*(jnp.float32(x) for x in c.metrics))
 
     def save_checkpoint(step: int, finished: str | None = None) -> None:
@@ -258,8 +294,9 @@ def _loop(
         }
         run.save_checkpoint(step, state, buffer.state_dict(), manifest, finished)
 
+    grad_steps = cfg.gradient_steps or cfg.update_every
     compiling: threading.Thread | None = learner.precompile(
-        state, cfg.update_every, cfg.batch_size, cfg.eval_episodes
+        state, grad_steps, cfg.batch_size, cfg.eval_episodes
     )
     zero_noise = np.zeros(
         state.noise.shape, np.float32
@@ -296,7 +333,7 @@ def _loop(
                     a_dev, noise, key = learner.act(state.actor, state.explore, obs, state.noise, state.key)
                     state = state.replace(noise=noise, key=key)
                     action = np.asarray(a_dev)
-                next_obs, reward, terminated, truncated, _ = env.step(scaler.to_env(action))
+                next_obs, reward, terminated, truncated, info = env.step(scaler.to_env(action))
                 next_obs = np.asarray(next_obs, np.float32)
                 if not (np.isfinite(next_obs).all() and math.isfinite(reward)):
                     raise TrainingDiverged(
@@ -312,11 +349,11 @@ def _loop(
                 ep_len += 1
                 if done:
                     c.episode += 1
-                    logger.episode(step, c.episode, ep_return, ep_len)
+                    logger.episode(step, c.episode, ep_return, ep_len, success_of(info) if goal else None)
                     ep_return, ep_len, need_reset = 0.0, 0, True
 
                 if step >= start_updates and (step - start_updates) % k == k - 1:
-                    batches = Batch(*buffer.sample(cfg.batch_size, k, cfg.n_step, cfg.gamma))
+                    batches = Batch(*buffer.sample(cfg.batch_size, grad_steps, cfg.n_step, cfg.gamma))
                     state = fresh(state)
                     if cfg.profile:
                         t_upd = time.perf_counter()
@@ -346,6 +383,8 @@ def _loop(
                     state = fresh(state)
                     returns = evaluator.run(partial(learner.act_greedy, state.actor))
                     c.last_eval = [float(returns.mean()), float(returns.std())]
+                    if goal:
+                        c.last_eval.append(float(np.mean(evaluator.successes)))
                     logger.evaluation(step, *c.last_eval)
                     if cfg.target_return is not None and c.last_eval[0] >= cfg.target_return:
                         solved = True

@@ -1,0 +1,54 @@
+"""A small goal env for the HER tests: a point in the plane must reach a goal, sparse -1/0 reward, 50 steps."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+RADIUS = 0.1  # success: within this distance of the goal
+
+
+class PointGoal(gym.Env):
+    """Dict observation (observation: position and velocity-free position; achieved_goal: position; desired_goal:
+    goal), actions move the point by up to 0.1 per axis; reward -1 until it is within RADIUS of the goal."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, render_mode=None, compute_reward: bool = True, keys: str = "standard"):
+        box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        names = ("observation", "achieved_goal", "desired_goal") if keys == "standard" else ("state", "goal")
+        self.observation_space = gym.spaces.Dict({k: box for k in names})
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.render_mode = render_mode
+        if not compute_reward:
+            self.compute_reward = None  # a goal env without it
+        self.pos = np.zeros(2, np.float32)
+        self.goal = np.zeros(2, np.float32)
+
+    def _obs(self) -> dict:
+        return {"observation": self.pos.copy(), "achieved_goal": self.pos.copy(), "desired_goal": self.goal.copy()}
+
+    def compute_reward(self, achieved_goal, desired_goal, info):  # noqa: F811 - vectorized, as gymnasium-robotics'
+        d = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
+        return -(d > RADIUS).astype(np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        self.goal = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return self._obs(), {"is_success": 0.0}
+
+    def step(self, action):
+        self.pos = np.clip(self.pos + 0.1 * np.clip(action, -1, 1), -1, 1).astype(np.float32)
+        reward = float(self.compute_reward(self.pos, self.goal, {}))
+        return self._obs(), reward, False, False, {"is_success": float(reward == 0.0)}
+
+    def render(self):
+        img = np.full((64, 64, 3), 255, np.uint8)
+        for p, c in ((self.goal, (0, 160, 0)), (self.pos, (200, 0, 0))):
+            x, y = ((p + 1) * 31.5).astype(int)
+            img[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3] = c
+        return img
+
+
+gym.register("PointGoal-v0", entry_point=PointGoal, max_episode_steps=50)
