@@ -26,7 +26,11 @@ class PointGoal(gym.Env):
         self.goal = np.zeros(2, np.float32)
 
     def _obs(self) -> dict:
-        return {"observation": self.pos.copy(), "achieved_goal": self.pos.copy(), "desired_goal": self.goal.copy()}
+        return {
+            "observation": self.pos.copy(),
+            "achieved_goal": self.pos.copy(),
+            "desired_goal": self.goal.copy(),
+        }
 
     def compute_reward(self, achieved_goal, desired_goal, info):  # noqa: F811 - vectorized, as gymnasium-robotics'
         d = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)

@@ -20,11 +20,11 @@ commands:
             continue a stopped run:  ddpgx train --resume RUN_DIR [--total-steps N]
   eval      noise-free episodes of a trained run:  ddpgx eval RUN_DIR [--episodes N]
   presets   print the presets and every hyperparameter
-  plot      learning curves:  ddpgx plot RUN_DIR... [--out FILE.png] [--metric episode|eval|both] [--smooth N]
+  plot      learning curves:  ddpgx plot RUN_DIR... [--out FILE.png] [--metric episode|eval|success|both] [--smooth N]
   record    the learned policy as a GIF/MP4:  ddpgx record RUN_DIR [--out policy.gif] [--episodes N]
   sweep     many seeds and configs on Ray:  ddpgx sweep --env Hopper-v5 --preset modern --seeds 0-4
             --set tau=0.005,0.01 --total-steps 200000 --out sweeps/tau [--address HOST:PORT]   (or: ddpgx sweep FILE.toml)
-  report    compare runs across seeds (CIs, IQM):  ddpgx report DIR... [--out report.md] [--metric eval|episode]
+  report    compare runs across seeds (CIs, IQM):  ddpgx report DIR... [--out report.md] [--metric eval|episode|success]
 
 `ddpgx COMMAND --help` lists a command's flags."""
 
@@ -120,6 +120,8 @@ class EvalArgs:
 def cmd_eval(args: list[str]) -> int:
     from functools import partial
 
+    import numpy as np
+
     from ddpgx.evaluate import Evaluator
     from ddpgx.policy import load_policy
     from ddpgx.train import make_run_env
@@ -135,9 +137,12 @@ def cmd_eval(args: list[str]) -> int:
     where = f"{policy.source.name}, step {policy.step}" if policy.step >= 0 else policy.source.name
     if not a.params and 0 <= policy.step < total and policy.source.name != "final.msgpack":
         where += f" of {total}: the run is unfinished, this is its latest checkpoint"
+    success = (
+        f", success rate {np.mean(ev.successes):.2f}" if not np.isnan(ev.successes).all() else ""
+    )  # goal envs report info["is_success"]
     print(
-        f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f} over {a.episodes} episodes "
-        f"({where})"
+        f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f}{success} over {a.episodes} "
+        f"episodes ({where})"
     )
     return 0
 
@@ -178,7 +183,7 @@ class PlotArgs:
     """One or more run directories; runs whose configs differ only in the seed are averaged (band: +-1 std)."""
     out: str = "returns.png"
     """Output image (.png or .svg); an existing directory gets returns.png inside it."""
-    metric: Literal["episode", "eval", "both"] = "episode"
+    metric: Literal["episode", "eval", "success", "both"] = "episode"
     """Training episode returns, noise-free eval returns, or both."""
     smooth: int = 1
     """Moving-average window over episodes."""
@@ -325,7 +330,7 @@ class ReportArgs:
     """Run directories, or folders of runs (a sweep's --out)."""
     out: str = "report.md"
     """Markdown report; report.csv and report.png (and report_aggregate.png) are written beside it."""
-    metric: Literal["eval", "episode"] = "eval"
+    metric: Literal["eval", "episode", "success"] = "eval"
     """Final noise-free eval return, or the mean of the last 10 training episodes."""
 
 

@@ -28,14 +28,24 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(complete_lines(path), newline="")))
 
 
+METRIC_COLUMNS = {
+    "episode": ("episodes.csv", "return"),
+    "eval": ("eval.csv", "mean_return"),
+    "success": ("eval.csv", "success"),
+}
+
+
 def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of ``metric`` ("episode": episodes.csv return, "eval": eval.csv mean_return)."""
-    name, col = ("episodes.csv", "return") if metric == "episode" else ("eval.csv", "mean_return")
+    """(steps, values) of ``metric`` ("episode": episodes.csv return, "eval": eval.csv mean_return, "success":
+    eval.csv success, the eval success rate of a goal env)."""
+    name, col = METRIC_COLUMNS[metric]
     path = run_dir / name
     if not path.is_file():
         raise UserError(f"{path} does not exist; is {run_dir} a ddpgx run directory?")
+    rows = read_rows(path)
+    if rows and col not in rows[0]:
+        raise UserError(f"{path} has no {col} column: a success rate is logged for goal envs (HER) only")
     try:
-        rows = read_rows(path)
         steps = np.array([float(r["step"]) for r in rows])
         values = np.array([float(r[col]) for r in rows])
     except (KeyError, ValueError, TypeError, csv.Error) as e:
@@ -112,8 +122,8 @@ def plot_runs(
     import matplotlib.pyplot as plt
 
     metrics = ["episode", "eval"] if metric == "both" else [metric]
-    if metric not in ("episode", "eval", "both"):
-        raise UserError(f"--metric must be episode, eval or both, got {metric}")
+    if metric not in ("episode", "eval", "success", "both"):
+        raise UserError(f"--metric must be episode, eval, success or both, got {metric}")
     out = Path(out)
     if out.is_dir():
         out = out / "returns.png"
@@ -130,7 +140,9 @@ def plot_runs(
                 if c["env"] != env:
                     continue
                 seeds = f"{c['n']} seed{'s' if c['n'] != 1 else ''}"
-                what = "episode return" if m == "episode" else "eval return (no noise)"
+                what = {"episode": "episode return", "success": "eval success rate"}.get(
+                    m, "eval return (no noise)"
+                )
                 name = c["label"]
                 label = f"{name}: {what}, {seeds}" if len(metrics) > 1 else f"{name} ({seeds})"
                 style = "-" if m == "episode" else "o-"
@@ -149,6 +161,7 @@ def plot_runs(
             {
                 "episode": "cumulative reward per episode (training)",
                 "eval": "cumulative reward per episode (eval)",
+                "success": "success rate (eval, no noise)",
             }.get(metric, "cumulative reward per episode")
         )
         ax.grid(alpha=0.3)

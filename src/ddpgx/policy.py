@@ -68,7 +68,12 @@ class Policy:
         self._apply = jax.jit(lambda v, o: self.actor.apply(v, o, train=False))
 
     def normalized(self, obs: np.ndarray) -> np.ndarray:
-        """Action(s) in [-1, 1]."""
+        """Action(s) in [-1, 1]. A goal env's Dict observation is flattened as in training (goals.FlattenGoal)."""
+        if isinstance(obs, dict):
+            from ddpgx.goals import KEYS, RAW_CLIP
+
+            parts = [np.asarray(obs[k], np.float32) for k in KEYS]
+            obs = np.clip(np.concatenate(parts, axis=-1), -RAW_CLIP, RAW_CLIP)
         obs = np.asarray(obs, np.float32)
         if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim:
             raise UserError(

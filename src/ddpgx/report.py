@@ -106,11 +106,16 @@ def score_run(run: Path, seed: int, metric: str) -> RunScore:
     ev = read_rows(run / "eval.csv")
     ep = read_rows(run / "episodes.csv")
     try:
-        if metric == "eval":
+        if metric in ("eval", "success"):
             if not ev:
                 raise UserError(f"{run}/eval.csv has no evaluation yet")
+            col = "mean_return" if metric == "eval" else "success"
+            if col not in ev[0]:
+                raise UserError(
+                    f"{run}/eval.csv has no success column: it is logged for goal envs (HER) only"
+                )
             steps = np.array([float(r["step"]) for r in ev])
-            values = np.array([float(r["mean_return"]) for r in ev])
+            values = np.array([float(r[col]) for r in ev])
             final, best = values[-1], values.max()
         else:
             if not ep:
@@ -128,8 +133,8 @@ def score_run(run: Path, seed: int, metric: str) -> RunScore:
 
 def group_stats(runs: Sequence[Path], metric: str = "eval") -> list[GroupStats]:
     """Per env and group of seeds: the numbers of the report."""
-    if metric not in ("eval", "episode"):
-        raise UserError(f"--metric must be eval or episode, got {metric}")
+    if metric not in ("eval", "episode", "success"):
+        raise UserError(f"--metric must be eval, episode or success, got {metric}")
     out = []
     for g in group_runs(runs):
         scores = [score_run(r, s, metric) for r, s in zip(g.runs, g.seeds, strict=True)]
@@ -186,11 +191,10 @@ def _duration(seconds: float) -> str:
 
 
 def markdown(stats: Sequence[GroupStats], metric: str, images: Sequence[str] = ()) -> str:
-    what = (
-        "noise-free eval return (last evaluation)"
-        if metric == "eval"
-        else f"mean of the last {LAST_EPISODES} training episodes' returns"
-    )
+    what = {
+        "eval": "noise-free eval return (last evaluation)",
+        "success": "noise-free eval success rate (last evaluation)",
+    }.get(metric, f"mean of the last {LAST_EPISODES} training episodes' returns")
     lines = [
         "# ddpgx report",
         "",
@@ -254,7 +258,7 @@ def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
     fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.0), dpi=100, squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
         for s in (s for s in stats if s.env == env):
-            window = 1 if metric == "eval" else LAST_EPISODES
+            window = LAST_EPISODES if metric == "episode" else 1
             grid, ys = common_grid([(r.steps, smooth(r.values, window)) for r in s.scores], points=100)
             mean = ys.mean(0)
             (line,) = ax.plot(grid, mean, lw=1.6, label=f"{s.label} ({len(s.seeds)} seeds)")
@@ -263,7 +267,11 @@ def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
                 ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2)
         ax.set_title(env)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("eval return (no noise)" if metric == "eval" else "training episode return")
+        ax.set_ylabel(
+            {"eval": "eval return (no noise)", "success": "eval success rate (no noise)"}.get(
+                metric, "training episode return"
+            )
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
