@@ -148,7 +148,7 @@ def cmd_eval(args: list[str]) -> int:
 
 
 def cmd_presets(args: list[str]) -> int:
-    from ddpgx.config import PRESET_HELP, PRESETS, Config, default_preset, field_docs
+    from ddpgx.config import PRESET_HELP, PRESET_SOURCES, PRESETS, Config, default_preset, field_docs
 
     if args and args[0] in ("-h", "--help"):
         print("usage: ddpgx presets\n\nPrints every preset's hyperparameters side by side.")
@@ -170,6 +170,8 @@ def cmd_presets(args: list[str]) -> int:
     console.print(table)
     for name, text in PRESET_HELP.items():
         console.print(f"[bold]{name}[/]: {text}")
+        for values, source in PRESET_SOURCES.get(name, {}).items():
+            console.print(f"    {values}: {source}")
     console.print(
         f"Default preset: {default_preset('Pendulum-v1')} for Pendulum-v1, {default_preset('Hopper-v5')} "
         "for every other env."

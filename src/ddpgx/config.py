@@ -256,6 +256,31 @@ PRESET_HELP = {
 }
 
 
+PRESET_SOURCES: dict[str, dict[str, str]] = {  # where each non-default value of a preset comes from
+    "her": {
+        "her_k 4, her_strategy future": "HER paper (Andrychowicz et al. 2017) appendix; baselines replay_k, "
+        "replay_strategy",
+        "actor/critic 256-256-256": "baselines her DEFAULT_PARAMS layers 3, hidden 256",
+        "actor_lr = critic_lr 1e-3": "baselines pi_lr, Q_lr",
+        "gamma 0.98": "baselines: 1 - 1/T with T = 50 steps",
+        "tau 0.05": "baselines polyak 0.95 (applied here after every gradient step, as SB3 does; baselines "
+        "applies it once per cycle)",
+        "batch 256, buffer 1e6": "baselines batch_size, buffer_size",
+        "action_l2 1.0": "baselines action_l2, on the actor's tanh output in [-1, 1] (pi / max_u)",
+        "random_eps 0.3, noise gaussian 0.2": "baselines random_eps, noise_eps",
+        "target_clip -50 0": "baselines clip_return: -1/(1 - gamma), 0",
+        "obs_norm, obs_clip 5": "baselines norm_clip 5 (and clip_obs 200 before normalizing, applied to goal "
+        "envs' observations)",
+        "update_every 100, gradient_steps 40": "baselines n_cycles: 2 episodes (rollout_batch_size 2) of 50 "
+        "steps, then n_batches 40",
+        "learning_starts 100": "the first cycle's episodes",
+    },
+    "td3": {
+        "twin_critic, target_noise 0.2, target_noise_clip 0.5, policy_delay 2": "Fujimoto et al. 2018, Table 3",
+    },
+}
+
+
 def default_preset(env_id: str) -> str:
     """The preset ``ddpgx train`` uses when none is given: ``pendulum`` for Pendulum-v1, else ``modern``."""
     return "pendulum" if env_id.split("/")[-1].startswith("Pendulum-") else "modern"
