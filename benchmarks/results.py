@@ -114,8 +114,91 @@ def main() -> None:
                   f"![{env} eval return]({png.name})", ""]  # fmt: skip
         if (DOCS / f"{slug}.gif").exists():
             lines += [f"![{env} policy]({slug}.gif) (the seed with the best final eval, noise-free)", ""]
+    lines += her_section("--gifs" in sys.argv[1:])
     (DOCS / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+HER_OUT = ROOT / "benchmarks" / "out" / "her"
+
+
+def her_section(gifs: bool) -> list[str]:
+    """DDPG + HER on the Fetch tasks: success rates over seeds, curves, the SB3 comparison and a GIF."""
+
+    from ddpgx.report import expand_runs, group_stats, plot_curves
+    from ddpgx.sweep import run_status
+
+    lines = [
+        "## DDPG + HER on the Fetch arm (gymnasium-robotics 1.4.2, MuJoCo 3.11.0)",
+        "",
+        "`her` preset (see `ddpgx presets`), sparse rewards (-1 until the goal is reached), noise-free evaluation of "
+        "20 episodes; success = `info['is_success']` at the episode's end, the eval column is the rate over the 20. "
+        "`ddpgx sweep benchmarks/sweeps/fetch.toml` (FetchReach-v4, 3 seeds x 10k steps, eval every 1000) and "
+        "`ddpgx sweep benchmarks/sweeps/fetch_push.toml` (FetchPush-v4, 1 seed, eval every 10k).",
+        "",
+    ]
+    stats = []
+    for name in ("reach", "push"):
+        d = HER_OUT / name
+        runs = [r for r in expand_runs([d]) if (r / "eval.csv").exists()] if d.is_dir() else []
+        if runs:
+            stats += group_stats(runs, "success")
+    if not stats:
+        return lines + ["(no runs yet)", ""]
+    lines += ["| env | seeds | steps | first step with success >= 0.9 (per seed) | final success (per seed) | "
+              "status |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for s in stats:
+        firsts, finals, status = [], [], []
+        for r in sorted(s.scores, key=lambda r: r.seed):
+            hit = next((int(st) for st, v in zip(r.steps, r.values, strict=True) if v >= 0.9), None)
+            firsts.append(f"s{r.seed}: {hit if hit is not None else '-'}")
+            finals.append(f"s{r.seed}: {r.final:.2f}")
+            status.append("finished" if run_status(r.run) == "finished" else f"at step {r.step}")
+        lines.append(f"| {s.env} | {len(s.seeds)} | {s.steps:,.0f} | {', '.join(firsts)} | {', '.join(finals)} | "
+                     f"{', '.join(status)} |")  # fmt: skip
+    push = [s for s in stats if s.env.startswith("FetchPush")]
+    for s in push:
+        for r in s.scores:
+            at = {int(st): v for st, v in zip(r.steps, r.values, strict=True)}
+            got = [f"{k // 1000}k: {at[k]:.2f}" for k in (200_000, 500_000) if k in at]
+            best = max(r.values) if len(r.values) else float("nan")
+            lines += ["", f"FetchPush-v4 seed {r.seed}: success rate " + (", ".join(got) or "(not yet at 200k)")
+                      + f"; best so far {best:.2f} (last eval at step {int(r.steps[-1])})."]  # fmt: skip
+    png = plot_curves(stats, DOCS / "fetch_success.png", "success")
+    lines += ["", f"![Fetch success rate]({png.name})", ""]
+    table = ROOT / "benchmarks" / "out" / "her_sb3" / "table.md"
+    if table.exists():
+        lines += [
+            "### FetchReach-v4 side by side with Stable-Baselines3's DDPG + HerReplayBuffer",
+            "",
+            "`python benchmarks/her_sb3.py`: same networks, learning rates, gamma, tau, batch, replay, k = 4 `future` "
+            "goals, Gaussian noise 0.2 and update cycles on both sides; both evaluate 20 noise-free episodes every "
+            "500 steps and stop at the first success rate >= 0.9. SB3 cannot express three of the `her` preset's "
+            "choices (30% random actions, the action L2 penalty, the target clip) nor observation normalization in "
+            "its HER replay, so the middle row is ddpgx with those off: the same algorithm as SB3's. Wall seconds "
+            "from the start of training, evaluations included; the three ran back to back per seed while other "
+            "benchmark runs shared the machine, so read the wall ratio, not the absolute seconds.",
+            "",
+            table.read_text().strip(),
+            "",
+        ]
+    if gifs:
+        from ddpgx.record import record
+
+        for s in stats:
+            best = max(s.scores, key=lambda r: r.final)
+            slug = s.env.split("-")[0].lower()
+            gif = DOCS / f"{slug}.gif"
+            res = record(best.run, gif, max_steps=50, every=1, size=(160, 160), fps=15)
+            print(f"{gif}: {best.run.name}, return {res.returns[0]:.1f}, {gif.stat().st_size // 1024} KiB")
+    for s in stats:
+        slug = s.env.split("-")[0].lower()
+        if (DOCS / f"{slug}.gif").exists():
+            lines += [
+                f"![{s.env} policy]({slug}.gif) ({s.env}, the seed with the best final success, noise-free)",
+                "",
+            ]
+    return lines
 
 
 if __name__ == "__main__":
