@@ -164,7 +164,7 @@ def test_wrong_config_types_from_python_name_the_field(tmp_path):
         (dict(tau="0.01"), "tau must be a number, got '0.01'"),
         (dict(batch_norm=1), "batch_norm must be a bool (True or False), got 1"),
         (dict(actor_hidden=(64.0, 64)), "actor_hidden must be a tuple of ints, got (64.0, 64)"),
-        (dict(noise="pink"), "noise must be one of 'ou', 'gaussian', got 'pink'"),
+        (dict(noise="pink"), "noise must be one of 'ou', 'gaussian', 'param', got 'pink'"),
     ]
     for over, message in cases:
         cfg = preset_config("pendulum", "Pendulum-v1", run_dir=str(tmp_path / "run"), **over)

@@ -60,8 +60,8 @@ BATCH = Batch(
 )
 
 
-def relu(x: float) -> float:
-    return max(x, 0.0)
+def relu(x):
+    return np.maximum(x, 0.0)  # scalars and arrays
 
 
 def mu(w, s):

@@ -73,7 +73,9 @@ def test_a_sweep_makes_ordinary_runs_and_a_report_with_the_numbers_of_its_runs(s
     names = sorted(p.name for p in swept.iterdir() if p.is_dir())
     assert names == [f"Pendulum-v1__pendulum__tau={t}__s{s}" for t in ("0.01", "0.05") for s in (0, 1)]
     spec_file = json.loads((swept / "sweep.json").read_text())
-    assert spec_file["grid"] == names and spec_file["spec"]["set"]["tau"] == ["0.01", "0.05"]
+    seed_major = [f"Pendulum-v1__pendulum__tau={t}__s{s}" for s in (0, 1) for t in ("0.01", "0.05")]
+    assert spec_file["grid"] == seed_major and sorted(seed_major) == names
+    assert spec_file["spec"]["set"]["tau"] == ["0.01", "0.05"]
     for name in names:  # every run is an ordinary run: it loads, and eval reads it
         run = swept / name
         cfg = load_policy(run).config

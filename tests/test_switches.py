@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import serialization
+from test_learner import mu, q  # noqa: E402 - the reference forward passes
 
 from ddpgx import load_policy, preset_config, train
 from ddpgx import noise as noise_lib
@@ -50,20 +51,6 @@ BATCH = Batch(
     next_obs=jnp.array([[2.0], [0.5]]),
     terminated=jnp.array([0.0, 0.0]),
 )
-
-
-def relu(x):
-    return np.maximum(x, 0.0)
-
-
-def mu(w, s):
-    w1, b1, w2, b2 = w
-    return np.tanh(w2 * relu(w1 * s + b1) + b2)
-
-
-def q(w, s, a):
-    ws, wa, b1, w2, b2 = w
-    return w2 * relu(ws * s + wa * a + b1) + b2
 
 
 def actor_vars(w):

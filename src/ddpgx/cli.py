@@ -155,9 +155,9 @@ def cmd_presets(args: list[str]) -> int:
         return 0
     docs = field_docs()
     table = Table(title="ddpgx presets (every field is a `ddpgx train --flag`)")
-    table.add_column("flag", style="bold")
+    table.add_column("flag", style="bold", no_wrap=True)  # flags are what users copy: never cut
     for name in PRESETS:
-        table.add_column(name)
+        table.add_column(name, overflow="fold")
     table.add_column("meaning", overflow="fold")
     skip = {"env", "preset", "run_dir"}
     for f in dataclasses.fields(Config):

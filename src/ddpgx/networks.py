@@ -129,17 +129,9 @@ class Critic(nn.Module):
         return dense(x, 1, "out", self.final_init)[..., 0]
 
 
-class TwinCritic(nn.Module):
+class TwinCritic(Critic):
     """Two independent critics q0 and q1 of the same shape (TD3's clipped double Q), on one normalized
-    observation; returns their values stacked, shape (2, batch)."""
-
-    hidden: tuple[int, ...] = (256, 256)
-    action_layer: int = 0
-    norm: str = ""
-    bn_momentum: float = 0.99
-    final_init: float = 3e-3
-    obs_norm: bool = False
-    obs_clip: float = 5.0
+    observation; returns their values stacked, shape (2, batch). Its fields are Critic's."""
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array, train: bool = False) -> jax.Array:
