@@ -22,6 +22,9 @@ OUT = ROOT / "benchmarks" / "out" / "stability"
 SPEC = ROOT / "benchmarks" / "sweeps" / "stability.toml"
 DOCS = ROOT / "docs"
 PASS = 1000.0  # "hopping": the return from which drops count
+KEEP = (
+    "<!-- conclusions: written by hand from the numbers above; benchmarks/stability.py keeps what follows -->"
+)
 
 
 def worst_drop(values: np.ndarray, threshold: float = PASS) -> float:
@@ -100,9 +103,25 @@ def main() -> None:
             + ", ".join(f"s{s.seed}: {s.final:.0f}" for s in scores)
             + " |"
         )
-    if pending:
-        lines += ["", "Still running or queued (continue with the sweep's command): " + ", ".join(
-            f"{r.name} (step {_step(r)})" for r in pending) + "."]  # fmt: skip
+    started = [r for r in pending if (r / "eval.csv").exists() and score_ok(r)]
+    if started:
+        lines += [
+            "",
+            "Runs under way (not in the table above; the sweep's command continues them):",
+            "",
+            "| run | step | last eval | best eval | worst drop after first 1000, so far |",
+            "|---|---|---|---|---|",
+        ]
+        for r in started:
+            sc = score_run(r, load_run_config(r).seed, "eval")
+            d = worst_drop(sc.values)
+            lines.append(
+                f"| {r.name} | {sc.step} | {sc.final:.0f} | {sc.best:.0f} | "
+                f"{'not yet at 1000' if d != d else f'{d:.0f}'} |"
+            )
+    queued = [r.name for r in pending if r not in started]
+    if queued:
+        lines += ["", "Queued: " + ", ".join(queued) + "."]  # fmt: skip
     if stats:
         plot_curves(stats, DOCS / "stability.png", "eval")
         lines += ["", "![eval curves with 95% bootstrap bands](stability.png)", ""]
@@ -112,7 +131,9 @@ def main() -> None:
         res = record(best.run, DOCS / "hopper_best.gif", max_steps=400, every=5, size=(128, 128), fps=20)
         lines += [f"![best Hopper policy](hopper_best.gif) ({best.run.name}, return {res.returns[0]:.0f} over "
                   "the recorded 400 steps, noise-free)", ""]  # fmt: skip
-    (DOCS / "STABILITY.md").write_text("\n".join(lines) + "\n")
+    doc = DOCS / "STABILITY.md"
+    kept = doc.read_text().partition(KEEP)[2] if doc.exists() and KEEP in doc.read_text() else "\n"
+    doc.write_text("\n".join(lines) + "\n" + KEEP + kept)
     print((DOCS / "STABILITY.md").read_text())
     _ = (json, _iqm)
 
@@ -125,10 +146,11 @@ class _Group:
         self.seeds = [s.seed for s in scores]
 
 
-def _step(run: Path) -> int:
-    from ddpgx.sweep import summary
+def score_ok(run: Path) -> bool:
+    """The run has at least one evaluation."""
+    from ddpgx.plots import read_rows
 
-    return summary(run)["step"] if (run / "episodes.csv").exists() else 0
+    return bool(read_rows(run / "eval.csv"))
 
 
 if __name__ == "__main__":

@@ -318,3 +318,29 @@ def test_pendulum_still_learns_with_each_switch(tmp_path, switch):
     )  # fmt: skip
     res = train(cfg)
     assert res.final_eval_mean >= -250.0, (switch, res.final_eval_mean, res.steps)
+
+
+def test_targets_move_once_per_call_with_target_update_call():
+    """baselines' HER: K gradient steps, then one soft update of the targets towards the online networks."""
+    rng = np.random.default_rng(0)
+    k, b = 3, 8
+    batches = Batch(
+        obs=jnp.asarray(rng.normal(size=(k, b, 3)), jnp.float32),
+        action=jnp.asarray(rng.uniform(-1, 1, (k, b, 2)), jnp.float32),
+        reward=jnp.asarray(rng.normal(size=(k, b)), jnp.float32),
+        next_obs=jnp.asarray(rng.normal(size=(k, b, 3)), jnp.float32),
+        terminated=jnp.zeros((k, b), jnp.float32),
+    )
+    base = dict(actor_hidden=(8,), critic_hidden=(8,), tau=0.1, batch_size=b)
+    per_call, per_step = Learner(Config(**base, target_update="call"), 3, 2), Learner(Config(**base), 3, 2)
+    s0 = per_call.init(0)
+    first_target = jax.tree_util.tree_map(np.array, s0.actor_target)
+    s_call, _ = per_call.update(per_call.init(0), batches)
+    s_step, _ = per_step.update(per_step.init(0), batches)
+    # the online networks took the same K steps either way (the targets differ only from the second step on)
+    want = jax.tree_util.tree_map(lambda o, t: 0.1 * np.asarray(o) + 0.9 * t, s_call.actor, first_target)
+    jax.tree_util.tree_map(lambda a, w: np.testing.assert_allclose(np.asarray(a), w, rtol=1e-6, atol=1e-7),
+                           s_call.actor_target, want)  # fmt: skip
+    diff = jax.tree_util.tree_map(lambda a, c: float(np.max(np.abs(np.asarray(a) - np.asarray(c)))),
+                                  s_step.actor_target, s_call.actor_target)  # fmt: skip
+    assert max(jax.tree_util.tree_leaves(diff)) > 1e-6  # per step is another schedule

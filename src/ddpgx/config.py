@@ -17,6 +17,7 @@ from ddpgx.errors import UserError
 
 NoiseKind = Literal["ou", "gaussian", "param"]
 HerStrategy = Literal["future", "final", "episode"]
+TargetUpdate = Literal["step", "call"]
 _UNION_TYPE = getattr(types, "UnionType", None)  # ``float | None`` (Python 3.10+), beside typing.Union
 
 
@@ -115,6 +116,9 @@ class Config:
     """Clip the critic's target y to [low, high] (HER: -1/(1 - gamma), 0 for rewards in [-1, 0]); empty: off."""
     random_eps: float = 0.0
     """Probability of a uniformly random action instead of the noisy policy's (HER's random_eps, 0.3)."""
+    target_update: TargetUpdate = "step"
+    """When the targets move by tau: after every gradient step (step; DDPG, SB3), or once per compiled call of
+    --gradient-steps steps (call; baselines' HER moves them once per cycle)."""
 
     # --- exploration
     noise: NoiseKind = "gaussian"
@@ -349,6 +353,10 @@ def validate(cfg: Config) -> Config:
     need(
         len(cfg.target_clip) in (0, 2) and (not cfg.target_clip or cfg.target_clip[0] < cfg.target_clip[1]),
         f"--target-clip takes LOW HIGH with LOW < HIGH (or nothing), got {' '.join(map(str, cfg.target_clip))}",
+    )
+    need(
+        cfg.target_update in ("step", "call"),
+        f"--target-update must be step or call, got {cfg.target_update}",
     )
     need(not (cfg.her and cfg.n_step > 1), "--her replays one-step transitions; use --n-step 1 with it")
     need(

@@ -85,6 +85,7 @@ class Hyper:
     action_l2: float = 0.0
     target_clip: tuple[float, ...] = ()
     random_eps: float = 0.0
+    target_update: str = "step"
 
 
 PARAM_NOISE_ALPHA = 1.01  # baselines' adoption_coefficient: the factor the parameter noise's scale moves by
@@ -233,15 +234,13 @@ def update_step(
         )
         upd, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor["params"])
         actor_vars = {**actor_vars, "params": optax.apply_updates(state.actor["params"], upd)}
-        return (
-            state.replace(
-                actor=actor_vars,
-                actor_opt=actor_opt,
+        state = state.replace(actor=actor_vars, actor_opt=actor_opt)
+        if hp.target_update == "step":
+            state = state.replace(
                 actor_target=soft_update(actor_vars, state.actor_target, hp.tau),
                 critic_target=soft_update(state.critic, state.critic_target, hp.tau),
-            ),
-            a_loss,
-        )
+            )
+        return state, a_loss
 
     if hp.policy_delay == 1:
         state, a_loss = actor_and_targets(state)
@@ -259,6 +258,12 @@ def update_many(state: TrainState, batches: Batch, **static: Any) -> tuple[Train
     """K gradient steps over batches stacked on axis 0, fused with ``lax.scan``; metrics are K-step means
     (the actor loss averages over the steps that updated the actor)."""
     state, m = jax.lax.scan(lambda s, b: update_step(s, b, **static), state, batches)
+    if static["hp"].target_update == "call":  # baselines' HER: the targets move once per cycle of K steps
+        tau = static["hp"].tau
+        state = state.replace(
+            actor_target=soft_update(state.actor, state.actor_target, tau),
+            critic_target=soft_update(state.critic, state.critic_target, tau),
+        )
     return state, Metrics(jnp.mean(m.critic_loss), jnp.nanmean(m.actor_loss), jnp.mean(m.mean_q))
 
 
@@ -357,7 +362,7 @@ class Learner:
         self.hp = Hyper(
             cfg.gamma, cfg.tau, cfg.policy_delay, cfg.noise, cfg.noise_sigma, cfg.noise_theta,
             cfg.target_noise, cfg.target_noise_clip, cfg.param_noise_delta, cfg.action_l2,
-            tuple(cfg.target_clip), cfg.random_eps,
+            tuple(cfg.target_clip), cfg.random_eps, cfg.target_update,
         )  # fmt: skip
         static = dict(
             actor=self.actor, critic=self.critic, actor_tx=self.actor_tx, critic_tx=self.critic_tx, hp=self.hp
