@@ -98,7 +98,9 @@ def main() -> None:
         if 0 < len(reached) < len(drops):
             drop_txt += f" ({len(drops) - len(reached)} run(s) never reached 1000)"
         lines.append(
-            f"| {v} | {what.get(v, '')} | {len(scores)} | {finals.mean():.0f} [{lo:.0f}, {hi:.0f}] | "
+            f"| {v} | {what.get(v, '')} | {len(scores)} | {finals.mean():.0f} "
+            + (f"[{lo:.0f}, {hi:.0f}]" if len(finals) > 1 else "[-, -]")
+            + " | "
             f"{float(iqm(finals)):.0f} | {drop_txt} | {stds.mean():.0f} | "
             + ", ".join(f"s{s.seed}: {s.final:.0f}" for s in scores)
             + " |"
