@@ -543,9 +543,14 @@ def _execute(
     pending: dict[Any, RunState] = {}
     limit = spec.max_parallel or len(queue)
     table = _LiveTable(runs, live)
+    ctrl_c = (
+        _CtrlC()
+    )  # Ray's blocking calls may swallow a KeyboardInterrupt; a flag checked every second cannot
     try:
-        with table:
+        with table, ctrl_c:
             while queue or pending:
+                if ctrl_c.count:
+                    raise KeyboardInterrupt
                 if (
                     queue and stop_file.exists()
                 ):  # `touch OUT/.stop`: the running runs checkpoint; start no more
@@ -589,6 +594,34 @@ def _execute(
     finally:
         if started_here:
             ray.shutdown()
+
+
+class _CtrlC:
+    """SIGINT sets a flag the driver's loop checks (its first Ctrl-C stops the sweep gracefully); a second one
+    raises KeyboardInterrupt at once (abandon the running runs)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def record_runs(out: Path, runs: list[RunState]) -> None:
