@@ -42,9 +42,11 @@ class Group:
 
 
 def run_config(run_dir: Path) -> dict[str, Any]:
-    """The resolved config of a run, as config.json holds it."""
+    """The resolved config of a run, as config.json holds it; fields added to ddpgx after the run was made take
+    their defaults (the run ran without them), so old and new runs of one experiment still group together."""
     try:
-        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+        saved = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+        cfg = {**_jsonable(Config()), **saved}
         cfg["env"], cfg["preset"], cfg["seed"] = str(cfg["env"]), str(cfg["preset"]), int(cfg["seed"])
         return cfg
     except (OSError, KeyError, ValueError, TypeError) as e:
