@@ -11,7 +11,6 @@ report's statistics). Runs still under way are listed with their step, not score
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def last_std(values: np.ndarray, k: int = 5) -> float:
 
 
 def main() -> None:
-    from ddpgx.report import _iqm, _mean, bootstrap_ci, iqm, plot_curves, score_run
+    from ddpgx.report import _mean, bootstrap_ci, iqm, plot_curves, score_run
     from ddpgx.run import load_run_config
     from ddpgx.sweep import load_toml, run_status
 
@@ -137,7 +136,6 @@ def main() -> None:
     kept = doc.read_text().partition(KEEP)[2] if doc.exists() and KEEP in doc.read_text() else "\n"
     doc.write_text("\n".join(lines) + "\n" + KEEP + kept)
     print((DOCS / "STABILITY.md").read_text())
-    _ = (json, _iqm)
 
 
 class _Group:

@@ -117,7 +117,7 @@ class _Signals:
 
 def make_buffer(cfg: Config, env: Any, obs_dim: int, act_dim: int) -> ReplayBuffer | Any:
     """The run's replay: HER's episode replay for ``--her`` on a goal env, else the transition ring."""
-    from ddpgx.goals import find_flatten, goal_layout
+    from ddpgx.goals import find_flatten
 
     layout = goal_layout(env)
     if not cfg.her:
@@ -152,9 +152,6 @@ def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False):
     template = io.jax_to_numpy(serialization.to_state_dict(state))
 
     def check(loaded: ckpt.Loaded) -> str | None:
-        loaded.state.setdefault(
-            "explore", {}
-        )  # written before parameter noise existed: nothing to explore with
         problem = ckpt.tree_mismatch(template, loaded.state) or buffer.check_state(loaded.replay)
         if problem:
             return problem
@@ -202,9 +199,8 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
         closing.callback(evaluator.close)
         obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
-        closing.callback(
-            run.close
-        )  # releases the lock however open() or the loop ends (a no-op if never taken)
+        # releases the lock however open() or the loop ends (a no-op if never taken)
+        closing.callback(run.close)
         loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer, cfg.obs_norm))
         return _loop(
             cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start, stop
@@ -240,7 +236,8 @@ def _loop(
 
     if loaded is not None:
         m = loaded.manifest
-        state = serialization.from_state_dict(state, loaded.state)
+        # a checkpoint written before parameter noise existed has no `explore` entry: there was nothing to keep
+        state = serialization.from_state_dict(state, {"explore": {}, **loaded.state})
         state = jax.tree_util.tree_map(jnp.asarray, state)
         buffer.load_state_dict(loaded.replay)
         ckpt.set_rng_state(buffer.rng, m["rng"]["replay"])
