@@ -148,6 +148,14 @@ def test_report_statistics_equal_scipys_on_a_fixed_data_set():
     assert all(v != v for v in bootstrap_ci([x[:1]], _mean))  # one seed: no CI
 
 
+def test_report_prints_success_rates_with_two_decimals_and_returns_with_one():
+    from ddpgx.report import GroupStats, markdown
+
+    s = GroupStats("FetchReach-v4", "her", [0, 1], 0.95, (0.9, 1.0), 0.95, (0.9, 1.0), 0.975, 10_000, 60.0)
+    assert "| her | 2 | 0.95 | [0.90, 1.00] | 0.95 | [0.90, 1.00] | 0.97 | 10000 | 60 s |" in markdown([s], "success")
+    assert "| her | 2 | 0.9 | [0.9, 1.0] | 0.9 | [0.9, 1.0] | 1.0 | 10000 | 60 s |" in markdown([s], "eval")
+
+
 def test_a_worker_killed_mid_run_is_retried_from_its_checkpoint_and_ends_bitwise_equal(swept, tmp_path):
     out = tmp_path / "killed"
     p = subprocess.Popen(sweep_cli("--seeds", "1", "--set", "tau=0.05", "--out", str(out)),

@@ -210,11 +210,13 @@ def markdown(stats: Sequence[GroupStats], metric: str, images: Sequence[str] = (
             "| group | seeds | final mean | 95% CI | IQM | IQM 95% CI | mean best | steps | wall per run |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
+        d = 2 if metric == "success" else 1  # a success rate of 0.95 must not print as 1.0
         for s in (s for s in stats if s.env == env):
             lines.append(
-                f"| {s.label} | {len(s.seeds)} | {_f(s.final_mean)} | [{_f(s.final_ci[0])}, {_f(s.final_ci[1])}] "
-                f"| {_f(s.iqm)} | [{_f(s.iqm_ci[0])}, {_f(s.iqm_ci[1])}] | {_f(s.best_mean)} | {s.steps:.0f} "
-                f"| {_duration(s.wall_s)} |"
+                f"| {s.label} | {len(s.seeds)} | {_f(s.final_mean, d)} "
+                f"| [{_f(s.final_ci[0], d)}, {_f(s.final_ci[1], d)}] "
+                f"| {_f(s.iqm, d)} | [{_f(s.iqm_ci[0], d)}, {_f(s.iqm_ci[1], d)}] | {_f(s.best_mean, d)} "
+                f"| {s.steps:.0f} | {_duration(s.wall_s)} |"
             )
         lines.append("")
     if len({s.env for s in stats}) > 1:
