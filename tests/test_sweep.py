@@ -152,7 +152,9 @@ def test_report_prints_success_rates_with_two_decimals_and_returns_with_one():
     from ddpgx.report import GroupStats, markdown
 
     s = GroupStats("FetchReach-v4", "her", [0, 1], 0.95, (0.9, 1.0), 0.95, (0.9, 1.0), 0.975, 10_000, 60.0)
-    assert "| her | 2 | 0.95 | [0.90, 1.00] | 0.95 | [0.90, 1.00] | 0.97 | 10000 | 60 s |" in markdown([s], "success")
+    assert "| her | 2 | 0.95 | [0.90, 1.00] | 0.95 | [0.90, 1.00] | 0.97 | 10000 | 60 s |" in markdown(
+        [s], "success"
+    )
     assert "| her | 2 | 0.9 | [0.9, 1.0] | 0.9 | [0.9, 1.0] | 1.0 | 10000 | 60 s |" in markdown([s], "eval")
 
 
