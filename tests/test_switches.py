@@ -3,6 +3,7 @@ adaptive parameter noise): their maths against hand-computed numbers, exact resu
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -203,7 +204,7 @@ SMALL = dict(
 
 
 def test_obs_norm_statistics_are_those_of_every_observation_and_serve_acting_learning_and_load_policy(
-    tmp_path,
+    tmp_path, monkeypatch
 ):
     run = tmp_path / "norm"
     train(preset_config("pendulum", "Pendulum-v1", seed=1, run_dir=str(run), obs_norm=True, **SMALL))
@@ -224,6 +225,29 @@ def test_obs_norm_statistics_are_those_of_every_observation_and_serve_acting_lea
         np.testing.assert_allclose(state[net]["obs_stats"]["std"], want_std, rtol=1e-6)
     final = load_params(run / "final.msgpack")["actor"]["obs_stats"]
     np.testing.assert_allclose(final["mean"], want_mean, rtol=1e-6)
+    # mid-run, the networks hold the statistics written at the last multiple of OBS_STATS_EVERY (forced to 70 in
+    # the run below): at the checkpoint at step 1800, those of step 1750, i.e. 9 resets + 1750 steps' observations
+    run70 = tmp_path / "every70"
+    monkeypatch.setattr(
+        importlib.import_module("ddpgx.train"), "OBS_STATS_EVERY", 70
+    )  # the module, not train()
+    train(preset_config("pendulum", "Pendulum-v1", seed=1, run_dir=str(run70), obs_norm=True, **SMALL))
+    mid = run70 / "checkpoints" / "step_000000001800"
+    with np.load(mid / "replay.npz") as z:
+        upto = z["obs"][: int(z["filled"])].astype(np.float64)
+    mid_state = serialization.msgpack_restore((mid / "state.msgpack").read_bytes())
+    assert len(upto) == 9 * 201
+    for net in ("actor", "critic_target"):
+        np.testing.assert_allclose(mid_state[net]["obs_stats"]["mean"], upto[:1759].mean(0), rtol=1e-6)
+        np.testing.assert_allclose(
+            mid_state[net]["obs_stats"]["std"], np.sqrt(upto[:1759].var(0) + EPS), rtol=1e-6
+        )
+    assert not np.allclose(mid_state["actor"]["obs_stats"]["mean"], upto[:1760].mean(0), rtol=1e-6, atol=0)
+    # the run's end writes them, whatever the schedule: final.msgpack has all of them
+    with np.load(sorted((run70 / "checkpoints").glob("step_*"))[-1] / "replay.npz") as z:
+        all70 = z["obs"][: int(z["filled"])].astype(np.float64)
+    final70 = load_params(run70 / "final.msgpack")["actor"]["obs_stats"]
+    np.testing.assert_allclose(final70["mean"], all70.mean(0), rtol=1e-6)
     policy = load_policy(run)
     np.testing.assert_allclose(policy.variables["obs_stats"]["std"], want_std, rtol=1e-6)
     # the policy normalizes: by hand, the same actor on (obs - mean) / std clipped at 5

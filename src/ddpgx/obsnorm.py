@@ -2,8 +2,9 @@
 
 Kept on the host in float64 and updated one observation at a time with Welford's algorithm; every network that
 normalizes reads float32 copies (mean, sqrt(var + eps)) from its ``obs_stats`` variables, which the loop
-refreshes before each compiled call that needs them (see ``Learner.set_obs_stats``). The exact float64 state is
-part of every checkpoint, so a resumed run normalizes with the same bits as the uninterrupted one.
+writes every ``train.OBS_STATS_EVERY`` env steps and before every evaluation and the final save (see
+``Learner.set_obs_stats``). The exact float64 state is part of every checkpoint, so a resumed run normalizes with
+the same bits as the uninterrupted one.
 """
 
 from __future__ import annotations

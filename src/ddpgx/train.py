@@ -41,6 +41,7 @@ from ddpgx.replay import ReplayBuffer
 from ddpgx.run import RunDir, load_run_config
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation envs are seeded apart from the training env
+OBS_STATS_EVERY = 100  # --obs-norm: env steps between writes of the statistics into the networks
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,11 @@ def _loop(
     stats = RunningStats(env.observation_space.shape[0]) if cfg.obs_norm else None
 
     def fresh(state: Any) -> Any:
-        """The state with the latest observation statistics in its networks (before each compiled call)."""
+        """The state with the latest observation statistics in its networks. The loop writes them every
+        OBS_STATS_EVERY env steps and before every evaluation and the final save, not before every compiled call:
+        that would copy 8 small arrays to the device each step, a few percent of an update. The float64 statistics
+        take in every observation all along. Step-based, so a resumed run writes them where the uninterrupted one
+        did."""
         if stats is not None and stats.changed:
             state = learner.set_obs_stats(state, *stats.mean_std())
             stats.changed = False
@@ -326,7 +331,6 @@ def _loop(
                 elif fused_action is not None:  # computed with the last update, for this very observation
                     action, fused_action = np.asarray(fused_action), None
                 else:
-                    state = fresh(state)
                     a_dev, noise, key = learner.act(state.actor, state.explore, obs, state.noise, state.key)
                     state = state.replace(noise=noise, key=key)
                     action = np.asarray(a_dev)
@@ -339,6 +343,8 @@ def _loop(
                     )
                 if stats is not None:
                     stats.push(next_obs)
+                    if step % OBS_STATS_EVERY == 0:
+                        state = fresh(state)
                 done = terminated or truncated
                 buffer.add(obs, action, reward, next_obs, terminated, done)
                 obs = next_obs
@@ -351,7 +357,6 @@ def _loop(
 
                 if step >= start_updates and (step - start_updates) % k == k - 1:
                     batches = Batch(*buffer.sample(cfg.batch_size, grad_steps, cfg.n_step, cfg.gamma))
-                    state = fresh(state)
                     if cfg.profile:
                         t_upd = time.perf_counter()
                     # the next step acts on `obs`: one compiled call does both (after an episode end the action
@@ -362,7 +367,7 @@ def _loop(
                         update_s += time.perf_counter() - t_upd
 
                 if learner.param_noise and step > start_updates and step % cfg.param_noise_interval == 0:
-                    state, _ = learner.adapt_param_noise(fresh(state), buffer.sample(cfg.batch_size).obs)
+                    state, _ = learner.adapt_param_noise(state, buffer.sample(cfg.batch_size).obs)
                 if step % cfg.log_every == 0:
                     now = time.perf_counter()
                     sps = (step - s_tick) / max(now - t_tick, 1e-9)
