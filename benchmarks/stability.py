@@ -69,13 +69,13 @@ def main() -> None:
         "switch of the one update (see the README), every other setting is `modern`'s.",
         "",
         "Hopper-v5, 200,000 env steps per run, noise-free evaluation of 10 episodes every 5,000 steps, seeds 0-2, "
-        "all runs on the same kind of 2-core machine, two at a time (`ddpgx sweep benchmarks/sweeps/stability.toml`, "
-        "then `python benchmarks/stability.py`). `modern`'s three runs are the ones of docs/RESULTS.md (the same "
+        "all runs on the same kind of 2-core machine, two at a time, under MuJoCo 4.0.0 "
+        "(`ddpgx sweep benchmarks/sweeps/stability.toml`, then `python benchmarks/stability.py`). `modern`'s three runs are the ones of docs/RESULTS.md (the same "
         "config and code path; every switch is off in it).",
         "",
-        "| variant | what changes | seeds done | final eval: mean [95% CI] | IQM | worst drop after first 1000 "
-        "(mean; max) | std of last 5 evals (mean) | finals |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | what changes | seeds done | final eval: mean [95% CI] | IQM | mean of last 5 evals | worst drop "
+        "after first 1000 (mean; max) | std of last 5 evals (mean) | finals |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     what = {
         "modern": "DDPG as `modern` (256-256, Gaussian 0.1, lr 3e-4, batch 256, tau 0.005)",
@@ -86,12 +86,13 @@ def main() -> None:
     }
     for v, scores in rows:
         if not scores:
-            lines.append(f"| {v} | {what.get(v, '')} | 0 | - | - | - | - | - |")
+            lines.append(f"| {v} | {what.get(v, '')} | 0 | - | - | - | - | - | - |")
             continue
         finals = np.array([s.final for s in scores])
         lo, hi = bootstrap_ci([finals], _mean) if len(finals) > 1 else (float("nan"), float("nan"))
         drops = np.array([worst_drop(s.values) for s in scores])
         stds = np.array([last_std(s.values) for s in scores])
+        last5 = np.array([np.mean(s.values[-5:]) for s in scores])
         reached = drops[~np.isnan(drops)]
         drop_txt = f"{reached.mean():.0f}; {reached.max():.0f}" if len(reached) else "never reached 1000"
         if 0 < len(reached) < len(drops):
@@ -100,7 +101,7 @@ def main() -> None:
             f"| {v} | {what.get(v, '')} | {len(scores)} | {finals.mean():.0f} "
             + (f"[{lo:.0f}, {hi:.0f}]" if len(finals) > 1 else "[-, -]")
             + " | "
-            f"{float(iqm(finals)):.0f} | {drop_txt} | {stds.mean():.0f} | "
+            f"{float(iqm(finals)):.0f} | {last5.mean():.0f} | {drop_txt} | {stds.mean():.0f} | "
             + ", ".join(f"s{s.seed}: {s.final:.0f}" for s in scores)
             + " |"
         )
