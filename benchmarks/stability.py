@@ -3,9 +3,10 @@
     ddpgx sweep benchmarks/sweeps/stability.toml    # 5 variants x 3 seeds x 200k steps (re-run to continue it)
     python benchmarks/stability.py [--gif]          # writes docs/STABILITY.md and docs/stability.png
 
-Each variant is a [[variant]] of the sweep file. For every finished run: its final noise-free eval; two stability
-figures: the worst drop between consecutive evaluations after the run first passes 1000, and the standard
-deviation of its last five evaluations. Across seeds: the mean with its 95% bootstrap CI and the IQM (ddpgx
+Each variant is a [[variant]] of the sweep file. For every finished run: its final noise-free eval and the mean of
+its last five; three stability figures: the worst drop between consecutive evaluations after the run first passes
+1000, the share of evaluations from then on that stay at or above 1000, and the standard deviation of its last five
+evaluations. Across seeds: the mean with its 95% bootstrap CI and the IQM (ddpgx
 report's statistics). Runs still under way are listed with their step, not scored.
 """
 
@@ -34,6 +35,13 @@ def worst_drop(values: np.ndarray, threshold: float = PASS) -> float:
         return float("nan")
     after = values[hit[0] :]
     return float(max(0.0, np.max(after[:-1] - after[1:]))) if len(after) > 1 else 0.0
+
+
+def share_above(values: np.ndarray, threshold: float = PASS) -> float:
+    """Fraction of the evaluations from the first one at or above ``threshold`` on that are at or above it (nan:
+    never reached it): how much of the time a run that has learned to hop keeps hopping."""
+    hit = np.flatnonzero(values >= threshold)
+    return float(np.mean(values[hit[0] :] >= threshold)) if len(hit) else float("nan")
 
 
 def last_std(values: np.ndarray, k: int = 5) -> float:
@@ -74,8 +82,8 @@ def main() -> None:
         "config and code path; every switch is off in it).",
         "",
         "| variant | what changes | seeds done | final eval: mean [95% CI] | IQM | mean of last 5 evals | worst drop "
-        "after first 1000 (mean; max) | std of last 5 evals (mean) | finals |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "after first 1000 (mean; max) | evals >= 1000 after first 1000 (mean) | std of last 5 evals (mean) | finals |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     what = {
         "modern": "DDPG as `modern` (256-256, Gaussian 0.1, lr 3e-4, batch 256, tau 0.005)",
@@ -86,13 +94,15 @@ def main() -> None:
     }
     for v, scores in rows:
         if not scores:
-            lines.append(f"| {v} | {what.get(v, '')} | 0 | - | - | - | - | - | - |")
+            lines.append(f"| {v} | {what.get(v, '')} | 0 | - | - | - | - | - | - | - |")
             continue
         finals = np.array([s.final for s in scores])
         lo, hi = bootstrap_ci([finals], _mean) if len(finals) > 1 else (float("nan"), float("nan"))
         drops = np.array([worst_drop(s.values) for s in scores])
         stds = np.array([last_std(s.values) for s in scores])
         last5 = np.array([np.mean(s.values[-5:]) for s in scores])
+        shares = np.array([share_above(s.values) for s in scores])
+        share_txt = f"{np.nanmean(shares):.0%}" if (~np.isnan(shares)).any() else "-"
         reached = drops[~np.isnan(drops)]
         drop_txt = f"{reached.mean():.0f}; {reached.max():.0f}" if len(reached) else "never reached 1000"
         if 0 < len(reached) < len(drops):
@@ -101,7 +111,7 @@ def main() -> None:
             f"| {v} | {what.get(v, '')} | {len(scores)} | {finals.mean():.0f} "
             + (f"[{lo:.0f}, {hi:.0f}]" if len(finals) > 1 else "[-, -]")
             + " | "
-            f"{float(iqm(finals)):.0f} | {last5.mean():.0f} | {drop_txt} | {stds.mean():.0f} | "
+            f"{float(iqm(finals)):.0f} | {last5.mean():.0f} | {drop_txt} | {share_txt} | {stds.mean():.0f} | "
             + ", ".join(f"s{s.seed}: {s.final:.0f}" for s in scores)
             + " |"
         )
