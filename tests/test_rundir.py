@@ -43,6 +43,24 @@ def wait_for(cond, p: subprocess.Popen, what: str, limit: float = 120.0) -> None
         time.sleep(0.02)
 
 
+def test_a_directory_holding_only_a_lock_file_takes_a_new_run(tmp_path, capsys):
+    """What a run killed before it wrote anything leaves (a sweep stopped with runs queued): a lone .lock."""
+    run = tmp_path / "run"
+    lock = RunLock(run)
+    run.mkdir()
+    lock.acquire()
+    lock.release()
+    assert [p.name for p in run.iterdir()] == [".lock"]
+    assert main(["train", *FLAGS, "--total-steps", "400", "--run-dir", str(run)]) == 0
+    assert [int(r["step"]) for r in table(run / "episodes.csv")] == [200, 400]
+    # anything else still makes it another run's directory
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "stray.txt").write_text("x")
+    assert main(["train", *FLAGS, "--run-dir", str(other)]) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ one process at a time
 
 

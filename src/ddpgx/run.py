@@ -128,10 +128,11 @@ def check_resume_config(saved: Config, asked: Config) -> None:
 
 
 def check_new_run_dir(path: Path) -> None:
-    """A new run needs an absent or empty directory (checked before anything is written)."""
+    """A new run needs an absent or empty directory (checked before anything is written). A lone ``.lock`` counts
+    as empty: it is what a run stopped before it wrote anything leaves (a sweep stopped with runs queued)."""
     if path.exists() and not path.is_dir():
         raise UserError(f"--run-dir {path} is an existing file, not a directory; pass another --run-dir")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
         raise UserError(
             f"run directory {path} already exists and is not empty; pass another --run-dir, "
             f"or continue it with: ddpgx train --resume {path}"
