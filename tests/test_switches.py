@@ -3,6 +3,7 @@ adaptive parameter noise): their maths against hand-computed numbers, exact resu
 
 from __future__ import annotations
 
+import csv
 import importlib
 import json
 from pathlib import Path
@@ -368,3 +369,19 @@ def test_targets_move_once_per_call_with_target_update_call():
     diff = jax.tree_util.tree_map(lambda a, c: float(np.max(np.abs(np.asarray(a) - np.asarray(c)))),
                                   s_step.actor_target, s_call.actor_target)  # fmt: skip
     assert max(jax.tree_util.tree_leaves(diff)) > 1e-6  # per step is another schedule
+
+
+@pytest.mark.parametrize("delay,every", [(2, 1), (3, 2)])
+def test_logged_actor_loss_with_policy_delay_is_that_of_the_last_call_that_updated_the_actor(
+    tmp_path, delay, every
+):
+    """A call whose critic steps include no actor step reports nan; the log keeps the last real actor loss. An
+    off-by-one in which calls update the actor would put nan rows into train.csv."""
+    run = tmp_path / "delay"
+    over = {**SMALL, "total_steps": 1_400, "update_every": every, "log_every": 100}
+    train(preset_config("pendulum", "Pendulum-v1", seed=0, run_dir=str(run), policy_delay=delay, **over))
+    with open(run / "train.csv") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) > SMALL["learning_starts"]]
+    losses = [float(r["actor_loss"]) for r in rows]
+    assert len(losses) == 11 and np.isfinite(losses).all(), losses
+    assert len(set(losses)) == len(losses)  # a new actor loss at every log: the actor keeps updating

@@ -305,6 +305,15 @@ def _loop(
     )  # numpy: a fresh device copy each time, safe to donate
     start_updates = max(cfg.learning_starts, cfg.batch_size)
     k = cfg.update_every
+
+    def actor_in_call(step: int) -> bool:
+        """Whether the update call made at ``step`` includes an actor step: its critic steps are numbered on from
+        those of the calls before it, and the actor steps on every ``policy_delay``-th."""
+        if cfg.policy_delay == 1 or grad_steps >= cfg.policy_delay:
+            return True
+        first = ((step - start_updates + 1) // k - 1) * grad_steps + 1
+        return any((first + i) % cfg.policy_delay == 0 for i in range(grad_steps))
+
     t_tick, s_tick, sps, update_s = time.perf_counter(), c.step, 0.0, 0.0
     step = c.step
     ep_return, ep_len = 0.0, 0
@@ -361,7 +370,11 @@ def _loop(
                         t_upd = time.perf_counter()
                     # the next step acts on `obs`: one compiled call does both (after an episode end the action
                     # is dropped; one compiled program either way, never a second compile mid-run)
-                    state, metrics, fused_action = learner.update_and_act(state, batches, obs)
+                    state, m, fused_action = learner.update_and_act(state, batches, obs)
+                    # with policy_delay, a call may not update the actor (its actor loss is nan): the log shows the
+                    # loss of the last call that did (decided on the host from the step, so nothing waits)
+                    keep = metrics is not None and not actor_in_call(step)
+                    metrics = m._replace(actor_loss=metrics.actor_loss) if keep else m
                     if cfg.profile:
                         jax.block_until_ready(metrics)
                         update_s += time.perf_counter() - t_upd
