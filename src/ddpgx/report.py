@@ -263,7 +263,9 @@ def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
             window = LAST_EPISODES if metric == "episode" else 1
             grid, ys = common_grid([(r.steps, smooth(r.values, window)) for r in s.scores], points=100)
             mean = ys.mean(0)
-            (line,) = ax.plot(grid, mean, lw=1.6, label=f"{s.label} ({len(s.seeds)} seeds)")
+            (line,) = ax.plot(
+                grid, mean, lw=1.6, label=f"{s.label} ({len(s.seeds)} seed{'s' * (len(s.seeds) != 1)})"
+            )
             if len(ys) > 1:
                 lo, hi = _band(ys)
                 ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2)
