@@ -2,11 +2,12 @@
 
     python benchmarks/obsnorm_cost.py [--reps 3] [--steps 6000]
 
-With `--obs-norm`, every observation goes into a float64 running mean/variance on the host, and before each
-compiled call (the fused update-and-act, and acting) the loop writes the fresh float32 mean/std into the four
-networks' `obs_stats` collections. This measures the env steps/s once learning has started (the log windows after
+With `--obs-norm`, every observation goes into a float64 running mean/variance on the host, every 100 env steps
+(and before each evaluation) the loop writes the float32 mean/std into the four networks' `obs_stats` collections,
+and every forward pass normalizes its input. This measures the env steps/s once learning has started (the log windows after
 the first one past `learning_starts`, so the compile is excluded) in one process per run, off and on alternating,
-and prints the median of each and their ratio. Run it on an otherwise idle machine.
+and prints the median of each and their ratio (which of the pair goes first alternates). Run it on an otherwise idle
+machine, or pinned to a free core (`taskset -c 1 python benchmarks/obsnorm_cost.py`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main() -> None:
     got: dict[str, list[float]] = {"off": [], "on": []}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.reps):
-            for mode in ("off", "on"):
+            for mode in ("off", "on") if rep % 2 == 0 else ("on", "off"):  # alternate which goes first
                 run = Path(tmp) / f"{mode}{rep}"
                 subprocess.run([sys.executable, "-c", CHILD, str(a.steps), mode, str(run)], check=True)
                 got[mode].append(sps(run))
