@@ -543,9 +543,8 @@ def _execute(
     pending: dict[Any, RunState] = {}
     limit = spec.max_parallel or len(queue)
     table = _LiveTable(runs, live)
-    ctrl_c = (
-        _CtrlC()
-    )  # Ray's blocking calls may swallow a KeyboardInterrupt; a flag checked every second cannot
+    # Ray's blocking calls may swallow a KeyboardInterrupt; a flag checked every second cannot
+    ctrl_c = _CtrlC()
     try:
         with table, ctrl_c:
             while queue or pending:

@@ -231,7 +231,7 @@ def _loop(
     def fresh(state: Any) -> Any:
         """The state with the latest observation statistics in its networks. The loop writes them every
         OBS_STATS_EVERY env steps and before every evaluation and the final save, not before every compiled call:
-        that would copy 8 small arrays to the device each step, a few percent of an update. The float64 statistics
+        that would copy 8 small arrays to the device each step for statistics that barely move. The float64 statistics
         take in every observation all along. Step-based, so a resumed run writes them where the uninterrupted one
         did."""
         if stats is not None and stats.changed:
@@ -309,10 +309,8 @@ def _loop(
     def actor_in_call(step: int) -> bool:
         """Whether the update call made at ``step`` includes an actor step: its critic steps are numbered on from
         those of the calls before it, and the actor steps on every ``policy_delay``-th."""
-        if cfg.policy_delay == 1 or grad_steps >= cfg.policy_delay:
-            return True
-        first = ((step - start_updates + 1) // k - 1) * grad_steps + 1
-        return any((first + i) % cfg.policy_delay == 0 for i in range(grad_steps))
+        before = ((step - start_updates + 1) // k - 1) * grad_steps  # critic steps of the earlier calls
+        return (before + grad_steps) // cfg.policy_delay > before // cfg.policy_delay
 
     t_tick, s_tick, sps, update_s = time.perf_counter(), c.step, 0.0, 0.0
     step = c.step
@@ -370,11 +368,11 @@ def _loop(
                         t_upd = time.perf_counter()
                     # the next step acts on `obs`: one compiled call does both (after an episode end the action
                     # is dropped; one compiled program either way, never a second compile mid-run)
-                    state, m, fused_action = learner.update_and_act(state, batches, obs)
+                    state, new, fused_action = learner.update_and_act(state, batches, obs)
                     # with policy_delay, a call may not update the actor (its actor loss is nan): the log shows the
                     # loss of the last call that did (decided on the host from the step, so nothing waits)
                     keep = metrics is not None and not actor_in_call(step)
-                    metrics = m._replace(actor_loss=metrics.actor_loss) if keep else m
+                    metrics = new._replace(actor_loss=metrics.actor_loss) if keep else new
                     if cfg.profile:
                         jax.block_until_ready(metrics)
                         update_s += time.perf_counter() - t_upd
