@@ -18,6 +18,7 @@ from ddpgx.errors import UserError
 NoiseKind = Literal["ou", "gaussian", "param"]
 HerStrategy = Literal["future", "final", "episode"]
 TargetUpdate = Literal["step", "call"]
+GoalStats = Literal["seen", "relabelled"]
 _UNION_TYPE = getattr(types, "UnionType", None)  # ``float | None`` (Python 3.10+), beside typing.Union
 
 
@@ -100,6 +101,13 @@ class Config:
     statistics for acting, learning and evaluation, checkpointed and saved with the final parameters)."""
     obs_clip: float = 5.0
     """Clip normalized observations to +-obs_clip (with --obs-norm)."""
+    obs_std_floor: float = 0.0
+    """Smallest std the normalizer divides by, std = max(sqrt(var + 1e-8), floor) (with --obs-norm; HER's
+    norm_eps 0.01). 0: no floor, so an input that hardly varies is divided by ~1e-4."""
+    goal_stats: GoalStats = "seen"
+    """Statistics of the desired-goal input (--obs-norm with --her): seen fits them to the observations the env
+    returned (real goals only); relabelled fits them to the relabelled goals the learner trains on, drawn from each
+    new episode as HER's sampling draws them (baselines' HER)."""
 
     # --- goal-conditioned envs: Hindsight Experience Replay (Andrychowicz et al. 2017)
     her: bool = False
@@ -144,6 +152,9 @@ class Config:
     """Episodes per evaluation, run on a separate environment seeded apart from training."""
     target_return: float | None = None
     """Stop early once a noise-free evaluation's mean return reaches this value (None: run all steps)."""
+    target_success: float | None = None
+    """Goal envs: stop early once a noise-free evaluation's success rate reaches this value, e.g. 0.9 (None: run
+    all steps)."""
     log_every: int = 1_000
     """Write losses and speed to train.csv / TensorBoard every this many env steps."""
     checkpoint_every: int = 50_000
@@ -242,6 +253,8 @@ HER = Config(  # Andrychowicz et al. 2017 appendix and OpenAI baselines' her/exp
     noise_sigma=0.2,  # noise_eps
     obs_norm=True,  # o and g normalized with running statistics, clip_obs 200 before, clip 5 after (norm_clip)
     obs_clip=5.0,
+    obs_std_floor=0.01,  # norm_eps
+    goal_stats="relabelled",  # g statistics from HER-relabelled transitions of each new episode (store_episode)
     learning_starts=100,  # baselines trains after the first cycle; here after two episodes of 50 steps
     update_every=100,  # a cycle: 2 episodes of 50 steps (rollout_batch_size 2) ...
     gradient_steps=40,  # ... then n_batches 40
@@ -250,12 +263,34 @@ HER = Config(  # Andrychowicz et al. 2017 appendix and OpenAI baselines' her/exp
     eval_episodes=20,
 )
 
-PRESETS: dict[str, Config] = {"paper": PAPER, "modern": MODERN, "pendulum": PENDULUM, "td3": TD3, "her": HER}
+HER_WORKERS = 8  # the her8 preset's worker count (TianhongDai/hindsight-experience-replay's; baselines used 19)
+HER8 = HER.replace(  # baselines' HER cycle of W = 8 MPI workers, run by one learner
+    preset="her8",
+    learning_starts=100 * HER_WORKERS,  # the first cycle's episodes
+    update_every=100 * HER_WORKERS,  # a cycle: 2 episodes of 50 steps per worker ...
+    gradient_steps=40,  # ... then n_batches 40, each on the W workers' 256 samples (Adam on their mean)
+    batch_size=256 * HER_WORKERS,
+    target_update="call",  # polyak 0.95 once per cycle, after its 40 batches
+    total_steps=2_000_000,
+    eval_every=20_000,
+    eval_episodes=50,
+)
+
+PRESETS: dict[str, Config] = {
+    "paper": PAPER,
+    "modern": MODERN,
+    "pendulum": PENDULUM,
+    "td3": TD3,
+    "her": HER,
+    "her8": HER8,
+}
 PRESET_HELP = {
     "paper": "Lillicrap et al. 2015 supplement, exactly: 400-300, batch norm, OU noise, tau 1e-3, batch 64.",
     "modern": "Fujimoto et al. 2018 'OurDDPG' style: 256-256, no BN, Gaussian 0.1, lr 3e-4, batch 256.",
     "pendulum": "Tuned to solve Pendulum-v1 in the fewest wall-clock seconds on a small CPU.",
     "her": "DDPG + HER for goal envs (Fetch): baselines' defaults, 3x256, lr 1e-3, tau 0.05, k 4, random 30%.",
+    "her8": "DDPG + HER for the hard Fetch tasks (Push, PickAndPlace, Slide): baselines' cycle of 8 workers in "
+    "one learner: 16 episodes, then 40 batches of 2048, targets once per cycle.",
     "td3": "TD3, not DDPG (Fujimoto et al. 2018): `modern` + twin critics, target smoothing 0.2/0.5, policy delay 2.",
 }
 
@@ -275,9 +310,24 @@ PRESET_SOURCES: dict[str, dict[str, str]] = {  # where each non-default value of
         "target_clip -50 0": "baselines clip_return: -1/(1 - gamma), 0",
         "obs_norm, obs_clip 5": "baselines norm_clip 5 (and clip_obs 200 before normalizing, applied to goal "
         "envs' observations)",
+        "obs_std_floor 0.01": "baselines norm_eps 0.01 (normalizer.py: std = max(eps, sqrt(var)))",
+        "goal_stats relabelled": "baselines ddpg.py store_episode: o and g statistics updated from HER-relabelled "
+        "transitions of each new episode batch (as many as the batch has steps)",
         "update_every 100, gradient_steps 40": "baselines n_cycles: 2 episodes (rollout_batch_size 2) of 50 "
         "steps, then n_batches 40",
         "learning_starts 100": "the first cycle's episodes",
+    },
+    "her8": {
+        "everything of her": "as the her preset",
+        "update_every 800, learning_starts 800": "baselines' cycle with 8 MPI workers (mpirun -np 8): 2 episodes "
+        "of 50 steps each (rollout_batch_size 2); TianhongDai/hindsight-experience-replay's 8 workers",
+        "gradient_steps 40, batch_size 2048": "baselines n_batches 40; each step averages the gradients of 8 "
+        "workers' 256 samples (mpi_moments), which is Adam on the mean of 2048 samples (equal but for Adam's eps)",
+        "target_update call": "baselines her.py train(): update_target_net() once per cycle, after the batches",
+        "total_steps 2e6": "FetchPush is solved in about 2M env steps with 8 (TianhongDai) or 19 (baselines "
+        "issue #591) workers",
+        "eval_every 20000, eval_episodes 50": "at least 50 noise-free test episodes per evaluation (baselines: "
+        "10 per worker, so 80 with 8)",
     },
     "td3": {
         "twin_critic, target_noise 0.2, target_noise_clip 0.5, policy_delay 2": "Fujimoto et al. 2018, Table 3",
@@ -366,6 +416,22 @@ def validate(cfg: Config) -> Config:
     need(cfg.target_noise_clip > 0, f"--target-noise-clip must be > 0, got {cfg.target_noise_clip}")
     need(1 <= cfg.n_step <= 100, f"--n-step must be in [1, 100], got {cfg.n_step}")
     need(cfg.obs_clip > 0, f"--obs-clip must be > 0, got {cfg.obs_clip}")
+    need(
+        math.isfinite(cfg.obs_std_floor) and cfg.obs_std_floor >= 0,
+        f"--obs-std-floor must be >= 0, got {cfg.obs_std_floor}",
+    )
+    need(
+        cfg.goal_stats in ("seen", "relabelled"),
+        f"--goal-stats must be seen or relabelled, got {cfg.goal_stats}",
+    )
+    need(
+        cfg.goal_stats == "seen" or (cfg.her and cfg.obs_norm),
+        "--goal-stats relabelled fits the normalizer to HER's relabelled goals; it needs --her and --obs-norm",
+    )
+    need(
+        cfg.target_success is None or 0 < cfg.target_success <= 1,
+        f"--target-success must be in (0, 1], got {cfg.target_success}",
+    )
     need(cfg.param_noise_delta > 0, f"--param-noise-delta must be > 0, got {cfg.param_noise_delta}")
     need(cfg.param_noise_interval > 0, f"--param-noise-interval must be > 0, got {cfg.param_noise_interval}")
     need(cfg.param_noise_sigma > 0, f"--param-noise-sigma must be > 0, got {cfg.param_noise_sigma}")

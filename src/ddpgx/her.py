@@ -102,19 +102,33 @@ class HerBuffer:
         t = i - (cum[ep] - self.length[ep])
         return ep, t
 
-    def relabel_goals(self, ep: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def relabel_goals(
+        self, ep: np.ndarray, t: np.ndarray, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(goals, relabelled mask): an achieved goal of the same episode for a ``future_p`` fraction."""
+        rng = self.rng if rng is None else rng
         n = len(ep)
-        relabel = self.rng.random(n) < self.future_p
+        relabel = rng.random(n) < self.future_p
         length = self.length[ep]
         if self.strategy == "future":  # the achieved goal of a later step: t+1 .. length
-            j = self.rng.integers(t + 1, length + 1)
+            j = rng.integers(t + 1, length + 1)
         elif self.strategy == "final":
             j = length
         else:  # episode: any step's achieved goal, 1 .. length
-            j = self.rng.integers(1, length + 1)
+            j = rng.integers(1, length + 1)
         goals = np.where(relabel[:, None], self.achieved[ep, j], self.desired[ep, t])
         return goals, relabel
+
+    def last_episode_goals(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """The goals of ``count`` transitions drawn from the episode stored last, relabelled as training batches
+        are (for the normalizer's goal statistics, as baselines' HER fits its g statistics to each new episode)."""
+        slot = (self.slot - 1) % self.episodes
+        length = int(self.length[slot])
+        if not length:
+            raise ValueError("no complete episode is stored yet")
+        t = rng.integers(0, length, size=count)
+        goals, _ = self.relabel_goals(np.full(count, slot), t, rng)
+        return goals
 
     def gather(self, ep: np.ndarray, t: np.ndarray) -> Batch:
         goals, relabel = self.relabel_goals(ep, t)

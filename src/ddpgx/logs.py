@@ -23,6 +23,9 @@ class CsvLog:
         self.writer = csv.writer(self.file)
         if path.stat().st_size == 0:
             self.writer.writerow(fields)
+        else:  # a resumed run keeps the columns it was started with (a run older than a new column has none)
+            with open(path, newline="") as f:
+                self.fields = tuple(next(csv.reader(f), fields))
 
     def write(self, *row: Any) -> None:
         self.writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
@@ -47,6 +50,7 @@ class RunLogger:
         wall_offset: float = 0.0,
         purge_step: int | None = None,
         success: bool = False,
+        clip_groups: tuple[str, ...] = (),
     ):
         self.success = (
             success  # goal envs: a success column in episodes.csv and eval.csv (rate over episodes)
@@ -54,7 +58,9 @@ class RunLogger:
         extra = ("success",) if success else ()
         self.episodes = CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS + extra)
         self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS + extra)
-        self.train = CsvLog(run_dir / "train.csv", TRAIN_FIELDS)
+        # --obs-norm: share of the normalized inputs at the clip, per input group (clip_observation, ...)
+        self.train = CsvLog(run_dir / "train.csv", TRAIN_FIELDS + tuple(f"clip_{g}" for g in clip_groups))
+        self.clip_groups = tuple(f[5:] for f in self.train.fields if f.startswith("clip_"))
         self.tb = None
         if tensorboard:
             from tensorboardX import SummaryWriter
@@ -110,10 +116,18 @@ class RunLogger:
                 self.tb.add_scalar("eval/success_rate", success, step)
 
     def losses(
-        self, step: int, critic_loss: float, actor_loss: float, mean_q: float, sps: float, update_frac=None
+        self,
+        step: int,
+        critic_loss: float,
+        actor_loss: float,
+        mean_q: float,
+        sps: float,
+        update_frac: float | None = None,
+        clip_share: dict[str, float] | None = None,
     ) -> None:
         frac = "" if update_frac is None else round(update_frac, 4)
-        self.train.write(step, critic_loss, actor_loss, mean_q, round(sps, 1), frac)
+        clip = [(clip_share or {}).get(g, "") for g in self.clip_groups]
+        self.train.write(step, critic_loss, actor_loss, mean_q, round(sps, 1), frac, *clip)
         self.episodes.flush()
         self.train.flush()
         if self.tb is not None:
@@ -124,6 +138,8 @@ class RunLogger:
                 ("sps", sps),
             ):
                 self.tb.add_scalar(f"train/{k}", v, step)
+            for g, v in (clip_share or {}).items():
+                self.tb.add_scalar(f"obs_norm/clip_share_{g}", v, step)
 
     def flush(self) -> None:
         for log in (self.episodes, self.evals, self.train):

@@ -202,9 +202,10 @@ class RunDir:
         for reason in loaded.skipped:
             warn(f"skipped invalid checkpoint {reason}; using {loaded.path.name}")
         step = m["counters"]["step"]
-        if m.get("finished") == "target_return":
+        if m.get("finished") in ("target_return", "target_success"):
+            flag = m["finished"].replace("_", "-")
             raise UserError(
-                f"the run in {self.path} is complete: it stopped at step {step} on reaching its --target-return"
+                f"the run in {self.path} is complete: it stopped at step {step} on reaching its --{flag}"
             )
         if m.get("finished") and step >= cfg.total_steps:
             raise UserError(
@@ -240,7 +241,8 @@ class RunDir:
         manifest: dict[str, Any],
         finished: str | None = None,
     ) -> None:
-        """``finished``: None while the run goes on; "total_steps" or "target_return" for its final checkpoint."""
+        """``finished``: None while the run goes on; "total_steps", "target_return" or "target_success" for its
+        final checkpoint."""
         ckpt.save(
             self.path,
             step,

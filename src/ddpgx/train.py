@@ -36,7 +36,7 @@ from ddpgx.evaluate import Evaluator
 from ddpgx.goals import goal_layout
 from ddpgx.learner import Batch, Learner, Metrics, enable_compile_cache
 from ddpgx.logs import RunLogger
-from ddpgx.obsnorm import RunningStats
+from ddpgx.obsnorm import Normalizer
 from ddpgx.replay import ReplayBuffer
 from ddpgx.run import RunDir, load_run_config
 
@@ -74,6 +74,7 @@ class Counters:
     metrics: list[float] | None = None
     next_checkpoint: int = 0
     csv_sizes: dict[str, int] = field(default_factory=dict)
+    clip_share: dict[str, float] = field(default_factory=dict)  # --obs-norm: of the last batch before a log
 
 
 def resolve(cfg: Config) -> Config:
@@ -148,7 +149,7 @@ def success_of(info: dict) -> float:
     return float("nan") if v is None else float(v)
 
 
-def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False):
+def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False, goal_stats: bool = False):
     """A checkpoint fits this run when its trees have the keys, shapes and dtypes the config implies."""
     template = io.jax_to_numpy(serialization.to_state_dict(state))
 
@@ -158,6 +159,8 @@ def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False):
             return problem
         if obs_norm and "obs_stats" not in loaded.manifest:
             return "manifest.json lacks the observation statistics of --obs-norm"
+        if goal_stats and "goal" not in loaded.manifest.get("obs_stats", {}):
+            return "manifest.json lacks the goal statistics of --goal-stats relabelled"
         try:
             Counters(**loaded.manifest["counters"])
             loaded.manifest["rng"]["replay"], loaded.manifest["rng"]["eval"]  # noqa: B018
@@ -202,7 +205,12 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
         # releases the lock however open() or the loop ends (a no-op if never taken)
         closing.callback(run.close)
-        loaded = run.open(io.run_manifest(cfg, env), check=checkpoint_check(state, buffer, cfg.obs_norm))
+        loaded = run.open(
+            io.run_manifest(cfg, env),
+            check=checkpoint_check(
+                state, buffer, cfg.obs_norm, cfg.obs_norm and cfg.goal_stats == "relabelled"
+            ),
+        )
         return _loop(
             cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start, stop
         )
@@ -226,7 +234,11 @@ def _loop(
     act_dim = env.action_space.shape[0]
     need_reset = False
     c = Counters(next_checkpoint=cfg.checkpoint_every)
-    stats = RunningStats(env.observation_space.shape[0]) if cfg.obs_norm else None
+    layout = goal_layout(env)
+    stats = Normalizer.for_config(cfg, env.observation_space.shape[0], layout) if cfg.obs_norm else None
+    goal_rng = np.random.default_rng(
+        [cfg.seed, 11]
+    )  # --goal-stats relabelled: goals drawn for the statistics
 
     def fresh(state: Any) -> Any:
         """The state with the latest observation statistics in its networks. The loop writes them every
@@ -249,6 +261,8 @@ def _loop(
         ckpt.set_rng_state(rng, m["rng"]["warmup"])
         ckpt.set_rng_state(env.unwrapped.np_random, m["rng"]["env"])
         evaluator.load_state(m["rng"]["eval"])
+        if "goal_stats" in m["rng"]:
+            ckpt.set_rng_state(goal_rng, m["rng"]["goal_stats"])
         if stats is not None:
             stats.load_state(m["obs_stats"])
         c = Counters(**m["counters"])
@@ -259,7 +273,7 @@ def _loop(
         if learner.param_noise:
             state = learner.resample_param_noise(state)
 
-    goal = goal_layout(env) is not None  # goal envs log their success rate beside the returns
+    goal = layout is not None  # goal envs log their success rate beside the returns
     logger = RunLogger(
         run.path,
         cfg.total_steps,
@@ -269,6 +283,7 @@ def _loop(
         wall_offset=c.wall_s,
         purge_step=c.step + 1 if loaded is not None else None,
         success=goal,
+        clip_groups=tuple(stats.groups()) if stats is not None else (),
     )
     logger.last_return = c.last_return
     if c.last_eval is not None:
@@ -291,6 +306,7 @@ def _loop(
                 "warmup": ckpt.rng_state(rng),
                 "env": ckpt.rng_state(env.unwrapped.np_random),
                 "eval": evaluator.state(),
+                **({"goal_stats": ckpt.rng_state(goal_rng)} if stats is not None and stats.goal else {}),
             },
             **({"obs_stats": stats.state()} if stats is not None else {}),
         }
@@ -316,7 +332,7 @@ def _loop(
     step = c.step
     ep_return, ep_len = 0.0, 0
     fused_action: jax.Array | None = None
-    solved = False
+    solved: str | None = None  # the early stop that ended the run
     try:
         with _Signals() as signals:
             for step in range(c.step + 1, cfg.total_steps + 1):
@@ -354,6 +370,10 @@ def _loop(
                         state = fresh(state)
                 done = terminated or truncated
                 buffer.add(obs, action, reward, next_obs, terminated, done)
+                if (
+                    done and stats is not None and stats.goal is not None
+                ):  # goal statistics of the new episode
+                    stats.push_goals(buffer.last_episode_goals(ep_len + 1, goal_rng))
                 obs = next_obs
                 ep_return += float(reward)
                 ep_len += 1
@@ -369,6 +389,10 @@ def _loop(
                     # the next step acts on `obs`: one compiled call does both (after an episode end the action
                     # is dropped; one compiled program either way, never a second compile mid-run)
                     state, new, fused_action = learner.update_and_act(state, batches, obs)
+                    if stats is not None and (step - 1) // cfg.log_every != (step + k - 1) // cfg.log_every:
+                        c.clip_share = stats.clip_share(
+                            batches.obs[-1], cfg.obs_clip
+                        )  # the last before a log
                     # with policy_delay, a call may not update the actor (its actor loss is nan): the log shows the
                     # loss of the last call that did (decided on the host from the step, so nothing waits)
                     keep = metrics is not None and not actor_in_call(step)
@@ -391,7 +415,7 @@ def _loop(
                                 f"critic loss became {cl} by step {step}; lower --critic-lr or --actor-lr, "
                                 "or raise --batch-size"
                             )
-                        logger.losses(step, cl, al, q, sps, update_frac)
+                        logger.losses(step, cl, al, q, sps, update_frac, c.clip_share)
                 if step % cfg.eval_every == 0 or step == cfg.total_steps:
                     state = fresh(state)
                     returns = evaluator.run(partial(learner.act_greedy, state.actor))
@@ -400,7 +424,10 @@ def _loop(
                         c.last_eval.append(float(np.mean(evaluator.successes)))
                     logger.evaluation(step, *c.last_eval)
                     if cfg.target_return is not None and c.last_eval[0] >= cfg.target_return:
-                        solved = True
+                        solved = "target_return"
+                        break
+                    if goal and cfg.target_success is not None and c.last_eval[2] >= cfg.target_success:
+                        solved = "target_success"
                         break
                 if step % 250 == 0 or step == cfg.total_steps:
                     logger.tick(step, sps)
@@ -415,7 +442,7 @@ def _loop(
         # episode in the buffer (the extension starts a new one)
         if not need_reset:
             buffer.end_episode()
-        save_checkpoint(step, finished="target_return" if solved else "total_steps")
+        save_checkpoint(step, finished=solved or "total_steps")
     finally:
         logger.close()
 
