@@ -158,13 +158,30 @@ def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path)
         ).read_text()
     )
     assert "obs_stats" in manifest  # the normalizer is in the checkpoint, beside the episodes of the replay
+    assert (
+        "goal" in manifest["obs_stats"] and "goal_stats" in manifest["rng"]
+    )  # the her preset's relabelled goals
     r = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--resume", str(run), "--no-tensorboard"],
                        env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (ref / "final.msgpack").read_bytes() == (run / "final.msgpack").read_bytes()
-    for name in ("episodes.csv", "eval.csv"):
-        strip = lambda p: [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(open(p))]  # noqa: E731
+    for name in ("episodes.csv", "eval.csv", "train.csv"):  # train.csv: losses and clip shares, not speeds
+        strip = lambda p: [
+            {k: v for k, v in row.items() if k not in ("wall_s", "sps")} for row in csv.DictReader(open(p))
+        ]  # noqa: E731
         assert strip(ref / name) == strip(run / name), name
+
+
+def test_a_goal_env_run_stops_once_its_eval_success_reaches_target_success(tmp_path, capsys):
+    res = train(her_cfg(tmp_path / "r", total_steps=20_000, target_success=0.5))
+    rows = list(csv.DictReader(open(tmp_path / "r" / "eval.csv")))
+    assert res.steps < 20_000 and res.steps == int(rows[-1]["step"])
+    assert float(rows[-1]["success"]) >= 0.5 and all(float(r["success"]) < 0.5 for r in rows[:-1])
+    assert main(["train", "--resume", str(tmp_path / "r"), "--total-steps", "30000"]) == 2
+    err = capsys.readouterr().err
+    assert f"stopped at step {res.steps} on reaching its --target-success" in err and err.count("\n") == 1, (
+        err
+    )
 
 
 BAD = [

@@ -18,13 +18,14 @@ USAGE = """usage: ddpgx COMMAND [ARGS]
 commands:
   train     train DDPG:  ddpgx train --env Hopper-v5 [--preset paper|modern|pendulum] [--seed N] [--FIELD VALUE...]
             continue a stopped run:  ddpgx train --resume RUN_DIR [--total-steps N]
-  eval      noise-free episodes of a trained run:  ddpgx eval RUN_DIR [--episodes N]
+  eval      noise-free episodes of a trained run:  ddpgx eval RUN_DIR [--episodes N] [--onnx policy.onnx]
   presets   print the presets and every hyperparameter
   plot      learning curves:  ddpgx plot RUN_DIR... [--out FILE.png] [--metric episode|eval|success|both] [--smooth N]
   record    the learned policy as a GIF/MP4:  ddpgx record RUN_DIR [--out policy.gif] [--episodes N]
   sweep     many seeds and configs on Ray:  ddpgx sweep --env Hopper-v5 --preset modern --seeds 0-4
             --set tau=0.005,0.01 --total-steps 200000 --out sweeps/tau [--address HOST:PORT]   (or: ddpgx sweep FILE.toml)
   report    compare runs across seeds (CIs, IQM):  ddpgx report DIR... [--out report.md] [--metric eval|episode|success]
+  export    the policy as ONNX, checked against JAX:  ddpgx export RUN_DIR [--out policy.onnx]  (then: ddpgx eval RUN_DIR --onnx policy.onnx)
 
 `ddpgx COMMAND --help` lists a command's flags."""
 
@@ -115,6 +116,8 @@ class EvalArgs:
     """Seed of the evaluation envs."""
     params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
     """Parameter file or checkpoint directory to load instead of <run_dir>/final.msgpack."""
+    onnx: str = ""
+    """Run this exported ONNX model (`ddpgx export`) with onnxruntime instead of the JAX policy."""
 
 
 def cmd_eval(args: list[str]) -> int:
@@ -131,10 +134,19 @@ def cmd_eval(args: list[str]) -> int:
         raise UserError(f"--episodes must be a positive integer, got {a.episodes}")
     policy = load_policy(a.run_dir, a.params or None)
     ev = Evaluator(partial(make_run_env, policy.config), a.episodes, a.seed)
-    returns = ev.run(policy.normalized)
+    if a.onnx:
+        from pathlib import Path
+
+        from ddpgx.export import OnnxPolicy, goal_layout_of
+
+        returns = ev.run(OnnxPolicy(a.onnx, goal_layout_of(Path(a.run_dir))))
+    else:
+        returns = ev.run(policy.normalized)
     ev.close()
     total = policy.config.total_steps
     where = f"{policy.source.name}, step {policy.step}" if policy.step >= 0 else policy.source.name
+    if a.onnx:
+        where = f"ONNX model {a.onnx}, exported from {where}"
     if not a.params and 0 <= policy.step < total and policy.source.name != "final.msgpack":
         where += f" of {total}: the run is unfinished, this is its latest checkpoint"
     success = (
@@ -143,6 +155,34 @@ def cmd_eval(args: list[str]) -> int:
     print(
         f"{policy.config.env}: mean return {returns.mean():.1f} +- {returns.std():.1f}{success} over {a.episodes} "
         f"episodes ({where})"
+    )
+    return 0
+
+
+@dataclass
+class ExportArgs:
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by `ddpgx train`."""
+    out: str = ""
+    """Where to write the ONNX model (default: <run_dir>/policy.onnx)."""
+    params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
+    """Parameter file or checkpoint directory to export instead of <run_dir>/final.msgpack."""
+
+
+def cmd_export(args: list[str]) -> int:
+    from ddpgx.export import ExportMismatch, export_onnx
+    from ddpgx.run import load_run_config
+
+    a = tyro.cli(ExportArgs, args=args, prog="ddpgx export")
+    load_run_config(a.run_dir)  # not a run directory: one line before the extra is even imported
+    try:
+        r = export_onnx(a.run_dir, a.out or None, a.params or None)
+    except ExportMismatch as e:
+        print(f"ddpgx: error: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {r.path} (inputs {', '.join(r.inputs)}; output action): matches the JAX policy to {r.max_diff:.2g} "
+        f"on {r.checked} observations from {r.check_source}"
     )
     return 0
 
@@ -354,6 +394,7 @@ COMMANDS = {
     "record": cmd_record,
     "sweep": cmd_sweep,
     "report": cmd_report,
+    "export": cmd_export,
 }
 
 

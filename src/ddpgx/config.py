@@ -263,7 +263,9 @@ HER = Config(  # Andrychowicz et al. 2017 appendix and OpenAI baselines' her/exp
     eval_episodes=20,
 )
 
-HER_WORKERS = 8  # the her8 preset's worker count (TianhongDai/hindsight-experience-replay's; baselines used 19)
+HER_WORKERS = (
+    8  # the her8 preset's worker count (TianhongDai/hindsight-experience-replay's; baselines used 19)
+)
 HER8 = HER.replace(  # baselines' HER cycle of W = 8 MPI workers, run by one learner
     preset="her8",
     learning_starts=100 * HER_WORKERS,  # the first cycle's episodes

@@ -36,8 +36,10 @@ class Evaluator:
         alive = np.ones(n, bool)
         while alive.any():
             actions = np.asarray(policy(obs))
+            env_units = getattr(policy, "env_units", False)  # an exported model maps to the bounds itself
             for i in np.flatnonzero(alive):
-                o, r, term, trunc, info = self.envs[i].step(self.scaler.to_env(actions[i]))
+                a = actions[i] if env_units else self.scaler.to_env(actions[i])
+                o, r, term, trunc, info = self.envs[i].step(a)
                 returns[i] += float(r)
                 obs[i] = o
                 if term or trunc:

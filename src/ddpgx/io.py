@@ -48,6 +48,9 @@ def versions() -> dict[str, str]:
 
 
 def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
+    from ddpgx.goals import goal_layout
+
+    layout = goal_layout(env)
     return {
         "config": dataclasses.asdict(cfg),
         "versions": versions(),
@@ -55,6 +58,8 @@ def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
         "action_dim": int(env.action_space.shape[0]),
         "action_low": np.asarray(env.action_space.low, np.float64).tolist(),
         "action_high": np.asarray(env.action_space.high, np.float64).tolist(),
+        # goal envs: [observation dim, goal dim] of the flat [observation, achieved_goal, desired_goal] input
+        "goal_layout": None if layout is None else [layout.obs_dim, layout.goal_dim],
     }
 
 

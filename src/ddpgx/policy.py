@@ -74,11 +74,24 @@ class Policy:
 
             parts = [np.asarray(obs[k], np.float32) for k in KEYS]
             obs = np.clip(np.concatenate(parts, axis=-1), -RAW_CLIP, RAW_CLIP)
-        obs = np.asarray(obs, np.float32)
+        try:
+            obs = np.asarray(obs, np.float32)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"the policy of {self.config.env} takes numeric observations of shape ({self.obs_dim},) or "
+                f"(batch, {self.obs_dim}), got {type(obs).__name__} {str(obs)[:60]!r}"
+            ) from None
         if obs.ndim not in (1, 2) or obs.shape[-1] != self.obs_dim:
             raise UserError(
                 f"the policy of {self.config.env} takes observations of shape ({self.obs_dim},) or "
                 f"(batch, {self.obs_dim}), got {obs.shape}"
+            )
+        bad = ~np.isfinite(obs)
+        if bad.any():  # a broken sensor must not drive an actuator to its bound
+            where = np.argwhere(bad)[:5].tolist()
+            raise UserError(
+                f"the observation holds {int(bad.sum())} NaN or inf entries (at {where}); the policy acts only on "
+                "finite observations"
             )
         single = obs.ndim == 1
         a = np.asarray(self._apply(self.variables, obs[None] if single else obs))
