@@ -76,3 +76,28 @@ class PointGoal(gym.Env):
 
 
 gym.register("PointGoal-v0", entry_point=PointGoal, max_episode_steps=50)
+
+
+class StepCounter(gym.Env):
+    """obs = [steps since reset, an offset drawn at reset]; never terminates, so its time limit (7 steps) truncates
+    every episode: a stored next_obs of [0, ...] would be the next episode's first observation."""
+
+    def __init__(self, render_mode=None):
+        self.observation_space = gym.spaces.Box(-100.0, 100.0, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.t, self.offset = 0, 0.0
+
+    def _obs(self):
+        return np.array([self.t, self.offset], np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.offset = 0, float(self.np_random.uniform(1, 2))
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), float(action[0]), False, False, {}
+
+
+gym.register("StepCounter-v0", entry_point=StepCounter, max_episode_steps=7)

@@ -166,7 +166,7 @@ def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path)
     assert r.returncode == 0, r.stderr
     assert (ref / "final.msgpack").read_bytes() == (run / "final.msgpack").read_bytes()
     for name in ("episodes.csv", "eval.csv", "train.csv"):  # train.csv: losses and clip shares, not speeds
-        strip = lambda p: [
+        strip = lambda p: [  # noqa: E731
             {k: v for k, v in row.items() if k not in ("wall_s", "sps")} for row in csv.DictReader(open(p))
         ]  # noqa: E731
         assert strip(ref / name) == strip(run / name), name

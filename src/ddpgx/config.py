@@ -18,6 +18,7 @@ from ddpgx.errors import UserError
 NoiseKind = Literal["ou", "gaussian", "param"]
 HerStrategy = Literal["future", "final", "episode"]
 TargetUpdate = Literal["step", "call"]
+VectorKind = Literal["sync", "async"]
 GoalStats = Literal["seen", "relabelled"]
 _UNION_TYPE = getattr(types, "UnionType", None)  # ``float | None`` (Python 3.10+), beside typing.Union
 
@@ -34,6 +35,12 @@ class Config:
     terminate_when_unhealthy=false max_episode_steps=500."""
     env_module: str = ""
     """A module to import before the env is made, for modules that register envs when imported."""
+    num_envs: int = 1
+    """Envs collecting for one learner: each loop iteration acts for all of them in one compiled call and steps
+    each once, so it is num_envs env steps (every *_steps and *_every field counts env steps)."""
+    vector: VectorKind = "sync"
+    """How the envs of --num-envs step: sync (one after the other, in this process) or async (one subprocess each,
+    in parallel; pays when one env step costs more than the inter-process round trip, about 0.1 ms)."""
     preset: str = ""
     """Preset the values come from (paper, modern, pendulum); the CLI's default: pendulum for Pendulum-v1, else
     modern. A label only when a Config is built by hand: start from ``preset_config(name, ...)`` instead."""
@@ -360,6 +367,17 @@ def validate(cfg: Config) -> Config:
 
     check_types(cfg)
     need(cfg.seed >= 0, f"--seed must be >= 0, got {cfg.seed}")
+    need(cfg.num_envs >= 1, f"--num-envs must be a positive integer, got {cfg.num_envs}")
+    need(cfg.vector in ("sync", "async"), f"--vector must be sync or async, got {cfg.vector}")
+    need(
+        cfg.num_envs == 1 or cfg.total_steps % cfg.num_envs == 0,
+        f"--total-steps {cfg.total_steps} is not a multiple of --num-envs {cfg.num_envs} (each iteration steps every "
+        f"env once); use {cfg.total_steps // cfg.num_envs * cfg.num_envs or cfg.num_envs}",
+    )
+    need(
+        cfg.num_envs == 1 or cfg.noise != "param",
+        "--noise param perturbs one actor per episode; with --num-envs > 1 use --noise gaussian or ou",
+    )
     if cfg.preset and cfg.preset != "custom" and cfg.preset not in PRESETS:
         raise UserError(f"unknown preset '{cfg.preset}'; choose one of: {', '.join(PRESETS)}")
     for name in ("actor_lr", "critic_lr"):
@@ -574,8 +592,10 @@ def memory_estimate(cfg: Config, obs_dim: int, action_dim: int) -> int:
     if cfg.noise == "param":  # the perturbed actor and its twin used to adapt the scale
         actor = actor * 7 // 5
     rows = min(cfg.buffer_size + 1, 2 * cfg.total_steps + 1)  # a row per step, plus one per episode end
-    replay = rows * ((obs_dim + action_dim + 2) * 4 + 1)
-    return 5 * 4 * (actor + critic) + replay
+    replay = (rows + cfg.num_envs) * ((obs_dim + action_dim + 2) * 4 + 1)
+    from ddpgx.collect import env_memory
+
+    return 5 * 4 * (actor + critic) + replay + env_memory(cfg.num_envs, cfg.vector)
 
 
 def available_memory() -> int | None:
@@ -602,8 +622,10 @@ def check_memory(cfg: Config, obs_dim: int, action_dim: int) -> None:
         raise UserError(
             f"this run needs about {need_b / gib:.1f} GiB (networks --actor-hidden "
             f"{' '.join(map(str, cfg.actor_hidden))} / --critic-hidden {' '.join(map(str, cfg.critic_hidden))} "
-            f"and a replay of {min(cfg.buffer_size, cfg.total_steps)} rows) but {have_b / gib:.1f} GiB of memory "
-            "is available; use smaller networks or a smaller --buffer-size"
+            f"and a replay of {min(cfg.buffer_size, cfg.total_steps)} rows"
+            + (f", {cfg.num_envs} {cfg.vector} envs" if cfg.num_envs > 1 else "")
+            + f") but {have_b / gib:.1f} GiB of memory is available; use smaller networks, a smaller --buffer-size"
+            + (" or fewer --num-envs" if cfg.num_envs > 1 else "")
         )
 
 

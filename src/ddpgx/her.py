@@ -130,8 +130,26 @@ class HerBuffer:
         goals, _ = self.relabel_goals(np.full(count, slot), t, rng)
         return goals
 
-    def gather(self, ep: np.ndarray, t: np.ndarray) -> Batch:
-        goals, relabel = self.relabel_goals(ep, t)
+    # the protocol PerEnvReplay samples several buffers through (see replay.py)
+    def sample_space(self) -> int:
+        return len(self)
+
+    def valid_draw(self, i: np.ndarray) -> np.ndarray:
+        return np.ones(len(i), bool)
+
+    def locate(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(episode slot, step) of the ``i``-th stored transitions, counted over the complete episodes."""
+        cum = np.cumsum(self.length[: self.used])
+        ep = np.searchsorted(cum, i, side="right")
+        return ep, i - (cum[ep] - self.length[ep])
+
+    def gather_at(self, index: tuple[np.ndarray, np.ndarray], n_step: int, gamma: float, rng) -> Batch:
+        if n_step != 1:
+            raise ValueError("HER's replay takes one-step transitions only")
+        return self.gather(*index, rng=rng)
+
+    def gather(self, ep: np.ndarray, t: np.ndarray, rng: np.random.Generator | None = None) -> Batch:
+        goals, relabel = self.relabel_goals(ep, t, rng)
         reward = self.reward[ep, t].copy()
         if relabel.any():
             reward[relabel] = self.reward_fn(self.achieved[ep[relabel], t[relabel] + 1], goals[relabel])

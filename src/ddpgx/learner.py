@@ -291,21 +291,23 @@ def act(
     key: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Exploratory action in [-1, 1]: mu(s) + noise, clipped; with parameter noise, the perturbed actor's
-    mu~(s) (no noise added). Returns (action, new noise state, new key)."""
+    mu~(s) (no noise added). Returns (action, new noise state, new key). ``obs`` is one observation, or (N, dim) for
+    N envs, each with its own row of the noise state (N, act_dim) and its own random-action coin."""
+    single = obs.ndim == 1
+    x = obs[None] if single else obs
     if hp.noise == "param":
-        return (
-            actor.apply({**actor_vars, "params": explore["params"]}, obs[None], train=False)[0],
-            noise_state,
-            key,
-        )
+        a = actor.apply({**actor_vars, "params": explore["params"]}, x, train=False)
+        return (a[0] if single else a), noise_state, key
     key, sub = jax.random.split(key)
-    a = actor.apply(actor_vars, obs[None], train=False)[0]
+    a = actor.apply(actor_vars, x, train=False)
+    a = a[0] if single else a
     n, noise_state = noise_lib.sample(hp.noise, noise_state, sub, hp.noise_sigma, hp.noise_theta)
     a = jnp.clip(a + n, -1.0, 1.0)
     if hp.random_eps > 0:  # HER's random_eps: a uniformly random action instead, with this probability
         key, k_coin, k_uniform = jax.random.split(key, 3)
         uniform = jax.random.uniform(k_uniform, a.shape, a.dtype, -1.0, 1.0)
-        a = jnp.where(jax.random.uniform(k_coin) < hp.random_eps, uniform, a)
+        coin = jax.random.uniform(k_coin, () if single else (a.shape[0], 1))
+        a = jnp.where(coin < hp.random_eps, uniform, a)
     return a, noise_state, key
 
 
@@ -378,7 +380,9 @@ class Learner:
         self.n_step = cfg.n_step
         self.param_noise = cfg.noise == "param"
 
-    def precompile(self, state: TrainState, k: int, batch_size: int, eval_episodes: int) -> threading.Thread:
+    def precompile(
+        self, state: TrainState, k: int, batch_size: int, eval_episodes: int, num_envs: int = 1
+    ) -> threading.Thread:
         """Compile what the training loop calls, from shapes alone, on a background thread.
 
         Started before the uniform-random warm-up steps, the compiles overlap them, and the first real call finds
@@ -390,7 +394,7 @@ class Learner:
 
         st = jax.tree_util.tree_map(spec, state)
         f32 = jnp.float32
-        obs = jax.ShapeDtypeStruct((self.obs_dim,), f32)
+        obs = jax.ShapeDtypeStruct((self.obs_dim,) if num_envs == 1 else (num_envs, self.obs_dim), f32)
         batches = Batch(
             jax.ShapeDtypeStruct((k, batch_size, self.obs_dim), f32),
             jax.ShapeDtypeStruct((k, batch_size, self.action_dim), f32),
@@ -445,7 +449,7 @@ class Learner:
             critic_target=critic_vars,
             actor_opt=self.actor_tx.init(actor_vars["params"]),
             critic_opt=self.critic_tx.init(critic_vars["params"]),
-            noise=noise_lib.ou_init(self.action_dim),
+            noise=noise_lib.ou_init(self.action_dim, self.cfg.num_envs),
             key=key,
             step=jnp.zeros((), jnp.int32),
             explore=explore,

@@ -51,12 +51,16 @@ class RunLogger:
         purge_step: int | None = None,
         success: bool = False,
         clip_groups: tuple[str, ...] = (),
+        env_column: bool = False,
     ):
         self.success = (
             success  # goal envs: a success column in episodes.csv and eval.csv (rate over episodes)
         )
         extra = ("success",) if success else ()
-        self.episodes = CsvLog(run_dir / "episodes.csv", EPISODE_FIELDS + extra)
+        self.env_column = env_column  # --num-envs > 1: which env each episode ran in
+        self.episodes = CsvLog(
+            run_dir / "episodes.csv", EPISODE_FIELDS + extra + (("env",) if env_column else ())
+        )
         self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS + extra)
         # --obs-norm: share of the normalized inputs at the clip, per input group (clip_observation, ...)
         self.train = CsvLog(run_dir / "train.csv", TRAIN_FIELDS + tuple(f"clip_{g}" for g in clip_groups))
@@ -93,9 +97,11 @@ class RunLogger:
     def wall(self) -> float:
         return time.perf_counter() - self.t0
 
-    def episode(self, step: int, episode: int, ret: float, length: int, success: float | None = None) -> None:
+    def episode(
+        self, step: int, episode: int, ret: float, length: int, success: float | None = None, env: int = 0
+    ) -> None:
         self.last_return = ret
-        extra = (success,) if self.success else ()
+        extra = ((success,) if self.success else ()) + ((env,) if self.env_column else ())
         self.episodes.write(step, episode, ret, length, round(self.wall(), 3), *extra)
         if self.tb is not None:
             self.tb.add_scalar("episode/return", ret, step)

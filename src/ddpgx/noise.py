@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 
 
-def ou_init(action_dim: int) -> jax.Array:
-    return jnp.zeros((action_dim,), jnp.float32)
+def ou_init(action_dim: int, num_envs: int = 1) -> jax.Array:
+    """The OU state at an episode start: one row per env for several envs."""
+    return jnp.zeros((action_dim,) if num_envs == 1 else (num_envs, action_dim), jnp.float32)
 
 
 def ou_step(x: jax.Array, key: jax.Array, theta: float, sigma: float) -> jax.Array:

@@ -86,6 +86,19 @@ class ReplayBuffer:
             bad = ~self.valid[idx]
         return idx
 
+    # the protocol PerEnvReplay samples several buffers through (see there)
+    def sample_space(self) -> int:
+        return self.filled
+
+    def valid_draw(self, rows: np.ndarray) -> np.ndarray:
+        return self.valid[rows]
+
+    def locate(self, rows: np.ndarray) -> np.ndarray:
+        return rows
+
+    def gather_at(self, idx: np.ndarray, n_step: int, gamma: float, rng: np.random.Generator) -> Batch:
+        return self.gather(idx) if n_step == 1 else self.gather_n_step(idx, n_step, gamma)
+
     def gather(self, idx: np.ndarray) -> Batch:
         nxt = idx + 1
         nxt[nxt == self.rows] = 0
@@ -176,3 +189,123 @@ class ReplayBuffer:
         for name in ("obs", "action", "reward", "terminated", "valid"):
             getattr(self, name)[:f] = d[name]
         self.pos, self.filled = int(d["pos"]), f
+
+
+class PerEnvReplay:
+    """One replay buffer per env (``--num-envs``), sampled as one: each env's episodes stay whole and contiguous
+    in its own buffer (the ring's one-row-per-step layout and HER's episode slots both need that), and a batch is
+    drawn uniformly from all stored transitions of all of them. With one env it is that env's buffer exactly: the
+    same samples, the same random stream and the same checkpoint arrays as before there were several.
+
+    Both buffer kinds offer what this needs: ``sample_space()`` (how many draws index their transitions),
+    ``locate(u)`` (draw -> transition index, and which draws land on no transition), ``gather_at(index, n_step,
+    gamma, rng)``, ``state_dict``/``check_state``/``load_state_dict`` and ``rng``.
+    """
+
+    def __init__(self, buffers: list, seed: int = 0) -> None:
+        self.buffers = buffers
+        self._rng = buffers[0].rng if len(buffers) == 1 else np.random.default_rng([seed, 13])
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._rng
+
+    @property
+    def num_envs(self) -> int:
+        return len(self.buffers)
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.buffers)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.nbytes for b in self.buffers)
+
+    def add(self, env: int, *transition) -> None:
+        self.buffers[env].add(*transition)
+
+    def end_episode(self, env: int | None = None) -> None:
+        for i, b in enumerate(self.buffers):
+            if env is None or env == i:
+                b.end_episode()
+
+    def last_episode_goals(self, env: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        return self.buffers[env].last_episode_goals(count, rng)
+
+    def sample(self, batch_size: int, k: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
+        """``k`` batches of ``batch_size`` shaped (k, batch_size, ...), drawn uniformly over every env's buffer."""
+        if len(self.buffers) == 1:
+            return self.buffers[0].sample(batch_size, k, n_step, gamma)
+        count = k * batch_size
+        sizes = np.array([b.sample_space() for b in self.buffers], np.int64)
+        cum = np.cumsum(sizes)
+        if cum[-1] == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        u = self._rng.integers(0, cum[-1], size=count)
+        which = np.searchsorted(cum, u, side="right")
+        local = u - (cum[which] - sizes[which])
+        bad = ~self._valid(which, local)
+        while bad.any():  # the ring's few rows that start no transition: drawn again, as the ring itself does
+            u = self._rng.integers(0, cum[-1], size=int(bad.sum()))
+            which[bad] = np.searchsorted(cum, u, side="right")
+            local[bad] = u - (cum[which[bad]] - sizes[which[bad]])
+            bad = ~self._valid(which, local)
+        parts = []
+        order = np.argsort(which, kind="stable")
+        for j, b in enumerate(self.buffers):
+            sel = order[which[order] == j]
+            if len(sel):
+                parts.append((sel, b.gather_at(b.locate(local[sel]), n_step, gamma, self._rng)))
+        fields = []
+        for f in range(len(parts[0][1])):
+            if parts[0][1][f] is None:
+                fields.append(None)
+                continue
+            first = parts[0][1][f]
+            out = np.empty((count, *first.shape[1:]), first.dtype)
+            for sel, batch in parts:
+                out[sel] = batch[f]
+            fields.append(out.reshape(k, batch_size, *first.shape[1:]))
+        return Batch(*fields)
+
+    def _valid(self, which: np.ndarray, local: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(which), bool)
+        for j, b in enumerate(self.buffers):
+            m = which == j
+            if m.any():
+                ok[m] = b.valid_draw(local[m])
+        return ok
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, np.ndarray]:
+        if len(self.buffers) == 1:
+            return self.buffers[0].state_dict()
+        return {f"env{i}.{k}": v for i, b in enumerate(self.buffers) for k, v in b.state_dict().items()}
+
+    def _split(self, d: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]] | str:
+        if len(self.buffers) == 1:
+            return [d]
+        parts: list[dict[str, np.ndarray]] = [{} for _ in self.buffers]
+        for key, v in d.items():
+            head, _, name = key.partition(".")
+            i = int(head[3:]) if head.startswith("env") and head[3:].isdigit() else -1
+            if not 0 <= i < len(parts):
+                return f"replay.npz holds {key!r}, not one of this run's {len(parts)} envs' buffers"
+            parts[i][name] = v
+        return parts
+
+    def check_state(self, d: dict[str, np.ndarray]) -> str | None:
+        parts = self._split(d)
+        if isinstance(parts, str):
+            return parts
+        for i, (b, p) in enumerate(zip(self.buffers, parts, strict=True)):
+            problem = b.check_state(p)
+            if problem:
+                return problem if len(self.buffers) == 1 else f"env {i}: {problem}"
+        return None
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        parts = self._split(d)
+        assert not isinstance(parts, str), parts
+        for b, p in zip(self.buffers, parts, strict=True):
+            b.load_state_dict(p)

@@ -29,16 +29,18 @@ from flax import serialization
 
 from ddpgx import checkpoint as ckpt
 from ddpgx import io
+from ddpgx.collect import Collector, EnvProcessDied
 from ddpgx.config import Config, check_memory, coerce, preset_config, validate
-from ddpgx.envs import make_env, reset_checked, scaler_for
+from ddpgx.envs import make_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import Evaluator
 from ddpgx.goals import goal_layout
 from ddpgx.learner import Batch, Learner, Metrics, enable_compile_cache
 from ddpgx.logs import RunLogger
 from ddpgx.obsnorm import Normalizer
-from ddpgx.replay import ReplayBuffer
+from ddpgx.replay import PerEnvReplay, ReplayBuffer
 from ddpgx.run import RunDir, load_run_config
+from ddpgx.schedule import UpdateSchedule, crossed
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation envs are seeded apart from the training env
 OBS_STATS_EVERY = 100  # --obs-norm: env steps between writes of the statistics into the networks
@@ -117,13 +119,17 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def make_buffer(cfg: Config, env: Any, obs_dim: int, act_dim: int) -> ReplayBuffer | Any:
-    """The run's replay: HER's episode replay for ``--her`` on a goal env, else the transition ring."""
+def make_buffer(cfg: Config, env: Any, obs_dim: int, act_dim: int) -> PerEnvReplay:
+    """The run's replay, one buffer per env: HER's episode replay for ``--her`` on a goal env, else the
+    transition ring; the capacity is shared out among the envs."""
     from ddpgx.goals import find_flatten
 
     layout = goal_layout(env)
+    n = cfg.num_envs
+    share = -(-cfg.buffer_size // n)  # each env's part of the capacity, rounded up
     if not cfg.her:
-        return ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed=cfg.seed)
+        rings = [ReplayBuffer(share, obs_dim, act_dim, seed=cfg.seed) for _ in range(n)]
+        return PerEnvReplay(rings, seed=cfg.seed)
     if layout is None:
         raise UserError(
             f"--her needs a goal env (a Dict observation of observation, achieved_goal, desired_goal); {cfg.env} "
@@ -138,9 +144,11 @@ def make_buffer(cfg: Config, env: Any, obs_dim: int, act_dim: int) -> ReplayBuff
     from ddpgx.her import HerBuffer
 
     reward_fn = find_flatten(env).reward_fn
-    return HerBuffer(
-        cfg.buffer_size, max_steps, layout, act_dim, reward_fn, cfg.her_k, cfg.her_strategy, seed=cfg.seed
-    )
+    bufs = [
+        HerBuffer(share, max_steps, layout, act_dim, reward_fn, cfg.her_k, cfg.her_strategy, seed=cfg.seed)
+        for _ in range(n)
+    ]
+    return PerEnvReplay(bufs, seed=cfg.seed)
 
 
 def success_of(info: dict) -> float:
@@ -149,7 +157,9 @@ def success_of(info: dict) -> float:
     return float("nan") if v is None else float(v)
 
 
-def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False, goal_stats: bool = False):
+def checkpoint_check(
+    state: Any, buffer: PerEnvReplay, obs_norm: bool = False, goal_stats: bool = False, num_envs: int = 1
+):
     """A checkpoint fits this run when its trees have the keys, shapes and dtypes the config implies."""
     template = io.jax_to_numpy(serialization.to_state_dict(state))
 
@@ -161,6 +171,8 @@ def checkpoint_check(state: Any, buffer: ReplayBuffer, obs_norm: bool = False, g
             return "manifest.json lacks the observation statistics of --obs-norm"
         if goal_stats and "goal" not in loaded.manifest.get("obs_stats", {}):
             return "manifest.json lacks the goal statistics of --goal-stats relabelled"
+        if num_envs > 1 and "collector" not in loaded.manifest:
+            return f"manifest.json lacks the state of the {num_envs} envs"
         try:
             Counters(**loaded.manifest["counters"])
             loaded.manifest["rng"]["replay"], loaded.manifest["rng"]["eval"]  # noqa: B018
@@ -185,7 +197,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
     if cfg.compile_cache:
         enable_compile_cache(cfg.compile_cache)
     with contextlib.ExitStack() as closing:
-        env = make_run_env(cfg)
+        env = make_run_env(cfg)  # the first env: the checks, the spaces, the goal layout and HER's rewards
         closing.callback(env.close)
         scaler = scaler_for(env)
         obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -202,50 +214,79 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
         evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
         closing.callback(evaluator.close)
-        obs = reset_checked(env, seed=cfg.seed)  # a NaN from reset is refused before the run directory exists
+        if cfg.num_envs > 1 and cfg.vector == "async":
+            check_picklable(cfg)
+        layout = goal_layout(env)
+        collector = Collector(
+            partial(make_run_env, cfg), env, cfg.num_envs, cfg.vector, cfg.seed, scaler, layout is not None
+        )
+        closing.callback(collector.close)
+        collector.reset_done()  # a NaN from reset is refused before the run directory exists
         # releases the lock however open() or the loop ends (a no-op if never taken)
         closing.callback(run.close)
-        loaded = run.open(
-            io.run_manifest(cfg, env),
-            check=checkpoint_check(
-                state, buffer, cfg.obs_norm, cfg.obs_norm and cfg.goal_stats == "relabelled"
-            ),
+        check = checkpoint_check(
+            state, buffer, cfg.obs_norm, cfg.obs_norm and cfg.goal_stats == "relabelled", cfg.num_envs
         )
+        loaded = run.open(io.run_manifest(cfg, env), check=check)
         return _loop(
-            cfg, run, env, obs, scaler, learner, state, buffer, rng, evaluator, loaded, t_start, stop
+            cfg, run, collector, learner, state, buffer, rng, evaluator, loaded, t_start, stop, layout
+        )
+
+
+def check_picklable(cfg: Config) -> None:
+    """--vector async makes each env in a subprocess from the config alone: try that once, in a fresh interpreter
+    with this one's import path, so an env only this process knows (registered inside a script) is one line now
+    instead of a subprocess traceback later."""
+    import pickle
+    import subprocess
+    import sys
+
+    probe = "import pickle, sys; path, make = pickle.loads(sys.stdin.buffer.read()); sys.path[:] = path; pickle.loads(make)().close()"
+    try:
+        payload = pickle.dumps((sys.path, pickle.dumps(partial(make_run_env, cfg))))
+        r = subprocess.run([sys.executable, "-c", probe], input=payload, capture_output=True, timeout=300)
+        failed, why = (
+            r.returncode != 0,
+            (r.stderr.decode(errors="replace").strip().splitlines() or ["exit"])[-1],
+        )
+    except Exception as e:  # noqa: BLE001 - unpicklable config values or a probe that cannot start
+        failed, why = True, f"{type(e).__name__}: {e}"
+    if failed:
+        raise UserError(
+            f"--vector async cannot make {cfg.env} in a subprocess ({why[:200]}); an env registered inside a script "
+            "is unknown there: name it module:Id or module:Class, or use --vector sync"
         )
 
 
 def _loop(
     cfg: Config,
     run: RunDir,
-    env: Any,
-    obs: np.ndarray,
-    scaler: Any,
+    collector: Collector,
     learner: Learner,
     state: Any,
-    buffer: ReplayBuffer,
+    buffer: PerEnvReplay,
     rng: np.random.Generator,
     evaluator: Evaluator,
     loaded: ckpt.Loaded | None,
     t_start: float,
     stop: Callable[[], bool] | None,
+    layout: Any,
 ) -> TrainResult:
-    act_dim = env.action_space.shape[0]
-    need_reset = False
+    n = cfg.num_envs
+    obs_dim, act_dim = collector.obs.shape[1], collector.envs.single_action_space.shape[0]
     c = Counters(next_checkpoint=cfg.checkpoint_every)
-    layout = goal_layout(env)
-    stats = Normalizer.for_config(cfg, env.observation_space.shape[0], layout) if cfg.obs_norm else None
+    stats = Normalizer.for_config(cfg, obs_dim, layout) if cfg.obs_norm else None
     goal_rng = np.random.default_rng(
         [cfg.seed, 11]
     )  # --goal-stats relabelled: goals drawn for the statistics
+    schedule = UpdateSchedule.of(cfg)
 
     def fresh(state: Any) -> Any:
         """The state with the latest observation statistics in its networks. The loop writes them every
         OBS_STATS_EVERY env steps and before every evaluation and the final save, not before every compiled call:
-        that would copy 8 small arrays to the device each step for statistics that barely move. The float64 statistics
-        take in every observation all along. Step-based, so a resumed run writes them where the uninterrupted one
-        did."""
+        that would copy 8 small arrays to the device each step for statistics that barely move. The float64
+        statistics take in every observation all along. Step-based, so a resumed run writes them where the
+        uninterrupted one did."""
         if stats is not None and stats.changed:
             state = learner.set_obs_stats(state, *stats.mean_std())
             stats.changed = False
@@ -259,17 +300,17 @@ def _loop(
         buffer.load_state_dict(loaded.replay)
         ckpt.set_rng_state(buffer.rng, m["rng"]["replay"])
         ckpt.set_rng_state(rng, m["rng"]["warmup"])
-        ckpt.set_rng_state(env.unwrapped.np_random, m["rng"]["env"])
+        collector.load(m.get("collector"), m["rng"])
         evaluator.load_state(m["rng"]["eval"])
         if "goal_stats" in m["rng"]:
             ckpt.set_rng_state(goal_rng, m["rng"]["goal_stats"])
         if stats is not None:
             stats.load_state(m["obs_stats"])
         c = Counters(**m["counters"])
-        need_reset = True  # checkpoints are taken at episode ends (or where the run ended)
     else:
         if stats is not None:
-            stats.push(obs)
+            for row in collector.obs:
+                stats.push(row)
         if learner.param_noise:
             state = learner.resample_param_noise(state)
 
@@ -284,6 +325,7 @@ def _loop(
         purge_step=c.step + 1 if loaded is not None else None,
         success=goal,
         clip_groups=tuple(stats.groups()) if stats is not None else (),
+        env_column=n > 1,
     )
     logger.last_return = c.last_return
     if c.last_eval is not None:
@@ -292,11 +334,15 @@ def _loop(
     metrics: Metrics | None = None if c.metrics is None else Metrics(*(jnp.float32(x) for x in c.metrics))
 
     def save_checkpoint(step: int, finished: str | None = None) -> None:
+        """Everything that changes while the run goes on, in one place: the TrainState and the replay (their own
+        files), and in the manifest the loop's counters, every random generator, the envs' episodes and the
+        observation statistics."""
         logger.flush()
         c.step, c.wall_s = step, logger.wall()
         c.last_return = logger.last_return
         c.metrics = None if metrics is None else [float(x) for x in jax.device_get(metrics)]
         c.csv_sizes = logger.csv_sizes()
+        collector.pending = None if fused_action is None or n == 1 else np.asarray(fused_action)
         manifest = {
             "env": cfg.env,
             "preset": cfg.preset,
@@ -304,106 +350,114 @@ def _loop(
             "rng": {
                 "replay": ckpt.rng_state(buffer.rng),
                 "warmup": ckpt.rng_state(rng),
-                "env": ckpt.rng_state(env.unwrapped.np_random),
+                **collector.rng_states(),
                 "eval": evaluator.state(),
                 **({"goal_stats": ckpt.rng_state(goal_rng)} if stats is not None and stats.goal else {}),
             },
             **({"obs_stats": stats.state()} if stats is not None else {}),
+            **({"collector": dataclasses.asdict(collector.state())} if n > 1 else {}),
         }
         run.save_checkpoint(step, state, buffer.state_dict(), manifest, finished)
 
-    grad_steps = cfg.gradient_steps or cfg.update_every
+    g = schedule.gradient_steps
     compiling: threading.Thread | None = learner.precompile(
-        state, grad_steps, cfg.batch_size, cfg.eval_episodes
+        state, g * schedule.usual_units(n), cfg.batch_size, cfg.eval_episodes, n
     )
     zero_noise = np.zeros(
         state.noise.shape, np.float32
     )  # numpy: a fresh device copy each time, safe to donate
-    start_updates = max(cfg.learning_starts, cfg.batch_size)
-    k = cfg.update_every
-
-    def actor_in_call(step: int) -> bool:
-        """Whether the update call made at ``step`` includes an actor step: its critic steps are numbered on from
-        those of the calls before it, and the actor steps on every ``policy_delay``-th."""
-        before = ((step - start_updates + 1) // k - 1) * grad_steps  # critic steps of the earlier calls
-        return (before + grad_steps) // cfg.policy_delay > before // cfg.policy_delay
-
     t_tick, s_tick, sps, update_s = time.perf_counter(), c.step, 0.0, 0.0
     step = c.step
-    ep_return, ep_len = 0.0, 0
-    fused_action: jax.Array | None = None
+    fused_action: Any = None if n == 1 or collector.pending is None else collector.pending
     solved: str | None = None  # the early stop that ended the run
     try:
         with _Signals() as signals:
-            for step in range(c.step + 1, cfg.total_steps + 1):
+            while step < cfg.total_steps:
+                before, step = step, step + n  # this iteration's env steps: before + 1 .. step
                 if compiling is not None and (
-                    step >= cfg.learning_starts or step % cfg.eval_every == 0 or step == cfg.total_steps
+                    step >= cfg.learning_starts
+                    or crossed(before, step, cfg.eval_every)
+                    or step == cfg.total_steps
                 ):
                     compiling.join()  # compiled behind the warm-up steps; needed from here on
                     compiling = None
-                if need_reset:
-                    obs = reset_checked(env)
-                    state = state.replace(noise=zero_noise)  # the OU process restarts with each episode
+                # ---- reset the envs whose episode ended (the OU process restarts with each episode)
+                reset = collector.reset_done()
+                if reset.any():
+                    if n == 1:
+                        state = state.replace(noise=zero_noise)
+                    else:
+                        noise = np.array(state.noise)
+                        noise[reset] = 0.0
+                        state = state.replace(noise=noise)
                     if stats is not None:
-                        stats.push(obs)
+                        for i in np.flatnonzero(reset):
+                            stats.push(collector.obs[i])
                     if learner.param_noise:  # a new perturbed actor for each episode
                         state = learner.resample_param_noise(state)
-                    need_reset, fused_action = False, None
-                if step <= cfg.learning_starts:
-                    action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
-                elif fused_action is not None:  # computed with the last update, for this very observation
+                    fused_action = None
+                # ---- act: uniform warm-up, the action computed with the last update, or a fresh one
+                obs_in = collector.obs[0] if n == 1 else collector.obs
+                if before + 1 <= cfg.learning_starts:
+                    action = rng.uniform(-1.0, 1.0, act_dim if n == 1 else (n, act_dim)).astype(np.float32)
+                elif fused_action is not None:
                     action, fused_action = np.asarray(fused_action), None
                 else:
-                    a_dev, noise, key = learner.act(state.actor, state.explore, obs, state.noise, state.key)
+                    a_dev, noise, key = learner.act(
+                        state.actor, state.explore, obs_in, state.noise, state.key
+                    )
                     state = state.replace(noise=noise, key=key)
                     action = np.asarray(a_dev)
-                next_obs, reward, terminated, truncated, info = env.step(scaler.to_env(action))
-                next_obs = np.asarray(next_obs, np.float32)
-                if not (np.isfinite(next_obs).all() and math.isfinite(reward)):
-                    raise TrainingDiverged(
-                        f"the environment returned a NaN or inf observation/reward at step {step}; "
-                        "check the env or its wrappers"
-                    )
+                actions = action.reshape(n, act_dim)
+                # ---- step, store, bookkeeping
+                next_obs, reward, terminated, done, ends = collector.step(actions, step)
                 if stats is not None:
-                    stats.push(next_obs)
-                    if step % OBS_STATS_EVERY == 0:
+                    for row in next_obs:
+                        stats.push(row)
+                    if crossed(before, step, OBS_STATS_EVERY):
                         state = fresh(state)
-                done = terminated or truncated
-                buffer.add(obs, action, reward, next_obs, terminated, done)
-                if (
-                    done and stats is not None and stats.goal is not None
-                ):  # goal statistics of the new episode
-                    stats.push_goals(buffer.last_episode_goals(ep_len + 1, goal_rng))
-                obs = next_obs
-                ep_return += float(reward)
-                ep_len += 1
-                if done:
+                for i in range(n):
+                    buffer.add(
+                        i, collector.obs[i], actions[i], reward[i], next_obs[i], terminated[i], done[i]
+                    )
+                if stats is not None and stats.goal is not None:  # the goals of each new episode, env by env
+                    for e in ends:
+                        stats.push_goals(buffer.last_episode_goals(e.env, e.length, goal_rng))
+                collector.advance(next_obs)
+                for e in ends:
                     c.episode += 1
-                    logger.episode(step, c.episode, ep_return, ep_len, success_of(info) if goal else None)
-                    ep_return, ep_len, need_reset = 0.0, 0, True
-
-                if step >= start_updates and (step - start_updates) % k == k - 1:
-                    batches = Batch(*buffer.sample(cfg.batch_size, grad_steps, cfg.n_step, cfg.gamma))
+                    logger.episode(before + e.env + 1, c.episode, e.ret, e.length, e.success, env=e.env)
+                # ---- learn: the update units due in this iteration, as one compiled call
+                units = schedule.units_between(before, step)
+                if units:
+                    batches = Batch(*buffer.sample(cfg.batch_size, units * g, cfg.n_step, cfg.gamma))
                     if cfg.profile:
                         t_upd = time.perf_counter()
-                    # the next step acts on `obs`: one compiled call does both (after an episode end the action
-                    # is dropped; one compiled program either way, never a second compile mid-run)
-                    state, new, fused_action = learner.update_and_act(state, batches, obs)
-                    if stats is not None and (step - 1) // cfg.log_every != (step + k - 1) // cfg.log_every:
+                    # the next step acts on these observations: one compiled call does both (after an episode end
+                    # the action is dropped; one compiled program either way, never a second compile mid-run)
+                    obs_in = collector.obs[0] if n == 1 else collector.obs
+                    state, new, fused_action = learner.update_and_act(state, batches, obs_in)
+                    if stats is not None and crossed(
+                        before, schedule.next_call_end(step, n) - n, cfg.log_every
+                    ):
                         c.clip_share = stats.clip_share(
                             batches.obs[-1], cfg.obs_clip
-                        )  # the last before a log
+                        )  # the last call before a log
                     # with policy_delay, a call may not update the actor (its actor loss is nan): the log shows the
                     # loss of the last call that did (decided on the host from the step, so nothing waits)
-                    keep = metrics is not None and not actor_in_call(step)
+                    keep = metrics is not None and not schedule.actor_in_call(before, step)
                     metrics = new._replace(actor_loss=metrics.actor_loss) if keep else new
                     if cfg.profile:
                         jax.block_until_ready(metrics)
                         update_s += time.perf_counter() - t_upd
-
-                if learner.param_noise and step > start_updates and step % cfg.param_noise_interval == 0:
+                if (
+                    learner.param_noise
+                    and step > schedule.start
+                    and crossed(before, step, cfg.param_noise_interval)
+                ):
                     state, _ = learner.adapt_param_noise(state, buffer.sample(cfg.batch_size).obs)
-                if step % cfg.log_every == 0:
+                # ---- log, evaluate, checkpoint
+                if crossed(before, step, cfg.log_every):
                     now = time.perf_counter()
                     sps = (step - s_tick) / max(now - t_tick, 1e-9)
                     update_frac = update_s / max(now - t_tick, 1e-9) if cfg.profile else None
@@ -416,7 +470,7 @@ def _loop(
                                 "or raise --batch-size"
                             )
                         logger.losses(step, cl, al, q, sps, update_frac, c.clip_share)
-                if step % cfg.eval_every == 0 or step == cfg.total_steps:
+                if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
                     state = fresh(state)
                     returns = evaluator.run(partial(learner.act_greedy, state.actor))
                     c.last_eval = [float(returns.mean()), float(returns.std())]
@@ -429,20 +483,31 @@ def _loop(
                     if goal and cfg.target_success is not None and c.last_eval[2] >= cfg.target_success:
                         solved = "target_success"
                         break
-                if step % 250 == 0 or step == cfg.total_steps:
+                if crossed(before, step, 250) or step == cfg.total_steps:
                     logger.tick(step, sps)
-                if done and step < cfg.total_steps:
+                # N = 1 checkpoints at episode ends (no simulator state needed); N > 1 at any iteration
+                if step < cfg.total_steps and (n > 1 or done[0]):
                     stopping = signals.received or (stop is not None and stop())
                     if step >= c.next_checkpoint or stopping:
                         c.next_checkpoint = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
                         save_checkpoint(step)
                         if stopping:
                             raise Interrupted(step, run.path, signals.received or 0)
-        # the run's end is a checkpoint too, so it can be extended; a run that stops mid-episode closes that
-        # episode in the buffer (the extension starts a new one)
-        if not need_reset:
-            buffer.end_episode()
+        # the run's end is a checkpoint too, so it can be extended; episodes still in progress are closed in the
+        # buffer (the extension starts new ones)
+        for i in np.flatnonzero(~collector.need_reset):
+            buffer.end_episode(i)
+        collector.close_episodes()
+        fused_action = None
         save_checkpoint(step, finished=solved or "total_steps")
+    except (
+        EnvProcessDied
+    ) as e:  # the last checkpoint is the place to continue from (this step's state is torn)
+        last = ckpt.latest_name(run.path)
+        where = f"its last checkpoint ({last})" if last else "its start (no checkpoint was taken yet)"
+        raise EnvProcessDied(
+            f"{e} at step {step}; the run continues from {where} with: ddpgx train --resume {run.path}"
+        ) from None
     finally:
         logger.close()
 
