@@ -211,7 +211,8 @@ def test_bad_num_envs_inputs_are_one_line_before_the_run_directory_exists(tmp_pa
     err = one_line(capsys, [*base, "--num-envs", "3", "--run-dir", str(tmp_path / "b")])
     assert "not a multiple of --num-envs 3" in err
     err = one_line(
-        capsys, [*base[:-1], "100000", "--num-envs", "100000", "--vector", "async", "--run-dir", str(tmp_path / "c")]
+        capsys,
+        [*base[:-1], "100000", "--num-envs", "100000", "--vector", "async", "--run-dir", str(tmp_path / "c")],
     )
     assert "100000 async envs" in err and "fewer --num-envs" in err
     gym.register("InProcessOnly-v0", entry_point=lambda: goal_envs.StepCounter(), max_episode_steps=7)

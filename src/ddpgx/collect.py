@@ -39,7 +39,9 @@ class Replayable(gym.Wrapper):
         seed, actions = self.restore_plan
         self.restore_plan = None
         obs, _ = self.env.reset(seed=seed)
-        for a in actions:  # the very values the env was stepped with (float64, as ActionScaler.to_env gives them)
+        for (
+            a
+        ) in actions:  # the very values the env was stepped with (float64, as ActionScaler.to_env gives them)
             obs, *_ = self.env.step(np.asarray(a, np.float64))
         return np.asarray(obs)
 
@@ -245,7 +247,9 @@ class Collector:
     def close(self) -> None:
         import warnings
 
-        with warnings.catch_warnings():  # closing after a dead subprocess warns about the step it never finished
+        with (
+            warnings.catch_warnings()
+        ):  # closing after a dead subprocess warns about the step it never finished
             warnings.simplefilter("ignore")
             try:
                 if isinstance(self.envs, gym.vector.AsyncVectorEnv):
