@@ -165,6 +165,9 @@ def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path)
                        env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (ref / "final.msgpack").read_bytes() == (run / "final.msgpack").read_bytes()
+    assert (ref / "best.msgpack").read_bytes() == (
+        run / "best.msgpack"
+    ).read_bytes()  # the same best, same step
     for name in ("episodes.csv", "eval.csv", "train.csv"):  # train.csv: losses and clip shares, not speeds
         strip = lambda p: [  # noqa: E731
             {k: v for k, v in row.items() if k not in ("wall_s", "sps")} for row in csv.DictReader(open(p))

@@ -142,6 +142,7 @@ def test_four_envs_killed_mid_episode_and_resumed_are_bitwise_the_uninterrupted_
              "--eval-episodes", "2", "--checkpoint-every", "300", "--no-progress", "--no-plot", "--no-tensorboard"]  # fmt: skip
     ref, run = kill_and_resume(tmp_path, flags)
     assert (ref / "final.msgpack").read_bytes() == (run / "final.msgpack").read_bytes()
+    assert (ref / "best.msgpack").read_bytes() == (run / "best.msgpack").read_bytes()
     for name in ("episodes.csv", "eval.csv", "train.csv"):
         strip = lambda p: [  # noqa: E731
             {k: v for k, v in row.items() if k not in ("wall_s", "sps")} for row in csv.DictReader(open(p))

@@ -116,6 +116,8 @@ class EvalArgs:
     """Seed of the evaluation envs."""
     params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
     """Parameter file or checkpoint directory to load instead of <run_dir>/final.msgpack."""
+    which: Literal["final", "best"] = "final"
+    """The run's final policy, or the one of its best noise-free evaluation (best.msgpack)."""
     onnx: str = ""
     """Run this exported ONNX model (`ddpgx export`) with onnxruntime instead of the JAX policy."""
 
@@ -132,7 +134,7 @@ def cmd_eval(args: list[str]) -> int:
     a = tyro.cli(EvalArgs, args=args, prog="ddpgx eval")
     if a.episodes <= 0:
         raise UserError(f"--episodes must be a positive integer, got {a.episodes}")
-    policy = load_policy(a.run_dir, a.params or None)
+    policy = load_policy(a.run_dir, a.params or None, a.which)
     ev = Evaluator(partial(make_run_env, policy.config), a.episodes, a.seed)
     if a.onnx:
         from pathlib import Path
@@ -167,6 +169,8 @@ class ExportArgs:
     """Where to write the ONNX model (default: <run_dir>/policy.onnx)."""
     params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
     """Parameter file or checkpoint directory to export instead of <run_dir>/final.msgpack."""
+    which: Literal["final", "best"] = "final"
+    """The run's final policy, or the one of its best noise-free evaluation (best.msgpack)."""
 
 
 def cmd_export(args: list[str]) -> int:
@@ -176,7 +180,9 @@ def cmd_export(args: list[str]) -> int:
     a = tyro.cli(ExportArgs, args=args, prog="ddpgx export")
     load_run_config(a.run_dir)  # not a run directory: one line before the extra is even imported
     try:
-        r = export_onnx(a.run_dir, a.out or None, a.params or None)
+        from ddpgx.policy import params_for
+
+        r = export_onnx(a.run_dir, a.out or None, params_for(a.run_dir, a.which, a.params or None))
     except ExportMismatch as e:
         print(f"ddpgx: error: {e}", file=sys.stderr)
         return 1
@@ -268,9 +274,12 @@ class RecordArgs:
     """Seed of the recorded episodes."""
     params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
     """Parameter or checkpoint file to load instead of <run_dir>/final.msgpack."""
+    which: Literal["final", "best"] = "final"
+    """The run's final policy, or the one of its best noise-free evaluation (best.msgpack)."""
 
 
 def cmd_record(args: list[str]) -> int:
+    from ddpgx.policy import params_for
     from ddpgx.record import record
 
     a = tyro.cli(RecordArgs, args=args, prog="ddpgx record")
@@ -283,7 +292,7 @@ def cmd_record(args: list[str]) -> int:
         every=a.every,
         size=(a.width, a.height),
         seed=a.seed,
-        params_file=a.params or None,
+        params_file=params_for(a.run_dir, a.which, a.params or None),
     )
     returns = ", ".join(f"{r:.1f}" for r in res.returns)
     print(f"wrote {res.path} ({res.frames} frames rendered); episode return {returns}")

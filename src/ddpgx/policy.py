@@ -15,7 +15,7 @@ from ddpgx.envs import ActionScaler
 from ddpgx.errors import UserError
 from ddpgx.io import load_params
 from ddpgx.learner import build_networks
-from ddpgx.run import FINAL_PARAMS, load_run_config
+from ddpgx.run import BEST_PARAMS, FINAL_PARAMS, load_run_config
 
 
 def actor_state_of(run_dir: Path, params_file: Path | str | None, template: dict) -> tuple[Path, dict, int]:
@@ -101,6 +101,27 @@ class Policy:
         return self.scaler.to_env(self.normalized(obs))
 
 
-def load_policy(run_dir: Path | str, params_file: Path | str | None = None) -> Policy:
-    """The learned policy of ``run_dir`` (final parameters unless ``params_file`` names others)."""
-    return Policy(run_dir, params_file)
+def params_for(
+    run_dir: Path | str, which: str = "final", params_file: Path | str | None = None
+) -> Path | None:
+    """The parameter file ``which`` names: None for final (final.msgpack, else the latest checkpoint), best.msgpack
+    for best; an explicit ``params_file`` wins."""
+    if params_file:
+        return Path(params_file)
+    if which not in ("final", "best"):
+        raise UserError(f"--which must be final or best, got {which}")
+    if which == "final":
+        return None
+    best = Path(run_dir) / BEST_PARAMS
+    if not best.is_file():
+        raise UserError(
+            f"{run_dir} has no {BEST_PARAMS} (it keeps the best evaluation's policy once an evaluation has run; "
+            "runs made before ddpgx kept one have none): use --which final"
+        )
+    return best
+
+
+def load_policy(run_dir: Path | str, params_file: Path | str | None = None, which: str = "final") -> Policy:
+    """The learned policy of ``run_dir``: its final parameters, or with ``which="best"`` those of its best
+    noise-free evaluation (best.msgpack), unless ``params_file`` names others."""
+    return Policy(run_dir, params_for(run_dir, which, params_file))

@@ -30,6 +30,7 @@ from ddpgx.errors import UserError, warn
 
 LOCK_NAME = ".lock"
 FINAL_PARAMS = "final.msgpack"
+BEST_PARAMS = "best.msgpack"  # the policy of the best noise-free evaluation so far, with its step
 # fields that may differ when a run is resumed: its length and how it is shown, never what it learns
 RESUMABLE_CHANGES = {
     "total_steps",
@@ -251,6 +252,11 @@ class RunDir:
             {**manifest, "finished": finished},
             self.cfg.keep_checkpoints,
         )
+
+    def save_best(self, state: Any, step: int) -> None:
+        """The policy of a new best evaluation (atomic; a resumed run rewrites the same bits where it passes the
+        same evaluation again)."""
+        io.save_params(self.path / BEST_PARAMS, state, step)
 
     def finish(self, state: Any, step: int) -> Path:
         """The final parameters, written after the final checkpoint (which holds them too)."""

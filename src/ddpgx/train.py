@@ -77,6 +77,7 @@ class Counters:
     next_checkpoint: int = 0
     csv_sizes: dict[str, int] = field(default_factory=dict)
     clip_share: dict[str, float] = field(default_factory=dict)  # --obs-norm: of the last batch before a log
+    best: list[float] | None = None  # [step, mean return] of the best noise-free evaluation (best.msgpack)
 
 
 def resolve(cfg: Config) -> Config:
@@ -477,6 +478,9 @@ def _loop(
                     if goal:
                         c.last_eval.append(float(np.mean(evaluator.successes)))
                     logger.evaluation(step, *c.last_eval)
+                    if c.best is None or c.last_eval[0] > c.best[1]:  # the best policy so far, kept on disk
+                        c.best = [step, c.last_eval[0]]
+                        run.save_best(state, step)
                     if cfg.target_return is not None and c.last_eval[0] >= cfg.target_return:
                         solved = "target_return"
                         break
