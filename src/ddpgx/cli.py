@@ -25,6 +25,8 @@ commands:
   sweep     many seeds and configs on Ray:  ddpgx sweep --env Hopper-v5 --preset modern --seeds 0-4
             --set tau=0.005,0.01 --total-steps 200000 --out sweeps/tau [--address HOST:PORT]   (or: ddpgx sweep FILE.toml)
   report    compare runs across seeds (CIs, IQM):  ddpgx report DIR... [--out report.md] [--metric eval|episode|success]
+  tune      hyperparameter search (Optuna, trials are runs on Ray):  ddpgx tune --env Hopper-v5 --trials 50
+            --total-steps 100000 --out tunes/hopper [--space space.toml] [--seeds 0-1] [--storage URL]
   export    the policy as ONNX, checked against JAX:  ddpgx export RUN_DIR [--out policy.onnx]  (then: ddpgx eval RUN_DIR --onnx policy.onnx)
 
 `ddpgx COMMAND --help` lists a command's flags."""
@@ -376,6 +378,116 @@ def cmd_sweep(args: list[str]) -> int:
 
 
 @dataclass
+class TuneArgs:
+    file: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="FILE.toml")]] = ""
+    """A study written as TOML (the flags' names as keys, [space.FIELD] tables); or give it with the flags."""
+    env: str = ""
+    """Environment to tune on."""
+    preset: str = ""
+    """Preset the trials start from (default: the env's default preset)."""
+    trials: int = 20
+    """Trials to finish (complete, pruned or failed), counting those of earlier drivers of the same study."""
+    total_steps: int = 100_000
+    """Env steps of each trial's runs."""
+    out: str = ""
+    """Directory of the study: its trials' run directories, study.db, trials.csv."""
+    space: str = ""
+    """A TOML search space file (default: rl-zoo's TD3/DDPG space; see the README)."""
+    sampler: Literal["tpe", "random"] = "tpe"
+    """Optuna sampler."""
+    pruner: Literal["median", "halving", "none"] = "median"
+    """Optuna pruner, fed every evaluation of a trial (mean over its seeds)."""
+    storage: str = ""
+    """Optuna RDB storage URL (default: sqlite:///OUT/study.db; postgresql://... or mysql://... to share a study)."""
+    address: str = ""
+    """Ray cluster to join (HOST:PORT); empty: an embedded local Ray."""
+    cpus_per_run: float = 1.0
+    """CPU cores per run (pinned)."""
+    seeds: str = "0"
+    """Seeds each trial runs and averages: a range and/or list, e.g. 0-1."""
+    eval_every: int = 0
+    """Env steps between a trial's evaluations (0: total_steps / 10)."""
+    objective_evals: int = 3
+    """The objective: mean eval return over a trial's last this many evaluations (mean over its seeds)."""
+    max_parallel: int = 0
+    """Trials at once at most (0: as many as the cores allow)."""
+    set: Annotated[list[str], tyro.conf.UseAppendAction] = dataclasses.field(default_factory=list)
+    """FIELD=VALUE, repeatable: Config fields fixed for every trial."""
+
+
+def tune_spec(a: TuneArgs):  # -> TuneSpec
+    from pathlib import Path
+
+    from ddpgx.config import parse_field
+    from ddpgx.sweep import parse_seeds, read_toml
+    from ddpgx.tune import TuneSpec, check_space, load_space
+
+    spec = TuneSpec()
+    if a.file:
+        data = {k.replace("-", "_"): v for k, v in read_toml(a.file).items()}
+        names = {f.name for f in dataclasses.fields(TuneSpec)}
+        unknown = set(data) - names
+        if unknown:
+            raise UserError(f"{a.file}: unknown keys {sorted(unknown)}; use {', '.join(sorted(names))}")
+        if "seeds" in data:
+            data["seeds"] = parse_seeds(data["seeds"])
+        if "space" in data:
+            check_space(data["space"], a.file)
+        for k, v in data.items():
+            setattr(spec, k, v)
+        spec.set = {k: parse_field(k, v) for k, v in spec.set.items()}
+    defaults = TuneArgs(file="")
+    for name in ("env", "preset", "trials", "total_steps", "out", "sampler", "pruner", "storage", "address",
+                 "cpus_per_run", "eval_every", "objective_evals", "max_parallel"):  # fmt: skip
+        if getattr(a, name) != getattr(defaults, name) or not a.file:
+            setattr(spec, name, getattr(a, name))
+    if a.seeds != "0" or not a.file:
+        spec.seeds = parse_seeds(a.seeds)
+    if a.space:
+        spec.space = load_space(Path(a.space))
+    for item in a.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UserError(f"--set {item}: write FIELD=VALUE")
+        spec.set[key.strip().replace("-", "_")] = parse_field(key, value)
+    return spec
+
+
+def cmd_tune(args: list[str]) -> int:
+    from ddpgx.tune import run_tune
+
+    check_flags(args, TuneArgs)
+    a = tyro.cli(TuneArgs, args=args, prog="ddpgx tune")
+    spec = tune_spec(a)
+    try:
+        study = run_tune(spec)
+    except KeyboardInterrupt:
+        print(
+            f"ddpgx: tune stopped; continue it with the same command: ddpgx tune {' '.join(args)}",
+            file=sys.stderr,
+        )
+        return 130
+    from pathlib import Path
+
+    if (Path(spec.out) / ".stop").exists():
+        print(
+            f"ddpgx: tune stopped (OUT/.stop); its running trials checkpointed; continue with the same command: "
+            f"ddpgx tune {' '.join(args)}",
+            file=sys.stderr,
+        )
+        return 1
+    done = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
+    states: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    print(f"study {spec.out}: " + ", ".join(f"{v} {k}" for k, v in sorted(states.items())))
+    if done:
+        best = study.best_trial
+        print(f"best: trial {best.number}, objective {best.value:.1f}, params {best.params}")
+    return 0
+
+
+@dataclass
 class ReportArgs:
     dirs: tyro.conf.Positional[list[str]]
     """Run directories, or folders of runs (a sweep's --out)."""
@@ -404,6 +516,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "report": cmd_report,
     "export": cmd_export,
+    "tune": cmd_tune,
 }
 
 

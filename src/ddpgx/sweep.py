@@ -65,6 +65,20 @@ class Cell:
     cfg: Config
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; an unreadable or invalid file is one line."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path} is not valid TOML: {e}") from None
+
+
 def parse_seeds(text: str | int | list) -> list[int]:
     """``0-4`` -> [0, 1, 2, 3, 4]; ``0,3,7``; ``0-2,10``; a list or an int as they are."""
     if isinstance(text, int):
@@ -118,16 +132,7 @@ def load_toml(path: Path) -> SweepSpec:
     actor_hidden = [400, 300]
     layer_norm = true
     """
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except OSError as e:
-        raise UserError(f"cannot read sweep file {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path} is not valid TOML: {e}") from None
+    data = read_toml(path)
     names = {f.name for f in dataclasses.fields(SweepSpec)}
     flat = {k.replace("-", "_"): v for k, v in data.items()}
     unknown = set(flat) - names
@@ -355,7 +360,9 @@ def _clear_unstarted(run_dir: Path) -> None:
         lock.release()
 
 
-def run_task(cfg_dict: dict[str, Any], stop_file: str, cpus: int, driver_cwd: str = "") -> dict[str, Any]:
+def run_task(
+    cfg_dict: dict[str, Any], stop_file: str, cpus: int, driver_cwd: str = "", own_stop: str = ""
+) -> dict[str, Any]:
     """One sweep run, in its own worker process: pin cores, then train (or resume) to the end or to a stop.
     An env module next to where the sweep was started is found as ``ddpgx train`` finds it there."""
     cores = claim_cores(cpus)
@@ -380,7 +387,9 @@ def run_task(cfg_dict: dict[str, Any], stop_file: str, cpus: int, driver_cwd: st
     if status == "new" and run_dir.is_dir() and any(run_dir.iterdir()):
         _clear_unstarted(run_dir)
     try:
-        train(cfg, resume=status == "started", stop=lambda: os.path.exists(stop_file))
+        # the sweep's (or tune's) stop file, and this run's own (a pruned tune trial)
+        stop = lambda: os.path.exists(stop_file) or bool(own_stop and os.path.exists(own_stop))  # noqa: E731
+        train(cfg, resume=status == "started", stop=stop)
     except Interrupted as e:
         return {"status": "stopped", "step": e.step, **where}
     return {"status": "done", **where, **summary(run_dir)}
@@ -507,38 +516,47 @@ def _sweep_locked(ray, spec: SweepSpec, cells: list[Cell], out: Path, live: bool
     return SweepResult(out, runs, report_path)
 
 
-def _execute(
-    ray, spec: SweepSpec, todo: list[RunState], runs: list[RunState], stop_file: Path, live: bool
-) -> None:
+def start_ray(ray, address: str) -> bool:
+    """Join the cluster at ``address``, or start an embedded local Ray on loopback (one worker per core); True if
+    this call started or joined it (the caller shuts it down)."""
     import logging
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        kwargs: dict[str, Any] = dict(
-            include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
-        )
-        if spec.address:
-            host = spec.address.rpartition(":")[0]
-            if host in (
-                "127.0.0.1",
-                "localhost",
-            ):  # a cluster on loopback: this driver's node is on loopback too
-                kwargs["_node_ip_address"] = "127.0.0.1"
-            ray.init(address=spec.address, **kwargs)
-        else:  # an embedded local Ray on loopback only, one worker per core
-            ray.init(address="local", num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", **kwargs)
-    cpus = max(1, int(spec.cpus_per_run))
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    if address:
+        host = address.rpartition(":")[0]
+        if host in ("127.0.0.1", "localhost"):  # a cluster on loopback: this driver's node is on loopback too
+            kwargs["_node_ip_address"] = "127.0.0.1"
+        ray.init(address=address, **kwargs)
+    else:  # an embedded local Ray on loopback only, one worker per core
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", **kwargs)
+    return True
+
+
+def remote_run_task(ray, cpus_per_run: float, gpus_per_run: float, max_retries: int):
+    """``run_task`` as a Ray task: a fresh process per run (``max_calls=1``), so its core pinning and thread limits
+    hold from its first op; a killed worker's run is retried and resumes from its checkpoint."""
+    cpus = max(1, int(cpus_per_run))
     env_vars = {v: str(cpus) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    if spec.gpus_per_run > 0:  # several runs share a GPU: jax must not preallocate most of its memory
-        env_vars["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{max(0.05, 0.9 * min(1.0, spec.gpus_per_run)):.2f}"
-    # max_calls=1: a fresh process per run, so its core pinning and thread limits hold from its first op
-    task = ray.remote(max_calls=1)(run_task).options(
-        num_cpus=spec.cpus_per_run,
-        num_gpus=spec.gpus_per_run or None,
-        max_retries=spec.max_retries,
+    if gpus_per_run > 0:  # several runs share a GPU: jax must not preallocate most of its memory
+        env_vars["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{max(0.05, 0.9 * min(1.0, gpus_per_run)):.2f}"
+    return ray.remote(max_calls=1)(run_task).options(
+        num_cpus=cpus_per_run,
+        num_gpus=gpus_per_run or None,
+        max_retries=max_retries,
         retry_exceptions=False,
         runtime_env={"env_vars": env_vars},
     )
+
+
+def _execute(
+    ray, spec: SweepSpec, todo: list[RunState], runs: list[RunState], stop_file: Path, live: bool
+) -> None:
+
+    started_here = start_ray(ray, spec.address)
+    cpus = max(1, int(spec.cpus_per_run))
+    task = remote_run_task(ray, spec.cpus_per_run, spec.gpus_per_run, spec.max_retries)
     queue = list(todo)
     pending: dict[Any, RunState] = {}
     limit = spec.max_parallel or len(queue)

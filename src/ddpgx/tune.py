@@ -1,0 +1,387 @@
+"""``ddpgx tune``: an Optuna study whose trials are ordinary ddpgx runs, run as Ray tasks.
+
+- Every trial is a run directory (one per seed) under OUT: ``eval``, ``plot``, ``record``, ``export`` and
+  ``--resume`` read it like any other run. ``OUT/trials.csv`` lists every trial, its state, value and parameters.
+- The study lives in Optuna's RDB storage: by default the SQLite file ``OUT/study.db``; ``--storage
+  postgresql://...`` or ``mysql://...`` lets drivers on several machines share one study.
+- Each evaluation of a trial's runs (the mean over its seeds) is reported to Optuna; a trial the pruner stops is
+  checkpointed at its next episode end (its own stop file, the mechanism sweeps use) and marked pruned.
+- The objective is the mean noise-free evaluation return over a trial's last ``objective_evals`` evaluations,
+  averaged over its seeds: the last one alone favours a lucky evaluation.
+- The fault rules are the sweep's: a killed worker's run is retried and resumes from its checkpoint; Ctrl-C or
+  ``touch OUT/.stop`` checkpoints the running trials; the same command continues the study, its unfinished trials
+  first (their parameters are in the storage, their progress in their run directories).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddpgx.errors import UserError
+
+STOP_FILE = ".stop"
+EXTRA = "pip install 'ddpgx[tune]'"
+
+# rl-baselines3-zoo's TD3/DDPG space (hyperparams_opt.py), in ddpgx's fields. Two names stand for tied fields:
+# lr sets actor_lr and critic_lr; train_freq sets update_every and gradient_steps (one gradient step per env step).
+DEFAULT_SPACE: dict[str, dict[str, Any]] = {
+    "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]},
+    "batch_size": {"type": "categorical", "choices": [16, 32, 64, 100, 128, 256, 512, 1024, 2048]},
+    "lr": {"type": "float", "low": 1e-5, "high": 1.0, "log": True},
+    "train_freq": {"type": "categorical", "choices": [1, 4, 8, 16, 32, 64, 128, 256, 512]},
+    "tau": {"type": "categorical", "choices": [0.001, 0.005, 0.01, 0.02, 0.05, 0.08]},
+    "noise": {"type": "categorical", "choices": ["ou", "gaussian"]},
+    "noise_sigma": {"type": "float", "low": 0.0, "high": 1.0},
+    "net_arch": {"type": "categorical", "choices": ["small", "medium", "big"]},
+}
+NET_ARCH = {"small": (64, 64), "medium": (256, 256), "big": (400, 300)}
+TIED = ("lr", "train_freq", "net_arch")
+
+
+@dataclass
+class TuneSpec:
+    env: str = ""
+    preset: str = ""
+    trials: int = 20
+    total_steps: int = 100_000
+    out: str = ""
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sampler: str = "tpe"
+    pruner: str = "median"
+    storage: str = ""
+    address: str = ""
+    cpus_per_run: float = 1.0
+    seeds: list[int] = field(default_factory=lambda: [0])
+    eval_every: int = 0  # 0: total_steps / 10
+    objective_evals: int = 3
+    max_parallel: int = 0
+    max_retries: int = 3
+    set: dict[str, Any] = field(default_factory=dict)  # fixed Config fields for every trial
+
+
+def _optuna():
+    try:
+        import optuna
+    except ModuleNotFoundError:
+        raise UserError(f"ddpgx tune runs Optuna, which is not installed: {EXTRA}") from None
+    return optuna
+
+
+def load_space(path: Path) -> dict[str, dict[str, Any]]:
+    """A TOML space file: one table per Config field, ``[field] type = "float"|"int"|"categorical"`` with
+    ``low``/``high`` (and ``log = true``) or ``choices``."""
+    from ddpgx.sweep import read_toml
+
+    data = read_toml(path)
+    data = data.get("space", data)
+    check_space(data, str(path))
+    return data
+
+
+def check_space(space: dict[str, Any], where: str) -> None:
+    import typing
+
+    from ddpgx.config import Config
+
+    fields = set(typing.get_type_hints(Config)) | set(TIED)
+    if not space:
+        raise UserError(f"{where}: the search space is empty")
+    for name, d in space.items():
+        if name not in fields:
+            raise UserError(f"{where}: [{name}] is not a Config field; see `ddpgx presets` for the fields")
+        if not isinstance(d, dict) or d.get("type") not in ("float", "int", "categorical"):
+            raise UserError(f'{where}: [{name}] needs type = "float", "int" or "categorical"')
+        if d["type"] == "categorical":
+            if not isinstance(d.get("choices"), list) or not d["choices"]:
+                raise UserError(f"{where}: [{name}] is categorical and needs choices = [...]")
+        else:
+            lo, hi = d.get("low"), d.get("high")
+            num = (int, float) if d["type"] == "float" else (int,)
+            if not (isinstance(lo, num) and isinstance(hi, num)) or isinstance(lo, bool) or not lo < hi:
+                raise UserError(f"{where}: [{name}] needs numbers low < high (got low={lo!r}, high={hi!r})")
+            if d.get("log") and lo <= 0:
+                raise UserError(f"{where}: [{name}] has log = true and needs low > 0")
+
+
+def distributions(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    optuna = _optuna()
+    out = {}
+    for name, d in space.items():
+        if d["type"] == "categorical":
+            out[name] = optuna.distributions.CategoricalDistribution(list(d["choices"]))
+        elif d["type"] == "int":
+            out[name] = optuna.distributions.IntDistribution(
+                int(d["low"]), int(d["high"]), log=bool(d.get("log"))
+            )
+        else:
+            out[name] = optuna.distributions.FloatDistribution(
+                float(d["low"]), float(d["high"]), log=bool(d.get("log"))
+            )
+    return out
+
+
+def config_values(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters as Config fields (the tied names expanded)."""
+    from ddpgx.config import parse_field
+
+    out: dict[str, Any] = {}
+    for name, v in params.items():
+        if name == "lr":
+            out["actor_lr"] = out["critic_lr"] = float(v)
+        elif name == "train_freq":
+            out["update_every"] = out["gradient_steps"] = int(v)
+        elif name == "net_arch":
+            out["actor_hidden"] = out["critic_hidden"] = NET_ARCH[v]
+        else:
+            out[name] = parse_field(name, v)
+    return out
+
+
+def make_sampler(name: str, seed: int):
+    optuna = _optuna()
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise UserError(f"--sampler must be tpe or random, got {name}")
+
+
+def make_pruner(name: str):
+    optuna = _optuna()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UserError(f"--pruner must be median, halving or none, got {name}")
+
+
+@dataclass
+class Trial:
+    handle: Any  # optuna.trial.Trial
+    runs: list[Path]
+    refs: list[Any] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    pruned: bool = False
+
+    @property
+    def number(self) -> int:
+        return self.handle.number
+
+    @property
+    def stop_file(self) -> Path:
+        return self.runs[0].parent / f"trial_{self.number:04d}.stop"
+
+
+def trial_configs(spec: TuneSpec, number: int, params: dict[str, Any]) -> list:
+    """The trial's run configs, one per seed, validated (a parameter set that makes no sensible run: UserError)."""
+    from ddpgx.config import preset_config, validate
+    from ddpgx.train import resolve
+
+    out = Path(spec.out).absolute()
+    eval_every = spec.eval_every or max(spec.total_steps // 10, 1)
+    fixed = {k: v for k, v in spec.set.items()}
+    cfgs = []
+    for seed in spec.seeds:
+        cfg = preset_config(spec.preset, spec.env).replace(
+            **{**fixed, **config_values(params)}, total_steps=spec.total_steps, eval_every=eval_every, seed=seed,
+            run_dir=str(out / f"trial_{number:04d}__s{seed}"), progress=False,
+        )  # fmt: skip
+        cfgs.append(validate(resolve(cfg)))
+    return cfgs
+
+
+def eval_rows(run: Path) -> list[tuple[int, float]]:
+    path = run / "eval.csv"
+    if not path.is_file():
+        return []
+    try:
+        return [(int(r["step"]), float(r["mean_return"])) for r in csv.DictReader(open(path))]
+    except (ValueError, KeyError):
+        return []
+
+
+def objective(runs: list[Path], last: int) -> float:
+    """Mean over the runs of the mean of each one's last ``last`` evaluations."""
+    vals = []
+    for r in runs:
+        rows = eval_rows(r)
+        if not rows:
+            raise ValueError(f"{r} has no evaluation")
+        vals.append(sum(v for _, v in rows[-last:]) / len(rows[-last:]))
+    return sum(vals) / len(vals)
+
+
+def report_progress(t: Trial) -> None:
+    """Report each evaluation step every seed has reached (their mean) once; ask the pruner."""
+    per_run = [dict(eval_rows(r)) for r in t.runs]
+    steps = sorted(set.intersection(*(set(d) for d in per_run))) if per_run else []
+    done = set(t.handle.study._storage.get_trial(t.handle._trial_id).intermediate_values)
+    for step in steps:
+        if step not in done:
+            t.handle.report(sum(d[step] for d in per_run) / len(per_run), step)
+    if steps and not t.pruned and t.handle.should_prune():
+        t.pruned = True
+        t.stop_file.write_text("pruned\n")
+
+
+def write_trials_csv(out: Path, study) -> None:
+    from ddpgx.io import atomic_write_bytes
+
+    trials = study.get_trials(deepcopy=False)
+    names = sorted({k for t in trials for k in t.params})
+    lines = [",".join(["number", "state", "value", *names, "runs"])]
+    for t in trials:
+        runs = " ".join(sorted(p.name for p in out.glob(f"trial_{t.number:04d}__s*")))
+        vals = ["" if t.params.get(n) is None else str(t.params[n]) for n in names]
+        value = "" if t.value is None else f"{t.value:.6g}"
+        lines.append(",".join([str(t.number), t.state.name.lower(), value, *vals, runs]))
+    atomic_write_bytes(out / "trials.csv", ("\n".join(lines) + "\n").encode())
+
+
+def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
+    """Run the study to ``spec.trials`` finished trials (complete, pruned or failed); returns the Optuna study."""
+    optuna = _optuna()
+    from ddpgx.config import preset_config
+    from ddpgx.run import RunLock, RunLocked
+    from ddpgx.sweep import _import_ray, remote_run_task, start_ray
+
+    if not spec.env or not spec.out:
+        raise UserError("ddpgx tune needs --env and --out")
+    if spec.trials < 1 or spec.total_steps < 1 or spec.objective_evals < 1 or not spec.seeds:
+        raise UserError(
+            "--trials, --total-steps and --objective-evals must be positive, and --seeds not empty"
+        )
+    space = spec.space or DEFAULT_SPACE
+    check_space(space, "the search space")
+    preset_config(spec.preset, spec.env)  # an unknown preset: one line now
+    from ddpgx.envs import check_env_id
+
+    if ":" not in spec.env:
+        check_env_id(spec.env)
+    dists = distributions(space)
+    out = Path(spec.out).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    storage = spec.storage or f"sqlite:///{out / 'study.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            study_name="ddpgx", storage=storage, load_if_exists=True, direction="maximize",
+            sampler=make_sampler(spec.sampler, spec.seeds[0]), pruner=pruner or make_pruner(spec.pruner),
+        )  # fmt: skip
+    except (ImportError, ValueError, optuna.exceptions.OptunaError) as e:
+        raise UserError(f"cannot open the study storage {storage}: {type(e).__name__}: {e}") from None
+    lock = RunLock(out)
+    try:
+        lock.acquire()
+    except RunLocked:
+        raise UserError(
+            f"--out {out} is being tuned by another process; wait for it or `touch {out / STOP_FILE}`"
+        ) from None
+    ray = _import_ray(spec.address)
+    stop_file = out / STOP_FILE
+    stop_file.unlink(missing_ok=True)
+    started = start_ray(ray, spec.address)
+    task = remote_run_task(ray, spec.cpus_per_run, 0.0, spec.max_retries)
+    cpus = max(1, int(spec.cpus_per_run))
+    limit = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run) // len(spec.seeds))
+    # trials a stopped driver left running come first, with the parameters the storage holds for them
+    resumable = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    running: list[Trial] = []
+    from ddpgx.sweep import _CtrlC
+
+    def launch(handle: Any, params: dict[str, Any]) -> None:
+        try:
+            cfgs = trial_configs(spec, handle.number, params)
+        except (
+            UserError
+        ) as e:  # a parameter set that makes no sensible run fails as a trial, the study goes on
+            study.tell(handle, state=optuna.trial.TrialState.FAIL)
+            print(f"trial {handle.number}: {e}")
+            return
+        t = Trial(handle, [Path(c.run_dir) for c in cfgs])
+        t.stop_file.unlink(missing_ok=True)
+        t.refs = [
+            task.remote(dataclasses.asdict(c), str(stop_file), cpus, os.getcwd(), str(t.stop_file))
+            for c in cfgs
+        ]
+        running.append(t)
+
+    def finished() -> int:
+        states = (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL,
+        )
+        return sum(t.state in states for t in study.get_trials(deepcopy=False))
+
+    ctrl_c = _CtrlC()
+    try:
+        with ctrl_c:
+            while True:
+                if ctrl_c.count:
+                    raise KeyboardInterrupt
+                stopping = stop_file.exists()
+                while (
+                    not stopping
+                    and len(running) < limit
+                    and (resumable or finished() + len(running) < spec.trials)
+                ):
+                    if resumable:
+                        ft = resumable.pop(0)
+                        launch(optuna.trial.Trial(study, ft._trial_id), ft.params)
+                    else:
+                        h = study.ask(dists)
+                        launch(h, h.params)
+                if not running:
+                    break
+                refs = [r for t in running for r in t.refs]
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=1.0)
+                ready = set(ready)
+                for t in list(running):
+                    report_progress(t)
+                    if not all(r in ready for r in t.refs):
+                        continue
+                    running.remove(t)
+                    try:
+                        results = [ray.get(r) for r in t.refs]
+                    except Exception as e:  # noqa: BLE001 - a trial whose run fails for good is failed, the rest go on
+                        study.tell(t.handle, state=optuna.trial.TrialState.FAIL)
+                        print(
+                            f"trial {t.number} failed: {type(e).__name__}: {str(e).strip().splitlines()[-1:]}"
+                        )
+                        continue
+                    if t.pruned:
+                        study.tell(t.handle, state=optuna.trial.TrialState.PRUNED)
+                    elif any(r["status"] != "done" for r in results):
+                        pass  # stopped (Ctrl-C, .stop): it stays running in the storage, and resumes next time
+                    else:
+                        study.tell(t.handle, objective(t.runs, spec.objective_evals))
+                    write_trials_csv(out, study)
+                if stopping and not running:
+                    break
+    except KeyboardInterrupt:
+        stop_file.write_text("stop\n")
+        print("ddpgx: stopping: each running trial checkpoints at its next episode end")
+        for t in running:
+            for r in t.refs:
+                try:
+                    ray.get(r)
+                except Exception:  # noqa: BLE001
+                    pass
+        raise
+    finally:
+        write_trials_csv(out, study)
+        if started:
+            ray.shutdown()
+        lock.release()
+    return study
+
+
+__all__ = ["TuneSpec", "run_tune", "DEFAULT_SPACE"]

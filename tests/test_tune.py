@@ -1,0 +1,112 @@
+"""ddpgx tune: trials are ordinary runs, the objective is the mean of the last evaluations, pruned trials stop and
+are marked, a stopped study continues its unfinished trial, and bad input is one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from ddpgx import load_policy
+from ddpgx.cli import main
+from ddpgx.sweep import run_status
+from ddpgx.tune import TuneSpec, run_tune
+
+SPACE = {
+    "tau": {"type": "float", "low": 0.001, "high": 0.05, "log": True},
+    "batch_size": {"type": "categorical", "choices": [64, 128]},
+}
+SMALL = {"learning_starts": 200, "actor_hidden": (32, 32), "critic_hidden": (32, 32), "eval_episodes": 2,
+         "checkpoint_every": 400}  # fmt: skip
+
+
+def spec(out: Path, **over) -> TuneSpec:
+    base = dict(env="Pendulum-v1", trials=3, total_steps=1200, eval_every=400, out=str(out), space=SPACE,
+                sampler="random", pruner="none", set=dict(SMALL), max_parallel=2)  # fmt: skip
+    return TuneSpec(**{**base, **over})
+
+
+def trials_csv(out: Path) -> list[dict]:
+    return list(csv.DictReader(open(out / "trials.csv")))
+
+
+def test_trials_are_ordinary_runs_and_the_objective_is_the_mean_of_the_last_evaluations(tmp_path):
+    out = tmp_path / "t"
+    run_tune(spec(out))
+    study = optuna.load_study(study_name="ddpgx", storage=f"sqlite:///{out / 'study.db'}")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    rows = trials_csv(out)
+    assert [r["state"] for r in rows] == ["complete"] * 3
+    for t, row in zip(trials, rows, strict=True):
+        run = out / f"trial_{t.number:04d}__s0"
+        evals = [float(r["mean_return"]) for r in csv.DictReader(open(run / "eval.csv"))]
+        assert len(evals) == 3 and t.value == pytest.approx(sum(evals[-3:]) / 3)
+        assert float(row["value"]) == pytest.approx(t.value, rel=1e-5) and row["runs"] == run.name
+        cfg = json.loads((run / "config.json").read_text())["config"]
+        assert cfg["tau"] == t.params["tau"] and cfg["batch_size"] == t.params["batch_size"]
+        assert 0.001 <= cfg["tau"] <= 0.05 and cfg["actor_hidden"] == [32, 32]
+        assert load_policy(run).step == 1200  # eval, record, export read it like any run
+        # every evaluation was reported to Optuna at its step
+        assert sorted(t.intermediate_values) == [400, 800, 1200]
+    run_tune(spec(out, trials=4))  # the same study, grown: one more trial
+    assert len(trials_csv(out)) == 4
+
+
+def test_a_pruned_trial_stops_with_a_checkpoint_and_is_marked_pruned(tmp_path):
+    out = tmp_path / "t"
+    run_tune(spec(out, trials=2, total_steps=20_000), pruner=optuna.pruners.ThresholdPruner(lower=1e9))
+    rows = trials_csv(out)
+    assert [r["state"] for r in rows] == ["pruned", "pruned"]
+    for r in rows:
+        run = out / r["runs"]
+        assert run_status(run) == "started"  # stopped at an episode end with a checkpoint, not finished
+        assert int(list(csv.DictReader(open(run / "eval.csv")))[-1]["step"]) < 20_000
+
+
+def test_a_stopped_study_continues_its_unfinished_trial(tmp_path):
+    out = tmp_path / "t"
+    s = spec(out, trials=1, total_steps=6000, eval_every=1000, max_parallel=1)
+
+    def stop_when_checkpointed() -> None:
+        while not list(out.glob("trial_0000__s0/checkpoints/step_*")):
+            time.sleep(0.1)
+        (out / ".stop").write_text("stop\n")
+
+    watcher = threading.Thread(target=stop_when_checkpointed, daemon=True)
+    watcher.start()
+    run_tune(s)
+    study = optuna.load_study(study_name="ddpgx", storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.RUNNING]
+    assert run_status(out / "trial_0000__s0") == "started"
+    run_tune(s)  # the same command: the trial resumes from its checkpoint and completes
+    study = optuna.load_study(study_name="ddpgx", storage=f"sqlite:///{out / 'study.db'}")
+    (t,) = study.get_trials()
+    assert t.state == optuna.trial.TrialState.COMPLETE and t.number == 0
+    steps = [int(r["step"]) for r in csv.DictReader(open(out / "trial_0000__s0" / "eval.csv"))]
+    assert steps == [1000, 2000, 3000, 4000, 5000, 6000]  # one continuous run, each evaluation once
+
+
+def test_bad_tune_inputs_are_one_line(tmp_path, capsys, monkeypatch):
+    bad = tmp_path / "space.toml"
+    bad.write_text('[taux]\ntype = "float"\nlow = 0.1\nhigh = 0.2\n')
+    for argv, message in (
+        (
+            ["tune", "--env", "Pendulum-v1", "--out", str(tmp_path / "a"), "--space", str(bad)],
+            "not a Config field",
+        ),
+        (["tune", "--env", "Pendulum-v1", "--out", str(tmp_path / "b"), "--trials", "0"], "must be positive"),
+        (["tune", "--env", "NoSuchEnv-v0", "--out", str(tmp_path / "c")], "unknown environment"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    monkeypatch.setitem(__import__("sys").modules, "optuna", None)
+    assert main(["tune", "--env", "Pendulum-v1", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'ddpgx[tune]'" in err and err.count("\n") == 1
