@@ -194,8 +194,32 @@ def test_unknown_command_suggests(capsys):
 def test_presets_lists_every_preset(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
-    for word in ("paper", "modern", "pendulum", "--critic-weight-decay", "--noise-theta"):
+    for word in (
+        "paper",
+        "modern",
+        "pendulum",
+        "td3",
+        "her",
+        "her8",
+        "--critic-weight-decay",
+        "--noise-theta",
+    ):
         assert word in out
+
+
+def test_presets_at_80_columns_and_one_preset_with_its_sources(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "Seeds everything" not in out and "ddpgx presets NAME" in out  # no meaning column when narrow
+    assert main(["presets", "her8"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "norm_eps" in out and "mpirun -np 8" in out  # the sources of its values
+    assert "--obs-std-floor" in out and "0.01" in out
+    assert main(["presets", "nope"]) == 2
+    assert "choose one of: paper, modern, pendulum, td3, her, her8" in capsys.readouterr().err
 
 
 def test_train_then_eval_through_the_console_script(tmp_path):
@@ -217,3 +241,20 @@ def test_train_then_eval_through_the_console_script(tmp_path):
     assert "Pendulum-v1: mean return" in r.stdout and "over 2 episodes" in r.stdout
     r = subprocess.run([*exe, "train", "--env", "Pendulum-v1", "--tau", "2"], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "--tau must be in (0, 1]" in r.stderr
+
+
+def test_an_env_without_a_time_limit_is_refused_before_the_run_directory(tmp_path, capsys):
+    run = tmp_path / "r"
+    argv = ["train", "--env", "gymnasium.envs.classic_control:PendulumEnv", "--run-dir", str(run)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--env-kwargs max_episode_steps=N" in err and not run.exists()
+
+
+def test_train_given_a_string_says_what_it_takes():
+    import pytest
+
+    from ddpgx import UserError, train
+
+    with pytest.raises(UserError, match=r"train\(\) takes a Config \(preset_config\(...\)\), got str"):
+        train("Pendulum-v1")

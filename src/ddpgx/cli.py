@@ -196,30 +196,76 @@ def cmd_export(args: list[str]) -> int:
 
 
 def cmd_presets(args: list[str]) -> int:
+    """`ddpgx presets`: every preset side by side (the meaning column only where the terminal is wide enough);
+    `ddpgx presets NAME`: one preset, each field with its meaning and the preset's sources."""
     from ddpgx.config import PRESET_HELP, PRESET_SOURCES, PRESETS, Config, default_preset, field_docs
 
     if args and args[0] in ("-h", "--help"):
-        print("usage: ddpgx presets\n\nPrints every preset's hyperparameters side by side.")
+        print(
+            "usage: ddpgx presets [NAME]\n\nWithout NAME: every preset's hyperparameters side by side. With NAME (one "
+            f"of {', '.join(PRESETS)}): that preset, each field's meaning and the sources of its values."
+        )
         return 0
     docs = field_docs()
+    console = Console()
+    skip = {"env", "preset", "run_dir"}
+
+    def shown(v: object) -> str:
+        if (
+            isinstance(v, int)
+            and not isinstance(v, bool)
+            and v >= 100_000
+            and v % 10 ** (len(str(v)) - 2) == 0
+        ):
+            return f"{v:.1e}".replace(".0e+0", "e").replace(
+                "e+0", "e"
+            )  # 1e6, 2e6, 2.5e5: what --flags take too
+        return " ".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+    if args:
+        name = args[0]
+        if name not in PRESETS or len(args) > 1:
+            raise UserError(f"unknown preset '{' '.join(args)}'; choose one of: {', '.join(PRESETS)}")
+        table = Table(title=f"preset {name}: {PRESET_HELP.get(name, '')}", title_justify="left")
+        table.add_column("flag", style="bold", no_wrap=True)
+        table.add_column("value", no_wrap=True)
+        table.add_column("meaning", overflow="fold")
+        for f in dataclasses.fields(Config):
+            if f.name not in skip:
+                v = getattr(PRESETS[name], f.name)
+                table.add_row(
+                    "--" + f.name.replace("_", "-"), shown(v), " ".join(docs.get(f.name, "").split())
+                )
+        console.print(table)
+        for values, source in PRESET_SOURCES.get(name, {}).items():
+            console.print(f"  {values}: {source}")
+        return 0
+    wide = (
+        console.width >= 160
+    )  # below that the meaning column wraps a word per line: see `ddpgx presets NAME`
     table = Table(title="ddpgx presets (every field is a `ddpgx train --flag`)")
     table.add_column("flag", style="bold", no_wrap=True)  # flags are what users copy: never cut
     for name in PRESETS:
         table.add_column(name, overflow="fold")
-    table.add_column("meaning", overflow="fold")
-    skip = {"env", "preset", "run_dir"}
+    if wide:
+        table.add_column("meaning", overflow="fold")
     for f in dataclasses.fields(Config):
         if f.name in skip:
             continue
-        vals = [getattr(p, f.name) for p in PRESETS.values()]
-        shown = [" ".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in vals]
-        table.add_row("--" + f.name.replace("_", "-"), *shown, " ".join(docs.get(f.name, "").split()))
-    console = Console()
+        vals = [shown(getattr(p, f.name)) for p in PRESETS.values()]
+        table.add_row(
+            "--" + f.name.replace("_", "-"),
+            *vals,
+            *([" ".join(docs.get(f.name, "").split())] if wide else []),
+        )
     console.print(table)
     for name, text in PRESET_HELP.items():
         console.print(f"[bold]{name}[/]: {text}")
-        for values, source in PRESET_SOURCES.get(name, {}).items():
-            console.print(f"    {values}: {source}")
+        if wide:
+            for values, source in PRESET_SOURCES.get(name, {}).items():
+                console.print(f"    {values}: {source}")
+    if not wide:
+        console.print("Each field's meaning and each preset's sources: ddpgx presets NAME")
     console.print(
         f"Default preset: {default_preset('Pendulum-v1')} for Pendulum-v1, {default_preset('Hopper-v5')} "
         "for every other env."

@@ -42,8 +42,9 @@ class Config:
     """How the envs of --num-envs step: sync (one after the other, in this process) or async (one subprocess each,
     in parallel; pays when one env step costs more than the inter-process round trip, about 0.1 ms)."""
     preset: str = ""
-    """Preset the values come from (paper, modern, pendulum); the CLI's default: pendulum for Pendulum-v1, else
-    modern. A label only when a Config is built by hand: start from ``preset_config(name, ...)`` instead."""
+    """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, her, her8); the CLI's
+    default: pendulum for Pendulum-v1, else modern. A label only when a Config is built by hand: start from
+    ``preset_config(name, ...)`` instead."""
     seed: int = 0
     """Seeds everything: network init, noise, replay sampling, the training env and the evaluation env."""
     total_steps: int = 1_000_000

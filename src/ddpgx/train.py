@@ -193,6 +193,10 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
     episode end; once it says True the run checkpoints and raises ``Interrupted``, as on SIGINT (sweeps use it).
     """
     t_start = time.perf_counter()
+    if not isinstance(cfg, Config):
+        raise UserError(
+            f"train() takes a Config (preset_config(...)), got {type(cfg).__name__} {str(cfg)[:60]!r}"
+        )
     cfg = validate(resolve(cfg))
     run = RunDir(cfg, resume)
     if cfg.compile_cache:
@@ -200,6 +204,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
     with contextlib.ExitStack() as closing:
         env = make_run_env(cfg)  # the first env: the checks, the spaces, the goal layout and HER's rewards
         closing.callback(env.close)
+        check_time_limit(cfg, env)
         scaler = scaler_for(env)
         obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
         check_memory(cfg, obs_dim, act_dim)
@@ -232,6 +237,24 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         return _loop(
             cfg, run, collector, learner, state, buffer, rng, evaluator, loaded, t_start, stop, layout
         )
+
+
+def check_time_limit(cfg: Config, env: Any) -> None:
+    """An env without a time limit may never end an episode: the loop would never log one, and a stop signal
+    would wait for an episode end that never comes."""
+    import gymnasium as gym
+
+    e = env
+    while isinstance(e, gym.Wrapper):
+        if isinstance(e, gym.wrappers.TimeLimit):
+            return
+        e = e.env
+    if env.spec is not None and env.spec.max_episode_steps:
+        return
+    raise UserError(
+        f"{cfg.env} has no time limit, so its episodes may never end; pass --env-kwargs max_episode_steps=N "
+        "(e.g. max_episode_steps=1000)"
+    )
 
 
 def check_picklable(cfg: Config) -> None:
