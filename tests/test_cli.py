@@ -243,12 +243,22 @@ def test_train_then_eval_through_the_console_script(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr and "--tau must be in (0, 1]" in r.stderr
 
 
-def test_an_env_without_a_time_limit_is_refused_before_the_run_directory(tmp_path, capsys):
+def test_an_env_without_a_time_limit_gets_the_default_one_and_says_so(tmp_path, capsys):
+    import csv
+
     run = tmp_path / "r"
-    argv = ["train", "--env", "gymnasium.envs.classic_control:PendulumEnv", "--run-dir", str(run)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--env-kwargs max_episode_steps=N" in err and not run.exists()
+    argv = ["train", "--env", "gymnasium.envs.classic_control:PendulumEnv", "--run-dir", str(run),
+            "--total-steps", "2500", "--learning-starts", "2500", "--eval-every", "2500", "--eval-episodes", "1",
+            "--no-progress", "--no-plot", "--no-tensorboard"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "warning: gymnasium.envs.classic_control:PendulumEnv has no time limit; its episodes end after 1000 steps"
+        in out
+    )
+    assert "max_episode_steps=N" in out
+    rows = list(csv.DictReader(open(run / "episodes.csv")))
+    assert [int(r["length"]) for r in rows] == [1000, 1000]  # not one endless episode
 
 
 def test_train_given_a_string_says_what_it_takes():

@@ -211,7 +211,26 @@ def make_env(
 
         env = FlattenGoal(env, check_goal_env(env_id, env))
     check_spaces(env_id, env.observation_space, env.action_space)
+    if not has_time_limit(
+        env
+    ):  # an episode that never ends would never be logged, learned from or stopped at
+        env = gym.wrappers.TimeLimit(env, DEFAULT_MAX_EPISODE_STEPS)
+        env.ddpgx_default_limit = True
     return env
+
+
+DEFAULT_MAX_EPISODE_STEPS = (
+    1000  # the time limit of an env that has none (``--env-kwargs max_episode_steps=N``)
+)
+
+
+def has_time_limit(env: gym.Env) -> bool:
+    e = env
+    while isinstance(e, gym.Wrapper):
+        if isinstance(e, gym.wrappers.TimeLimit):
+            return True
+        e = e.env
+    return bool(env.spec is not None and env.spec.max_episode_steps)
 
 
 def reset_checked(env: gym.Env, seed: int | None = None) -> np.ndarray:

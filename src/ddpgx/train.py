@@ -240,21 +240,15 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
 
 
 def check_time_limit(cfg: Config, env: Any) -> None:
-    """An env without a time limit may never end an episode: the loop would never log one, and a stop signal
-    would wait for an episode end that never comes."""
-    import gymnasium as gym
+    """An env without a time limit gets envs.DEFAULT_MAX_EPISODE_STEPS (episodes that never end would never be
+    logged, and a stop signal would wait for an episode end that never comes): say so once."""
+    if getattr(env, "ddpgx_default_limit", False):
+        from ddpgx.envs import DEFAULT_MAX_EPISODE_STEPS
 
-    e = env
-    while isinstance(e, gym.Wrapper):
-        if isinstance(e, gym.wrappers.TimeLimit):
-            return
-        e = e.env
-    if env.spec is not None and env.spec.max_episode_steps:
-        return
-    raise UserError(
-        f"{cfg.env} has no time limit, so its episodes may never end; pass --env-kwargs max_episode_steps=N "
-        "(e.g. max_episode_steps=1000)"
-    )
+        warn(
+            f"{cfg.env} has no time limit; its episodes end after {DEFAULT_MAX_EPISODE_STEPS} steps (pass "
+            "--env-kwargs max_episode_steps=N for another limit)"
+        )
 
 
 def check_picklable(cfg: Config) -> None:
