@@ -219,7 +219,7 @@ def test_presets_at_80_columns_and_one_preset_with_its_sources(capsys, monkeypat
     assert "norm_eps" in out and "mpirun -np 8" in out  # the sources of its values
     assert "--obs-std-floor" in out and "0.01" in out
     assert main(["presets", "nope"]) == 2
-    assert "choose one of: paper, modern, pendulum, td3, her, her8" in capsys.readouterr().err
+    assert "choose one of: paper, modern, pendulum, td3, td3-paper, her, her8" in capsys.readouterr().err
 
 
 def test_train_then_eval_through_the_console_script(tmp_path):

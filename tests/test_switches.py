@@ -385,3 +385,40 @@ def test_logged_actor_loss_with_policy_delay_is_that_of_the_last_call_that_updat
     losses = [float(r["actor_loss"]) for r in rows]
     assert len(losses) == 11 and np.isfinite(losses).all(), losses
     assert len(set(losses)) == len(losses)  # a new actor loss at every log: the actor keeps updating
+
+
+@pytest.mark.parametrize("preset", ["td3-paper", "her8"])
+def test_each_new_preset_trains_and_resumes_bitwise(tmp_path, preset):
+    """A few hundred steps of the preset (networks shrunk), stopped at its first checkpoint and resumed, end with
+    the bits of the uninterrupted run."""
+    from ddpgx.train import Interrupted
+
+    env = "goal_envs:PointGoal-v0" if preset == "her8" else "Pendulum-v1"
+    small = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), total_steps=1_600, learning_starts=400,
+                 batch_size=64, update_every=200 if preset == "her8" else 1, eval_every=800, eval_episodes=2,
+                 checkpoint_every=400, progress=False, plot=False, tensorboard=False)  # fmt: skip
+    ref = train(preset_config(preset, env, run_dir=str(tmp_path / "ref"), **small))
+    cfg = preset_config(preset, env, run_dir=str(tmp_path / "cut"), **small)
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(Interrupted):
+        train(cfg, stop=stop)
+    res = train(cfg, resume=True)
+    assert res.steps == ref.steps == 1_600
+    assert (tmp_path / "ref" / "final.msgpack").read_bytes() == (
+        tmp_path / "cut" / "final.msgpack"
+    ).read_bytes()
+
+
+def test_td3_paper_starts_with_10k_random_steps_on_halfcheetah_and_ant_only():
+    assert preset_config("td3-paper", "HalfCheetah-v5").learning_starts == 10_000
+    assert preset_config("td3-paper", "Ant-v5").learning_starts == 10_000
+    c = preset_config("td3-paper", "Hopper-v5")
+    assert c.learning_starts == 1_000 and c.batch_size == 100 and c.actor_hidden == (400, 300)
+    assert (
+        c.twin_critic and c.policy_delay == 2 and c.target_noise == 0.2 and c.actor_lr == c.critic_lr == 1e-3
+    )

@@ -42,7 +42,7 @@ class Config:
     """How the envs of --num-envs step: sync (one after the other, in this process) or async (one subprocess each,
     in parallel; pays when one env step costs more than the inter-process round trip, about 0.1 ms)."""
     preset: str = ""
-    """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, her, her8); the CLI's
+    """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, her, her8); the CLI's
     default: pendulum for Pendulum-v1, else modern. A label only when a Config is built by hand: start from
     ``preset_config(name, ...)`` instead."""
     seed: int = 0
@@ -241,6 +241,25 @@ TD3 = Config(  # Fujimoto et al. 2018, Table 3 (with the 256-256 networks of its
     policy_delay=2,
 )
 
+TD3_PAPER = Config(  # Fujimoto et al. 2018, section 6.1 and Table 3: the paper's own settings
+    preset="td3-paper",
+    actor_hidden=(400, 300),
+    critic_hidden=(400, 300),
+    critic_action_layer=0,  # state and action into the critic's first layer
+    actor_lr=1e-3,
+    critic_lr=1e-3,
+    batch_size=100,
+    tau=0.005,
+    noise="gaussian",
+    noise_sigma=0.1,
+    twin_critic=True,
+    target_noise=0.2,
+    target_noise_clip=0.5,
+    policy_delay=2,
+    learning_starts=1_000,  # 10k for HalfCheetah and Ant: see preset_config
+)
+TD3_PAPER_LONG_START = ("HalfCheetah", "Ant")  # the envs the paper started with 10k uniform random steps
+
 HER = Config(  # Andrychowicz et al. 2017 appendix and OpenAI baselines' her/experiment/config.py DEFAULT_PARAMS
     preset="her",
     her=True,
@@ -291,6 +310,7 @@ PRESETS: dict[str, Config] = {
     "modern": MODERN,
     "pendulum": PENDULUM,
     "td3": TD3,
+    "td3-paper": TD3_PAPER,
     "her": HER,
     "her8": HER8,
 }
@@ -299,6 +319,8 @@ PRESET_HELP = {
     "modern": "Fujimoto et al. 2018 'OurDDPG' style: 256-256, no BN, Gaussian 0.1, lr 3e-4, batch 256.",
     "pendulum": "Tuned to solve Pendulum-v1 in the fewest wall-clock seconds on a small CPU.",
     "her": "DDPG + HER for goal envs (Fetch): baselines' defaults, 3x256, lr 1e-3, tau 0.05, k 4, random 30%.",
+    "td3-paper": "TD3 exactly as its paper ran it: 400-300, lr 1e-3, batch 100, tau 0.005, Gaussian 0.1, "
+    "smoothing 0.2/0.5, delay 2, 1k random steps (10k on HalfCheetah and Ant).",
     "her8": "DDPG + HER for the hard Fetch tasks (Push, PickAndPlace, Slide): baselines' cycle of 8 workers in "
     "one learner: 16 episodes, then 40 batches of 2048, targets once per cycle.",
     "td3": "TD3, not DDPG (Fujimoto et al. 2018): `modern` + twin critics, target smoothing 0.2/0.5, policy delay 2.",
@@ -339,6 +361,15 @@ PRESET_SOURCES: dict[str, dict[str, str]] = {  # where each non-default value of
         "eval_every 20000, eval_episodes 50": "at least 50 noise-free test episodes per evaluation (baselines: "
         "10 per worker, so 80 with 8)",
     },
+    "td3-paper": {
+        "actor/critic 400-300, action at the critic's input": "Fujimoto et al. 2018, section 6.1 (network "
+        "architecture) and Table 3",
+        "actor_lr = critic_lr 1e-3, batch_size 100, tau 0.005": "Table 3",
+        "noise gaussian 0.1": "Table 3 (exploration policy N(0, 0.1))",
+        "twin_critic, target_noise 0.2, target_noise_clip 0.5, policy_delay 2": "Table 3",
+        "learning_starts 1000 (10000 on HalfCheetah and Ant)": "section 6.1: 10,000 pure exploration steps for "
+        "HalfCheetah-v1 and Ant-v1, 1,000 for the others",
+    },
     "td3": {
         "twin_critic, target_noise 0.2, target_noise_clip 0.5, policy_delay 2": "Fujimoto et al. 2018, Table 3",
     },
@@ -356,7 +387,10 @@ def preset_config(name: str = "", env_id: str | None = None, **overrides: object
     name = name or default_preset(env_id)
     if name not in PRESETS:
         raise UserError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)} (see `ddpgx presets`)")
-    return PRESETS[name].replace(env=env_id, preset=name, **overrides)
+    base = PRESETS[name]
+    if name == "td3-paper" and env_id.split(":")[-1].startswith(TD3_PAPER_LONG_START):
+        base = base.replace(learning_starts=10_000)
+    return base.replace(env=env_id, preset=name, **overrides)
 
 
 def validate(cfg: Config) -> Config:
