@@ -268,3 +268,29 @@ def test_train_given_a_string_says_what_it_takes():
 
     with pytest.raises(UserError, match=r"train\(\) takes a Config \(preset_config\(...\)\), got str"):
         train("Pendulum-v1")
+
+
+def test_a_bad_env_kwargs_value_read_at_the_first_step_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "--env", "Pendulum-v1", "--env-kwargs", 'g="ten"', "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "failed on its first step" in err and 'g="ten"' in err and not run.exists()
+    )
+    # the corrected command then runs in the same place
+    assert main(["train", "--env", "Pendulum-v1", "--env-kwargs", "g=9.81", "--run-dir", str(run), "--total-steps",
+                 "300", "--learning-starts", "100", "--eval-every", "300", "--eval-episodes", "1", "--no-progress",
+                 "--no-plot", "--no-tensorboard"]) == 0  # fmt: skip
+
+
+def test_record_on_an_env_without_render_names_what_it_lacks(tmp_path, capsys):
+    from ddpgx import preset_config, train
+
+    run = tmp_path / "r"
+    train(preset_config("pendulum", "envs_for_tests:TestTerminating-v0", total_steps=300, learning_starts=100,
+                        eval_every=300, eval_episodes=1, run_dir=str(run), progress=False, plot=False,
+                        tensorboard=False))  # fmt: skip
+    capsys.readouterr()
+    assert main(["record", str(run), "--out", str(tmp_path / "x.gif")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot render" in err and "render_mode='rgb_array'" in err, err

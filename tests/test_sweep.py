@@ -391,3 +391,26 @@ def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_mo
     monkeypatch.setattr(sw, "run_task", fake_task)
     res = run_sweep(small.__class__(**{**small.__dict__, "max_parallel": 1}), live=False)
     assert log.read_text().split() == ["0"] and [r.status for r in res.runs] == ["stopped"] * 3
+    # runs.json lists every run of the grid, the ones never started too
+    listed = json.loads((out / "runs.json").read_text())
+    assert sorted(listed) == sorted(r.cell.name for r in res.runs) and {
+        v["status"] for v in listed.values()
+    } == {"stopped"}
+
+
+def test_a_sweep_stopped_by_its_stop_file_exits_non_zero_with_the_command_to_continue(
+    tmp_path, monkeypatch, capsys
+):
+    import ddpgx.sweep as sw
+    from ddpgx.cli import main
+
+    def fake_task(cfg, stop_file, cpus, cwd):
+        Path(stop_file).write_text("stop\n")
+        return {"status": "stopped", "step": 0}
+
+    monkeypatch.setattr(sw, "run_task", fake_task)
+    argv = ["sweep", "--env", "Pendulum-v1", "--seeds", "0-1", "--total-steps", "400", "--out", str(tmp_path / "o"),
+            "--max-parallel", "1", "--no-live"]  # fmt: skip
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "sweep stopped with 2 runs unfinished; continue it with the same command: ddpgx sweep --env" in err

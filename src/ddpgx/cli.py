@@ -420,6 +420,13 @@ def cmd_sweep(args: list[str]) -> int:
     )
     if res.report is not None:
         console.print(f"report: {res.report}")
+    if counts["stopped"]:  # `touch OUT/.stop`: like Ctrl-C, not a finished sweep
+        print(
+            f"ddpgx: sweep stopped with {counts['stopped']} runs unfinished; continue it with the same command: "
+            f"ddpgx sweep {' '.join(args)}",
+            file=sys.stderr,
+        )
+        return 130
     return 1 if res.failed else 0
 
 

@@ -32,15 +32,21 @@ def choose_gl_backend() -> None:
 
 def _make_render_env(cfg, size: tuple[int, int]):
     """The run's env (with its kwargs and module) rendering ``size`` frames where the env takes a size."""
+    import warnings
+
     from ddpgx.envs import EnvArgumentError
     from ddpgx.train import make_run_env
 
     choose_gl_backend()
     width, height = size
-    try:
-        env = make_run_env(cfg, "rgb_array", width=width, height=height)
-    except EnvArgumentError:  # envs without width/height arguments (classic control): resized afterwards
-        return make_run_env(cfg, "rgb_array")
+    with (
+        warnings.catch_warnings()
+    ):  # an env without rgb_array is said in one line by _render, not warned about
+        warnings.filterwarnings("ignore", message=".*render_mode.*")
+        try:
+            env = make_run_env(cfg, "rgb_array", width=width, height=height)
+        except EnvArgumentError:  # envs without width/height arguments (classic control): resized afterwards
+            return make_run_env(cfg, "rgb_array")
     # A MuJoCo robot that runs (HalfCheetah-v5, Hopper-v5) soon leaves the free camera's view; Gymnasium's models
     # have a camera named "track" that follows the robot's centre of mass: use it when there is one.
     model = getattr(env.unwrapped, "model", None)
@@ -54,17 +60,29 @@ def _make_render_env(cfg, size: tuple[int, int]):
 
 
 def _render(env) -> np.ndarray:
+    modes = list(env.unwrapped.metadata.get("render_modes", []))
+    name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     try:
         frame = env.render()
-    except Exception as e:  # GL libraries missing or unusable: one clear line
+    except NotImplementedError:
+        raise UserError(
+            f"{name} cannot render: it has no render() for render_mode='rgb_array' (its render_modes: {modes}); "
+            "ddpgx record needs one"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - GL libraries missing or unusable, or the env's own failure
+        text = (str(e).strip().splitlines() or [""])[0][:120]
+        if getattr(env.unwrapped, "model", None) is None:  # not MuJoCo: no GL to blame
+            raise UserError(f"{name}'s render() failed ({type(e).__name__}: {text})") from None
         backend = os.environ.get("MUJOCO_GL", "default")
         raise UserError(
-            f"rendering failed with MUJOCO_GL={backend} ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+            f"rendering failed with MUJOCO_GL={backend} ({type(e).__name__}: {text}); "
             f"install the offscreen GL libraries: apt-get install -y {RENDER_PACKAGES} "
             "(or try MUJOCO_GL=osmesa)"
         ) from None
     if frame is None:
-        raise UserError("the environment rendered no frame; does it support render_mode='rgb_array'?")
+        raise UserError(
+            f"{name} rendered no frame: it does not render for render_mode='rgb_array' (its render_modes: {modes})"
+        )
     return np.asarray(frame)
 
 

@@ -573,6 +573,7 @@ def _execute(
                 ):  # `touch OUT/.stop`: the running runs checkpoint; start no more
                     for r in queue:
                         r.status = "stopped"
+                    record_runs(stop_file.parent, queue)  # runs.json lists every run of the grid
                     queue.clear()
                 while queue and len(pending) < limit:
                     r = queue.pop(0)

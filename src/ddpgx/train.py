@@ -205,6 +205,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         env = make_run_env(cfg)  # the first env: the checks, the spaces, the goal layout and HER's rewards
         closing.callback(env.close)
         check_time_limit(cfg, env)
+        check_first_step(cfg)
         scaler = scaler_for(env)
         obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
         check_memory(cfg, obs_dim, act_dim)
@@ -237,6 +238,24 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         return _loop(
             cfg, run, collector, learner, state, buffer, rng, evaluator, loaded, t_start, stop, layout
         )
+
+
+def check_first_step(cfg: Config) -> None:
+    """Step a throwaway copy of the env once, so that a value it only reads when stepping (a bad --env-kwargs
+    value) fails here, in one line, before the run directory exists."""
+    probe = make_run_env(cfg)
+    try:
+        probe.reset(seed=cfg.seed)
+        low, high = probe.action_space.low, probe.action_space.high
+        probe.step(((low + high) / 2).astype(probe.action_space.dtype))
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the env raises, the user's fix is in its arguments or code
+        text = (str(e).strip().splitlines() or [""])[0][:160]
+        kwargs = f" (--env-kwargs {' '.join(cfg.env_kwargs)})" if cfg.env_kwargs else ""
+        raise UserError(f"{cfg.env}{kwargs} failed on its first step: {type(e).__name__}: {text}") from None
+    finally:
+        probe.close()
 
 
 def check_time_limit(cfg: Config, env: Any) -> None:
@@ -530,6 +549,8 @@ def _loop(
             f"{e} at step {step}; the run continues from {where} with: ddpgx train --resume {run.path}"
         ) from None
     finally:
+        if compiling is not None:  # an error while XLA compiles in the background must wait for it to finish:
+            compiling.join()  # leaving with the thread alive can abort the process (SIGABRT) instead of exit 2
         logger.close()
 
     params_path = run.finish(fresh(state), step)
