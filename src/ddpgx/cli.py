@@ -1,4 +1,5 @@
-"""`ddpgx train | eval | presets | plot | record`: parse, call the library, turn user errors into one line."""
+"""The `ddpgx` command (its commands are the keys of ``COMMANDS``, listed by ``ddpgx --help``): parse, call the
+library, turn user errors into one line."""
 
 from __future__ import annotations
 

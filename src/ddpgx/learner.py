@@ -18,6 +18,7 @@ Everything that changes while learning lives in ``TrainState``; hyperparameters 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
@@ -86,6 +87,13 @@ class Hyper:
     target_clip: tuple[float, ...] = ()
     random_eps: float = 0.0
     target_update: str = "step"
+
+    @classmethod
+    def of(cls, cfg: Config) -> Hyper:
+        """Every field from the Config field of the same name, by name (a field added out of order cannot swap
+        two values)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{n: tuple(getattr(cfg, n)) if n == "target_clip" else getattr(cfg, n) for n in names})
 
 
 PARAM_NOISE_ALPHA = 1.01  # baselines' adoption_coefficient: the factor the parameter noise's scale moves by
@@ -361,11 +369,7 @@ class Learner:
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.actor, self.critic = build_networks(cfg, action_dim)
         self.actor_tx, self.critic_tx = build_optimizers(cfg)
-        self.hp = Hyper(
-            cfg.gamma, cfg.tau, cfg.policy_delay, cfg.noise, cfg.noise_sigma, cfg.noise_theta,
-            cfg.target_noise, cfg.target_noise_clip, cfg.param_noise_delta, cfg.action_l2,
-            tuple(cfg.target_clip), cfg.random_eps, cfg.target_update,
-        )  # fmt: skip
+        self.hp = Hyper.of(cfg)
         static = dict(
             actor=self.actor, critic=self.critic, actor_tx=self.actor_tx, critic_tx=self.critic_tx, hp=self.hp
         )
