@@ -213,3 +213,22 @@ def test_record_refuses_bad_output_name(tmp_path, capsys):
     res = tiny_run(tmp_path, "Pendulum-v1")
     assert main(["record", str(res.run_dir), "--out", str(tmp_path / "x.avi")]) == 2
     assert "must end in .gif or .mp4" in capsys.readouterr().err
+
+
+def test_report_on_a_folder_with_an_unfinished_run_reports_the_others_and_says_which_it_skipped(
+    tmp_path, capsys
+):
+    import shutil
+
+    from ddpgx import preset_config, train
+    from ddpgx.cli import main
+
+    done = tmp_path / "runs" / "a"
+    train(preset_config("pendulum", "Pendulum-v1", total_steps=600, learning_starts=200, eval_every=300,
+                        eval_episodes=1, run_dir=str(done), progress=False, plot=False, tensorboard=False))  # fmt: skip
+    started = tmp_path / "runs" / "b"
+    started.mkdir()
+    shutil.copy(done / "config.json", started / "config.json")  # a run that has not evaluated yet
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r.md")]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped: {started}/eval.csv has no evaluation yet" in out and (tmp_path / "r.md").exists()

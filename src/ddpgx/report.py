@@ -136,7 +136,24 @@ def group_stats(runs: Sequence[Path], metric: str = "eval") -> list[GroupStats]:
     if metric not in ("eval", "episode", "success"):
         raise UserError(f"--metric must be eval, episode or success, got {metric}")
     out = []
-    for g in group_runs(runs):
+    usable, skipped = [], []
+    for r in runs:  # a run with nothing to score yet (just started) is left out, and said so
+        try:
+            score_run(r, 0, metric)
+            usable.append(r)
+        except UserError as e:
+            skipped.append(str(e))
+    if skipped and usable:
+        from ddpgx.errors import warn
+
+        for reason in skipped:
+            warn(f"skipped: {reason}")
+    elif skipped:
+        raise UserError(
+            skipped[0]
+            + (f" (and {len(skipped) - 1} more runs with nothing to report)" if len(skipped) > 1 else "")
+        )
+    for g in group_runs(usable):
         scores = [score_run(r, s, metric) for r, s in zip(g.runs, g.seeds, strict=True)]
         finals = np.array([s.final for s in scores])
         out.append(
