@@ -132,7 +132,10 @@ def check_env_id(env_id: str) -> None:
             return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}?" if close else "see gymnasium.pprint_registry() for the list"
-    raise UserError(f"unknown environment '{env_id}'; {hint}")
+    raise UserError(
+        f"unknown environment '{env_id}'; {hint} (an env registered with gym.register inside a script is unknown "
+        "to other processes: name it module:Id, e.g. my_envs:MyEnv-v0, so ddpgx can import the module)"
+    )
 
 
 def resolve_env(env: str, module: str = "") -> str | EnvSpec:
