@@ -40,7 +40,8 @@ class Config:
     each once, so it is num_envs env steps (every *_steps and *_every field counts env steps)."""
     vector: VectorKind = "sync"
     """How the envs of --num-envs step: sync (one after the other, in this process) or async (one subprocess each,
-    in parallel; pays when one env step costs more than the inter-process round trip, about 0.1 ms)."""
+    in parallel; pays when one env step costs more than the inter-process round trip, about 0.1 ms). With one env,
+    async is sync: there is nothing to step in parallel."""
     preset: str = ""
     """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, her, her8); the CLI's
     default: pendulum for Pendulum-v1, else modern. A label only when a Config is built by hand: start from

@@ -221,7 +221,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
         evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
         closing.callback(evaluator.close)
-        if cfg.num_envs > 1 and cfg.vector == "async":
+        if cfg.num_envs > 1 and cfg.vector == "async":  # one env stays in this process whatever --vector says
             check_picklable(cfg)
         layout = goal_layout(env)
         collector = Collector(
