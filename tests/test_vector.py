@@ -223,3 +223,13 @@ def test_bad_num_envs_inputs_are_one_line_before_the_run_directory_exists(tmp_pa
     err = one_line(capsys, [*base, "--num-envs", "2", "--noise", "param", "--run-dir", str(tmp_path / "e")])
     assert "--noise param" in err
     assert not any((tmp_path / x).exists() for x in "abcde")
+
+
+def test_async_with_one_env_trains_in_this_process_and_checkpoints_as_one_env(tmp_path):
+    import json
+
+    train(counter_cfg(tmp_path / "r", vector="async"))
+    manifest = json.loads(next((tmp_path / "r" / "checkpoints").glob("step_*/manifest.json")).read_text())
+    assert "env" in manifest["rng"] and "collector" not in manifest
+    train(counter_cfg(tmp_path / "s"))  # the same run as --vector sync
+    assert (tmp_path / "r" / "final.msgpack").read_bytes() == (tmp_path / "s" / "final.msgpack").read_bytes()
