@@ -58,6 +58,23 @@ def test_trials_are_ordinary_runs_and_the_objective_is_the_mean_of_the_last_eval
     assert len(trials_csv(out)) == 3
 
 
+def test_best_prints_the_best_trials_and_writes_a_sweep_variant_a_command_and_the_plots(tmp_path, capsys):
+    out = tmp_path / "t"
+    study = run_tune(spec(out))
+    best = study.best_trial
+    capsys.readouterr()
+    assert main(["tune", str(out), "--best"]) == 0
+    text = capsys.readouterr().out
+    assert "ddpgx train --env Pendulum-v1 --preset pendulum" in text and "--learning-starts 200" in text
+    from ddpgx.sweep import build_grid, load_toml
+
+    variant = load_toml(out / "best.toml")
+    (cell, *_) = build_grid(variant)  # the best config, as a sweep takes it: the tuned and the fixed fields
+    assert cell.cfg.tau == best.params["tau"] and cell.cfg.batch_size == best.params["batch_size"]
+    assert cell.cfg.learning_starts == 200 and cell.cfg.actor_hidden == (32, 32)
+    assert (out / "history.png").stat().st_size > 1000 and (out / "importance.png").stat().st_size > 1000
+
+
 def test_a_pruned_trial_stops_with_a_checkpoint_and_is_marked_pruned(tmp_path):
     out = tmp_path / "t"
     run_tune(spec(out, trials=2, total_steps=20_000), pruner=optuna.pruners.ThresholdPruner(lower=1e9))
@@ -102,6 +119,19 @@ def test_bad_tune_inputs_are_one_line(tmp_path, capsys, monkeypatch):
         ),
         (["tune", "--env", "Pendulum-v1", "--out", str(tmp_path / "b"), "--trials", "0"], "must be positive"),
         (["tune", "--env", "NoSuchEnv-v0", "--out", str(tmp_path / "c")], "unknown environment"),
+        (["tune", str(tmp_path), "--best"], "holds no study.db"),
+        (
+            [
+                "tune",
+                "--env",
+                "Pendulum-v1",
+                "--out",
+                str(tmp_path / "e"),
+                "--storage",
+                "postgresql://nobody@127.0.0.1:1/x",
+            ],
+            "cannot open the study storage",
+        ),
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -467,6 +467,9 @@ class TuneArgs:
     """Trials at once at most (0: as many as the cores allow)."""
     set: Annotated[list[str], tyro.conf.UseAppendAction] = dataclasses.field(default_factory=list)
     """FIELD=VALUE, repeatable: Config fields fixed for every trial."""
+    best: bool = False
+    """Print the best trials of the study in FILE (its --out directory) instead of running it; write best.toml (a
+    sweep variant), the train command, history.png and importance.png."""
 
 
 def tune_spec(a: TuneArgs):  # -> TuneSpec
@@ -507,11 +510,35 @@ def tune_spec(a: TuneArgs):  # -> TuneSpec
     return spec
 
 
+def tune_best(a: TuneArgs) -> int:
+    from ddpgx.tune import best_results
+
+    out = a.out or a.file
+    if not out:
+        raise UserError("ddpgx tune OUT --best: name the study's directory")
+    res = best_results(out, a.storage)
+    table = Table(title=f"best trials of {out}")
+    names = sorted({k for t in res["ranked"] for k in t.params})
+    for col in ("trial", "objective", *names):
+        table.add_column(col)
+    for t in res["ranked"]:
+        table.add_row(str(t.number), f"{t.value:.1f}", *(f"{t.params.get(n)!s:.8}" for n in names))
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(f"best config as a sweep variant: {res['toml']}  (ddpgx sweep {res['toml']})")
+    console.print(f"train it: {res['command']}")
+    for img in res["images"]:
+        console.print(f"wrote {img}")
+    return 0
+
+
 def cmd_tune(args: list[str]) -> int:
     from ddpgx.tune import run_tune
 
     check_flags(args, TuneArgs)
     a = tyro.cli(TuneArgs, args=args, prog="ddpgx tune")
+    if a.best:
+        return tune_best(a)
     spec = tune_spec(a)
     try:
         study = run_tune(spec)

@@ -89,7 +89,9 @@ class Collector:
         self.n, self.scaler, self.goal, self.seed = num_envs, scaler, goal, seed
         kw = {"autoreset_mode": gym.vector.AutoresetMode.DISABLED}
         self.name = first_env.spec.id if first_env.spec is not None else type(first_env.unwrapped).__name__
-        if vector == "async" and num_envs > 1:  # one env has nothing to step in parallel: it stays in this process
+        if (
+            vector == "async" and num_envs > 1
+        ):  # one env has nothing to step in parallel: it stays in this process
             fns = [partial(_make_replayable, make) for _ in range(num_envs)]
             try:
                 self.envs: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, context="spawn", **kw)

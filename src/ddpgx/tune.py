@@ -275,8 +275,9 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
             study_name="ddpgx", storage=storage, load_if_exists=True, direction="maximize",
             sampler=make_sampler(spec.sampler, spec.seeds[0]), pruner=pruner or make_pruner(spec.pruner),
         )  # fmt: skip
-    except (ImportError, ValueError, optuna.exceptions.OptunaError) as e:
-        raise UserError(f"cannot open the study storage {storage}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - a missing driver, an unreachable server, a bad URL: the same fix
+        text = (str(e).strip().splitlines() or [""])[0][:200]
+        raise UserError(f"cannot open the study storage {storage}: {type(e).__name__}: {text}") from None
     lock = RunLock(out)
     try:
         lock.acquire()
@@ -385,3 +386,84 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
 
 
 __all__ = ["TuneSpec", "run_tune", "DEFAULT_SPACE"]
+
+
+def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str, Any]:
+    """A study's results: its best trials (rows), the best config as a sweep TOML variant (OUT/best.toml) and as a
+    ``ddpgx train`` command, and the optimization history and parameter importances (OUT/history.png,
+    OUT/importance.png)."""
+    optuna = _optuna()
+    out = Path(out)
+    storage = storage or f"sqlite:///{out / 'study.db'}"
+    if not storage.startswith("sqlite:///") or (out / "study.db").is_file():
+        try:
+            study = optuna.load_study(study_name="ddpgx", storage=storage)
+        except (KeyError, ValueError, optuna.exceptions.OptunaError) as e:
+            raise UserError(f"no ddpgx study in {storage} ({type(e).__name__}: {e})") from None
+    else:
+        raise UserError(f"{out} holds no study.db: give the --out of a `ddpgx tune` (or --storage)")
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        raise UserError(f"the study in {out} has no completed trial yet")
+    ranked = sorted(done, key=lambda t: t.value, reverse=True)[:top]
+    best = ranked[0]
+    run0 = next(iter(sorted(out.glob(f"trial_{best.number:04d}__s*"))), None)
+    cfg_fields = config_values(best.params)
+    from ddpgx.config import preset_config
+    from ddpgx.run import load_run_config
+
+    env, preset = "", ""
+    if run0 is not None:  # everything the trial's runs set apart from their preset: the tuned and the fixed fields
+        c = load_run_config(run0)
+        env, preset = c.env, c.preset
+        base = preset_config(preset, env)
+        skip = {"run_dir", "seed", "progress", "preset", "env"}
+        cfg_fields = {
+            f.name: getattr(c, f.name)
+            for f in dataclasses.fields(c)
+            if f.name not in skip and getattr(c, f.name) != getattr(base, f.name)
+        }
+
+    def toml_value(v: Any) -> str:
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, tuple):
+            return "[" + ", ".join(map(str, v)) + "]"
+        return repr(v)
+
+    lines = [
+        f"# the best trial ({best.number}, objective {best.value:.6g}) of the study in {out}",
+        f'env = "{env}"', f'preset = "{preset}"', 'seeds = "0-9"', f'out = "{out}-best"', "",
+        "[[variant]]", f'name = "tuned-trial-{best.number}"',
+        *(f"{k} = {toml_value(v)}" for k, v in cfg_fields.items()),
+    ]  # fmt: skip
+    (out / "best.toml").write_text("\n".join(lines) + "\n")
+    flags = " ".join(
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
+        for k, v in cfg_fields.items()
+    )
+    command = f"ddpgx train --env {env} --preset {preset} {flags}".strip()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    images = []
+    for name, draw in (
+        ("history", ovm.plot_optimization_history),
+        ("importance", ovm.plot_param_importances),
+    ):
+        try:
+            ax = draw(study)
+            fig = (ax[0] if hasattr(ax, "__len__") else ax).figure
+            fig.set_size_inches(7, 4)
+            fig.tight_layout()
+            fig.savefig(out / f"{name}.png", dpi=100)
+            plt.close(fig)
+            images.append(out / f"{name}.png")
+        except (ValueError, RuntimeError, ZeroDivisionError):  # importances need 2+ completed trials
+            pass
+    return {"study": study, "ranked": ranked, "toml": out / "best.toml", "command": command, "images": images}
