@@ -2,6 +2,7 @@
 checkout's, and compare final.msgpack byte for byte and the CSV logs (wall times and speeds left out).
 
     python benchmarks/n1_identity.py [--before 5808e2d]
+    python benchmarks/n1_identity.py --speed    # env steps/s at N = 1, before and now, alternating (HalfCheetah-v5)
 
 ``--before`` defaults to the last commit before ``--num-envs`` split the loop (5808e2d). The earlier code runs from a
 ``git worktree`` in a temporary directory; nothing is installed.
@@ -54,14 +55,45 @@ def train(src: Path, args: list[str], run: Path) -> None:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
 
 
+def sps(run: Path, after: int) -> float:
+    rows = [r for r in csv.DictReader(open(run / "train.csv")) if int(r["step"]) > after]
+    return len(rows) / sum(1 / float(r["sps"]) for r in rows)
+
+
+def speed(old: Path, tmp: str, rounds: int = 6) -> None:
+    args = ["--env", "HalfCheetah-v5", "--preset", "modern", "--total-steps", "5000", "--learning-starts", "1000",
+            "--eval-every", "100000", "--eval-episodes", "1"]  # fmt: skip
+    got: dict[str, list[float]] = {"before": [], "now": []}
+    for i in range(rounds):  # alternate which side goes first: the machine's speed drifts
+        order = ("before", "now") if i % 2 == 0 else ("now", "before")
+        for side in order:
+            run = Path(tmp) / f"speed-{side}-{i}"
+            train(old / "src" if side == "before" else ROOT / "src", args, run)
+            got[side].append(sps(run, 1500))
+    import statistics
+
+    b, n = statistics.median(got["before"]), statistics.median(got["now"])
+    print(f"HalfCheetah-v5 modern, N = 1, env steps/s after learning starts (median of {rounds}): before {b:.0f} "
+          f"{[round(x) for x in got['before']]}, now {n:.0f} {[round(x) for x in got['now']]}: now/before {n / b:.3f}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", default="5808e2d")
+    ap.add_argument("--speed", action="store_true")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), a.before], check=True,
                        capture_output=True)  # fmt: skip
+        if a.speed:
+            try:
+                speed(old, tmp)
+            finally:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], capture_output=True
+                )
+            return
         try:
             ok = True
             for name, args in CASES.items():
