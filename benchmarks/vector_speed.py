@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out" / "vector"
 ENV = "HalfCheetah-v5"
 WARMUP = 1000
+MARK = "<!-- hand-written -->"
 
 
 def schedule(n: int, ratio: float) -> tuple[int, int]:
@@ -126,7 +127,10 @@ def main() -> None:
         )
         lines.append(f"| {ratio} | {kind} | {n} | {d:.0f} | {s:.0f} | **{d / s:.2f}x** |")
     target = ROOT / "benchmarks" / "out" / "VECTOR-quick.md" if a.quick else ROOT / "docs" / "VECTOR.md"
-    target.write_text("\n".join(lines) + "\n")
+    keep = ""  # the hand-written reading of the numbers below the marker survives a rerun
+    if target.exists() and MARK in target.read_text():
+        keep = "\n" + target.read_text()[target.read_text().index(MARK) :]
+    target.write_text("\n".join(lines) + "\n" + keep)
     print(f"wrote {target}")
 
 
