@@ -36,6 +36,7 @@ from flax import struct
 from ddpgx import noise as noise_lib
 from ddpgx.config import Config
 from ddpgx.networks import Actor, Critic, TwinCritic, init_variables
+from ddpgx.replay import Batch  # the one batch type: what the buffers sample is what the update takes
 
 Variables = dict[str, Any]
 
@@ -53,15 +54,6 @@ class TrainState(struct.PyTreeNode):
     explore: (
         Variables  # parameter noise: {"params": the perturbed actor's params, "sigma": its scale}; else {}
     )
-
-
-class Batch(NamedTuple):
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    next_obs: jax.Array
-    terminated: jax.Array
-    discount: jax.Array | None = None  # n-step: gamma^m for each transition's m steps (None: gamma)
 
 
 class Metrics(NamedTuple):

@@ -35,7 +35,7 @@ from ddpgx.envs import make_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import Evaluator
 from ddpgx.goals import goal_layout
-from ddpgx.learner import Batch, Learner, Metrics, enable_compile_cache
+from ddpgx.learner import Learner, Metrics, enable_compile_cache
 from ddpgx.logs import RunLogger
 from ddpgx.obsnorm import Normalizer
 from ddpgx.replay import PerEnvReplay, ReplayBuffer
@@ -467,7 +467,7 @@ def _loop(
                 # ---- learn: the update units due in this iteration, as one compiled call
                 units = schedule.units_between(before, step)
                 if units:
-                    batches = Batch(*buffer.sample(cfg.batch_size, units * g, cfg.n_step, cfg.gamma))
+                    batches = buffer.sample(cfg.batch_size, units * g, cfg.n_step, cfg.gamma)
                     if cfg.profile:
                         t_upd = time.perf_counter()
                     # the next step acts on these observations: one compiled call does both (after an episode end

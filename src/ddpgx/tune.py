@@ -413,7 +413,9 @@ def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str,
     from ddpgx.run import load_run_config
 
     env, preset = "", ""
-    if run0 is not None:  # everything the trial's runs set apart from their preset: the tuned and the fixed fields
+    if (
+        run0 is not None
+    ):  # everything the trial's runs set apart from their preset: the tuned and the fixed fields
         c = load_run_config(run0)
         env, preset = c.env, c.preset
         base = preset_config(preset, env)
