@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import random
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import goal_envs
 import numpy as np
 import pytest
+from killing import kill_after_first_checkpoint, resume
 
 from ddpgx import load_policy, preset_config, train
 from ddpgx.cli import main
@@ -131,27 +128,8 @@ def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path)
              "--eval-episodes", "5", "--checkpoint-every", "500", "--no-progress", "--no-plot", "--no-tensorboard"]  # fmt: skip
     ref = tmp_path / "ref"
     assert main(["train", *flags, "--run-dir", str(ref)]) == 0
-    env = {**__import__("os").environ, "PYTHONPATH": str(TESTS)}
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "ddpgx.cli", "train", *flags, "--run-dir", str(run)]
-    for attempt in range(4):
-        import shutil
-        import time
-
-        shutil.rmtree(run, ignore_errors=True)
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        t0 = time.time()
-        while not (run / "checkpoints" / "latest").exists():
-            assert p.poll() is None, p.communicate()
-            assert time.time() - t0 < 120
-            time.sleep(0.02)
-        time.sleep(random.uniform(0.0, 1.5) / (attempt + 1))
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=60)
-        if not (run / "final.msgpack").exists():
-            break
-    else:
-        pytest.fail("could not kill the run before it finished")
+    kill_after_first_checkpoint(flags, run, jitter=1.5, wait=120)
     manifest = json.loads(
         (
             run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip() / "manifest.json"
@@ -161,8 +139,7 @@ def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path)
     assert (
         "goal" in manifest["obs_stats"] and "goal_stats" in manifest["rng"]
     )  # the her preset's relabelled goals
-    r = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--resume", str(run), "--no-tensorboard"],
-                       env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    r = resume(run)
     assert r.returncode == 0, r.stderr
     assert (ref / "final.msgpack").read_bytes() == (run / "final.msgpack").read_bytes()
     assert (ref / "best.msgpack").read_bytes() == (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import goal_envs  # noqa: F401  (registers StepCounter-v0)
 import gymnasium as gym
 import numpy as np
 import pytest
+from killing import kill_after_first_checkpoint, resume
 
 from ddpgx import preset_config, train
 from ddpgx.cli import main
@@ -107,30 +107,10 @@ def test_one_env_keeps_the_single_env_checkpoint_format(tmp_path):
 
 
 def kill_and_resume(tmp_path: Path, flags: list[str]) -> tuple[Path, Path]:
-    ref = tmp_path / "ref"
+    ref, run = tmp_path / "ref", tmp_path / "killed"
     assert main(["train", *flags, "--run-dir", str(ref)]) == 0
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "ddpgx.cli", "train", *flags, "--run-dir", str(run)]
-    import shutil
-
-    for attempt in range(4):
-        shutil.rmtree(run, ignore_errors=True)
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        t0 = time.time()
-        while not (run / "checkpoints" / "latest").exists():
-            assert p.poll() is None, p.communicate()
-            assert time.time() - t0 < 180
-            time.sleep(0.02)
-        time.sleep(random.uniform(0.0, 2.0) / (attempt + 1))
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=60)
-        if not (run / "final.msgpack").exists():
-            break
-    else:
-        pytest.fail("could not kill the run before it finished")
-    r = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--resume", str(run), "--no-tensorboard"],
-                       env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    kill_after_first_checkpoint(flags, run, jitter=2.0)
+    r = resume(run)
     assert r.returncode == 0, r.stderr
     return ref, run
 

@@ -97,10 +97,7 @@ class HerBuffer:
         cum = np.cumsum(self.length[: self.used])
         if not len(cum) or cum[-1] == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        i = self.rng.integers(0, cum[-1], size=count)
-        ep = np.searchsorted(cum, i, side="right")
-        t = i - (cum[ep] - self.length[ep])
-        return ep, t
+        return self.locate(self.rng.integers(0, cum[-1], size=count))
 
     def relabel_goals(
         self, ep: np.ndarray, t: np.ndarray, rng: np.random.Generator | None = None

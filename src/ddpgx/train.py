@@ -222,7 +222,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
         closing.callback(evaluator.close)
         if cfg.num_envs > 1 and cfg.vector == "async":  # one env stays in this process whatever --vector says
-            check_picklable(cfg)
+            check_async_env(cfg)
         layout = goal_layout(env)
         collector = Collector(
             partial(make_run_env, cfg), env, cfg.num_envs, cfg.vector, cfg.seed, scaler, layout is not None
@@ -270,7 +270,7 @@ def check_time_limit(cfg: Config, env: Any) -> None:
         )
 
 
-def check_picklable(cfg: Config) -> None:
+def check_async_env(cfg: Config) -> None:
     """--vector async makes each env in a subprocess from the config alone: try that once, in a fresh interpreter
     with this one's import path, so an env only this process knows (registered inside a script) is one line now
     instead of a subprocess traceback later."""

@@ -169,6 +169,7 @@ class Trial:
     refs: list[Any] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     pruned: bool = False
+    reported: set[int] = field(default_factory=set)  # evaluation steps already reported to Optuna
 
     @property
     def number(self) -> int:
@@ -222,10 +223,10 @@ def report_progress(t: Trial) -> None:
     """Report each evaluation step every seed has reached (their mean) once; ask the pruner."""
     per_run = [dict(eval_rows(r)) for r in t.runs]
     steps = sorted(set.intersection(*(set(d) for d in per_run))) if per_run else []
-    done = set(t.handle.study._storage.get_trial(t.handle._trial_id).intermediate_values)
     for step in steps:
-        if step not in done:
+        if step not in t.reported:
             t.handle.report(sum(d[step] for d in per_run) / len(per_run), step)
+            t.reported.add(step)
     if steps and not t.pruned and t.handle.should_prune():
         t.pruned = True
         t.stop_file.write_text("pruned\n")
@@ -297,7 +298,7 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     running: list[Trial] = []
     from ddpgx.sweep import _CtrlC
 
-    def launch(handle: Any, params: dict[str, Any]) -> None:
+    def launch(handle: Any, params: dict[str, Any], reported: dict[int, float] | None = None) -> None:
         try:
             cfgs = trial_configs(spec, handle.number, params)
         except (
@@ -306,7 +307,7 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
             study.tell(handle, state=optuna.trial.TrialState.FAIL)
             print(f"trial {handle.number}: {e}")
             return
-        t = Trial(handle, [Path(c.run_dir) for c in cfgs])
+        t = Trial(handle, [Path(c.run_dir) for c in cfgs], reported=set(reported or {}))
         t.stop_file.unlink(missing_ok=True)
         t.refs = [
             task.remote(dataclasses.asdict(c), str(stop_file), cpus, os.getcwd(), str(t.stop_file))
@@ -336,7 +337,7 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
                 ):
                     if resumable:
                         ft = resumable.pop(0)
-                        launch(optuna.trial.Trial(study, ft._trial_id), ft.params)
+                        launch(optuna.trial.Trial(study, ft._trial_id), ft.params, ft.intermediate_values)
                     else:
                         h = study.ask(dists)
                         launch(h, h.params)
