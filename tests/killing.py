@@ -17,22 +17,24 @@ TESTS = Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": str(TESTS)}
 
 
-def kill_after_first_checkpoint(flags: list[str], run: Path, jitter: float = 1.5, wait: float = 180) -> None:
+def kill_after_first_checkpoint(flags: list[str], run: Path, jitter: float = 1.5, wait: float = 180,
+                                inside: str = "") -> None:  # fmt: skip
     """Train ``flags`` into ``run`` and SIGKILL it up to ``jitter`` seconds after its first checkpoint, trying
-    again (with less delay) until the kill lands before the run ends."""
+    again (with less delay) until the kill lands before the run ends. ``inside``: the run directory within
+    ``run`` whose checkpoints count (one seed of a group)."""
     cmd = [sys.executable, "-m", "ddpgx.cli", "train", *flags, "--run-dir", str(run)]
     for attempt in range(4):
         shutil.rmtree(run, ignore_errors=True)
         p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         t0 = time.time()
-        while not (run / "checkpoints" / "latest").exists():
+        while not (run / inside / "checkpoints" / "latest").exists():
             assert p.poll() is None, p.communicate()
             assert time.time() - t0 < wait
             time.sleep(0.02)
         time.sleep(random.uniform(0.0, jitter) / (attempt + 1))
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=60)
-        if not (run / "final.msgpack").exists():
+        if not (run / inside / "final.msgpack").exists():
             return
     pytest.fail("could not kill the run before it finished")
 

@@ -83,15 +83,17 @@ def cmd_train(args: list[str]) -> int:
     import signal
 
     from ddpgx.config import Config
+    from ddpgx.jaxloop import group_config
     from ddpgx.run import load_run_config
     from ddpgx.train import Interrupted, train
 
+    args = seeds_flag(args)
     resume = _flag_value(args, "--resume")
     if resume is not None:
         rest = [a for i, a in enumerate(args) if a != "--resume" and (i == 0 or args[i - 1] != "--resume")]
         rest = [a for a in rest if not a.startswith("--resume=")]
         check_flags(rest, Config)
-        saved = load_run_config(resume)
+        saved = group_config(resume) or load_run_config(resume)  # a group of vmapped seeds, or one run
         cfg = tyro.cli(Config, default=saved, args=rest, prog="ddpgx train").replace(run_dir=resume)
     else:
         cfg = parse_train_args(args)
@@ -105,8 +107,31 @@ def cmd_train(args: list[str]) -> int:
         f"[bold green]done[/]: {res.steps} steps in {res.wall_s:.1f} s; final eval return "
         f"{res.final_eval_mean:.1f} +- {res.final_eval_std:.1f}"
     )
-    console.print(f"run directory: {res.run_dir}")
+    if len(res.runs) > 1:
+        console.print(
+            f"{len(res.runs)} seeds' run directories: {res.run_dir}/*  (ddpgx report {res.run_dir})"
+        )
+    else:
+        console.print(f"run directory: {res.run_dir}")
     return 0
+
+
+def seeds_flag(args: list[str]) -> list[str]:
+    """``--seeds A-B`` on train: --seed A --num-seeds B-A+1 (seeds vmapped in the compiled loop of JAX envs)."""
+    value = _flag_value(args, "--seeds")
+    if value is None:
+        return args
+    from ddpgx.sweep import parse_seeds
+
+    seeds = parse_seeds(value)
+    if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise UserError(
+            f"--seeds {value}: train vmaps a contiguous range of seeds (e.g. 0-7); for other lists use "
+            f"ddpgx sweep --seeds {value}"
+        )
+    rest = [a for i, a in enumerate(args) if a != "--seeds" and (i == 0 or args[i - 1] != "--seeds")]
+    rest = [a for a in rest if not a.startswith("--seeds=")]
+    return [*rest, "--seed", str(seeds[0]), "--num-seeds", str(len(seeds))]
 
 
 @dataclass

@@ -42,6 +42,13 @@ class Config:
     """How the envs of --num-envs step: sync (one after the other, in this process) or async (one subprocess each,
     in parallel; pays when one env step costs more than the inter-process round trip, about 0.1 ms). With one env,
     async is sync: there is nothing to step in parallel."""
+    num_seeds: int = 1
+    """JAX-native envs (gymnax:Id): seeds trained at once in one compiled program (jax.vmap), seed, seed + 1, ...;
+    each writes its own run directory under --run-dir. `ddpgx train --seeds 0-7` is the same as --seed 0
+    --num-seeds 8. Gymnasium envs train one seed per process: use `ddpgx sweep --seeds` for many."""
+    chunk_steps: int = 1_000
+    """JAX-native envs: env steps per compiled call of the training loop; between calls the host logs, evaluates,
+    checkpoints and draws the progress bar (results do not depend on it)."""
     preset: str = ""
     """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, her, her8); the CLI's
     default: pendulum for Pendulum-v1, else modern. A label only when a Config is built by hand: start from
@@ -379,7 +386,7 @@ PRESET_SOURCES: dict[str, dict[str, str]] = {  # where each non-default value of
 
 def default_preset(env_id: str) -> str:
     """The preset ``ddpgx train`` uses when none is given: ``pendulum`` for Pendulum-v1, else ``modern``."""
-    return "pendulum" if env_id.split("/")[-1].startswith("Pendulum-") else "modern"
+    return "pendulum" if env_id.split("/")[-1].split(":")[-1].startswith("Pendulum-") else "modern"
 
 
 def preset_config(name: str = "", env_id: str | None = None, **overrides: object) -> Config:
@@ -405,6 +412,15 @@ def validate(cfg: Config) -> Config:
     need(cfg.seed >= 0, f"--seed must be >= 0, got {cfg.seed}")
     need(cfg.num_envs >= 1, f"--num-envs must be a positive integer, got {cfg.num_envs}")
     need(cfg.vector in ("sync", "async"), f"--vector must be sync or async, got {cfg.vector}")
+    need(cfg.num_seeds >= 1, f"--num-seeds must be a positive integer, got {cfg.num_seeds}")
+    need(cfg.chunk_steps >= 1, f"--chunk-steps must be a positive integer, got {cfg.chunk_steps}")
+    from ddpgx.jaxenvs import suite_of  # a suite that cannot run here says why, in one line
+
+    need(
+        cfg.num_seeds == 1 or suite_of(cfg.env) is not None,
+        f"--num-seeds {cfg.num_seeds} vmaps seeds in the compiled loop of JAX-native envs (gymnax:Id); {cfg.env} "
+        "is a Gymnasium env, so train its seeds as separate runs: ddpgx sweep --env ENV --seeds 0-N",
+    )
     need(
         cfg.num_envs == 1 or cfg.total_steps % cfg.num_envs == 0,
         f"--total-steps {cfg.total_steps} is not a multiple of --num-envs {cfg.num_envs} (each iteration steps every "

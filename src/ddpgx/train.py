@@ -54,6 +54,7 @@ class TrainResult:
     steps: int
     wall_s: float
     params_path: Path
+    runs: tuple[Path, ...] = ()  # --num-seeds > 1: each seed's run directory (run_dir is their group's)
 
 
 class Interrupted(Exception):
@@ -88,7 +89,8 @@ def resolve(cfg: Config) -> Config:
     if not cfg.run_dir and isinstance(cfg.env, str):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = cfg.env.split(":")[-1].replace("/", "-")
-        cfg = cfg.replace(run_dir=f"runs/{name}__{cfg.preset}__s{cfg.seed}__{stamp}")
+        seeds = f"{cfg.seed}" if cfg.num_seeds == 1 else f"{cfg.seed}-{cfg.seed + cfg.num_seeds - 1}"
+        cfg = cfg.replace(run_dir=f"runs/{name}__{cfg.preset}__s{seeds}__{stamp}")
     return cfg
 
 
@@ -198,6 +200,12 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
             f"train() takes a Config (preset_config(...)), got {type(cfg).__name__} {str(cfg)[:60]!r}"
         )
     cfg = validate(resolve(cfg))
+    from ddpgx.jaxenvs import suite_of
+
+    if suite_of(cfg.env) is not None:  # a JAX-native env: the whole loop is one compiled program
+        from ddpgx.jaxloop import train_compiled
+
+        return train_compiled(cfg, resume, stop, t_start)
     run = RunDir(cfg, resume)
     if cfg.compile_cache:
         enable_compile_cache(cfg.compile_cache)

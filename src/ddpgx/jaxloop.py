@@ -1,0 +1,650 @@
+"""The whole training loop as one compiled program, for JAX-native envs (``--env gymnax:Pendulum-v1``).
+
+For an env whose step is a JAX function (jaxenvs.py), everything the Python loop (train.py) does per env step
+runs inside one ``jax.lax.scan``: acting (uniform warm-up, then mu(s) + noise), N env steps, the replay write (a
+ring of JAX arrays), the update units the schedule says are due (each: ``gradient_steps`` batches sampled in the
+graph and ``learner.update_many``, the very function the Python loop calls) and the episode bookkeeping. Many
+seeds run as one program: the iteration is ``jax.vmap``-ed over a leading seed axis of the carry, while the step
+counter, and so every "is an update / the warm-up due" decision, is shared and stays a real branch.
+
+The program runs in chunks of ``--chunk-steps`` env steps. Between chunks the host writes episodes.csv, train.csv
+and eval.csv, evaluates (noise-free, on separate env instances, in the graph too), checkpoints and draws the
+progress bar. Chunks end where the host has something to do (a log, an evaluation, a checkpoint, the run's end),
+and a chunk shorter than the compiled length skips its tail with a branch, so one program serves every chunk and
+the chunk size never changes a bit of the results.
+
+The carry (TrainState, replay ring, env states, keys, episode sums) is the checkpoint: each seed's slice goes to
+that seed's own run directory, and ``--resume`` continues all seeds bitwise where the uninterrupted run would be.
+
+What differs from the Python loop: every random draw comes from JAX keys (env resets and steps, warm-up actions,
+replay indices; the networks are initialized by the same numpy draws), one replay ring takes all N envs' rows in
+env order, and with N > update_every each due unit is its own ``update_many`` call (``--target-update call`` then
+moves the targets once per unit, not once per iteration).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization, struct
+
+from ddpgx import checkpoint as ckpt
+from ddpgx import io
+from ddpgx.config import Config, available_memory, memory_estimate
+from ddpgx.errors import TrainingDiverged, UserError
+from ddpgx.jaxenvs import GymnaxEnv, JaxEnv, make_jax_env
+from ddpgx.learner import Learner, TrainState, act, act_greedy, enable_compile_cache, update_many
+from ddpgx.logs import RunLogger
+from ddpgx.replay import Batch
+from ddpgx.run import RunDir, load_run_config
+from ddpgx.schedule import UpdateSchedule, crossed
+from ddpgx.train import EVAL_SEED_OFFSET, Counters, Interrupted, TrainResult, _Signals
+
+GROUP_FILE = "group.json"  # --num-seeds > 1: the group directory's record of its seeds
+LOOP_KEY_TAG = (
+    17  # the loop's key (envs, warm-up, replay) is fold_in(PRNGKey(seed), 17): apart from TrainState.key
+)
+
+
+# ------------------------------------------------------------------------------------------ the replay ring
+
+
+class Ring(struct.PyTreeNode):
+    """The transition ring as JAX arrays: row ``ptr`` is written next; ``size`` rows are filled."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminated: jax.Array
+    ptr: jax.Array
+    size: jax.Array
+
+
+def ring_init(capacity: int, obs_dim: int, act_dim: int) -> Ring:
+    f32 = jnp.float32
+    return Ring(
+        jnp.zeros((capacity, obs_dim), f32),
+        jnp.zeros((capacity, act_dim), f32),
+        jnp.zeros((capacity,), f32),
+        jnp.zeros((capacity, obs_dim), f32),
+        jnp.zeros((capacity,), f32),
+        jnp.zeros((), jnp.int32),
+        jnp.zeros((), jnp.int32),
+    )
+
+
+def ring_add(ring: Ring, obs: jax.Array, action: jax.Array, reward: jax.Array, next_obs: jax.Array,
+             terminated: jax.Array) -> Ring:  # fmt: skip
+    """Write N rows (one per env, in env order) at ``ptr``, wrapping around."""
+    n, cap = obs.shape[0], ring.obs.shape[0]
+    idx = (ring.ptr + jnp.arange(n, dtype=jnp.int32)) % cap
+    return ring.replace(
+        obs=ring.obs.at[idx].set(obs),
+        action=ring.action.at[idx].set(action),
+        reward=ring.reward.at[idx].set(reward),
+        next_obs=ring.next_obs.at[idx].set(next_obs),
+        terminated=ring.terminated.at[idx].set(terminated),
+        ptr=(ring.ptr + n) % cap,
+        size=jnp.minimum(ring.size + n, cap),
+    )
+
+
+def ring_sample(ring: Ring, key: jax.Array, k: int, batch_size: int) -> Batch:
+    """K batches of ``batch_size`` rows drawn uniformly (with replacement) from the filled rows: (K, batch, ...)."""
+    idx = jax.random.randint(key, (k, batch_size), 0, ring.size)
+    return Batch(ring.obs[idx], ring.action[idx], ring.reward[idx], ring.next_obs[idx], ring.terminated[idx])
+
+
+def ring_state(ring: Ring) -> dict[str, np.ndarray]:
+    """The filled rows and the pointers, for a checkpoint (rows never written stay zeros, as at the start)."""
+    size = int(ring.size)
+    rows = {
+        k: np.asarray(getattr(ring, k))[:size] for k in ("obs", "action", "reward", "next_obs", "terminated")
+    }
+    return {**rows, "ptr": np.asarray(ring.ptr), "size": np.asarray(ring.size)}
+
+
+def ring_from_state(template: Ring, d: dict[str, np.ndarray]) -> Ring:
+    size = int(d["size"])
+    out = {}
+    for k in ("obs", "action", "reward", "next_obs", "terminated"):
+        full = np.zeros(getattr(template, k).shape, np.float32)
+        full[:size] = d[k]
+        out[k] = jnp.asarray(full)
+    return Ring(**out, ptr=jnp.asarray(d["ptr"], jnp.int32), size=jnp.asarray(d["size"], jnp.int32))
+
+
+def check_ring_state(template: Ring, d: dict[str, np.ndarray]) -> str | None:
+    for k in ("obs", "action", "reward", "next_obs", "terminated", "ptr", "size"):
+        if k not in d:
+            return f"replay.npz lacks {k}"
+    size, cap = int(d["size"]), template.obs.shape[0]
+    if not 0 <= size <= cap or not 0 <= int(d["ptr"]) < cap:
+        return f"replay.npz's size {size} / ptr {int(d['ptr'])} do not fit a ring of {cap} rows"
+    for k in ("obs", "action", "reward", "next_obs", "terminated"):
+        want = (size, *getattr(template, k).shape[1:])
+        if d[k].shape != want or d[k].dtype != np.float32:
+            return f"replay.npz's {k} is {d[k].dtype}{d[k].shape}, the config implies float32{want}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------ the program
+
+
+class Carry(struct.PyTreeNode):
+    """Everything that changes while one seed trains (the seed axis is added in front for many seeds)."""
+
+    train: TrainState
+    ring: Ring
+    env_state: Any  # the N envs' states
+    obs: jax.Array  # (N, obs_dim): the observations the next action is for
+    ep_return: jax.Array  # (N,) the running episodes' returns and lengths
+    ep_length: jax.Array
+    key: jax.Array  # envs, warm-up actions, replay indices
+    metrics: (
+        jax.Array
+    )  # (3,) critic loss, actor loss (of the last unit with an actor step), mean Q; nan before
+
+
+class Program:
+    """The compiled loop for one config and env: ``init``, ``chunk`` and ``evaluate``, for S seeds at once."""
+
+    def __init__(self, cfg: Config, jenv: JaxEnv, learner: Learner) -> None:
+        self.cfg, self.jenv, self.learner = cfg, jenv, learner
+        self.n = cfg.num_envs
+        self.schedule = UpdateSchedule.of(cfg)
+        # the most units one iteration of N env steps can hold: each runs only if due (a branch on the shared step)
+        u = self.schedule.update_every
+        self.max_units = self.n // u + (1 if self.n % u else 0)
+        self.chunk_iters = max(1, -(-cfg.chunk_steps // self.n))  # iterations of one compiled call
+        self.static = dict(
+            actor=learner.actor, critic=learner.critic, actor_tx=learner.actor_tx,
+            critic_tx=learner.critic_tx, hp=learner.hp,
+        )  # fmt: skip
+        self.low, self.high = jnp.asarray(jenv.low), jnp.asarray(jenv.high)
+        self.chunk = jax.jit(self._chunk, donate_argnums=0)
+        self.evaluate = jax.jit(jax.vmap(self._evaluate))
+        self.update_unit = jax.jit(self._unit)  # what an iteration runs per due unit (tests compare it)
+
+    # -- one seed
+    def init(self, seed: int) -> Carry:
+        """Seed ``seed``'s carry: the Python loop's initial TrainState (same numpy draws), an empty ring and
+        N fresh episodes."""
+        train = self.learner.init(seed)
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), LOOP_KEY_TAG)
+        key, k_reset = jax.random.split(key)
+        obs, env_state = jax.vmap(self.jenv.reset)(jax.random.split(k_reset, self.n))
+        j = self.jenv
+        return Carry(
+            train=train,
+            ring=ring_init(self.cfg.buffer_size, j.obs_dim, j.act_dim),
+            env_state=env_state,
+            obs=obs.astype(jnp.float32),
+            ep_return=jnp.zeros((self.n,), jnp.float32),
+            ep_length=jnp.zeros((self.n,), jnp.int32),
+            key=key,
+            metrics=jnp.full((3,), jnp.nan, jnp.float32),
+        )
+
+    def to_env(self, a: jax.Array) -> jax.Array:
+        """[-1, 1] -> the env's bounds (envs.ActionScaler's map, in the graph)."""
+        return self.low + (jnp.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
+
+    def _unit(self, train: TrainState, metrics: jax.Array, batches: Batch) -> tuple[TrainState, jax.Array]:
+        """One update unit: ``update_many`` on K batches, the metrics kept as the Python loop keeps them."""
+        train, m = update_many(train, batches, **self.static)
+        actor_loss = jnp.where(jnp.isnan(m.actor_loss), metrics[1], m.actor_loss)
+        return train, jnp.stack([m.critic_loss, actor_loss, m.mean_q]).astype(jnp.float32)
+
+    def _units_by(self, step: jax.Array) -> jax.Array:
+        s = self.schedule
+        return jnp.where(step < s.first, 0, (step - s.first) // s.update_every + 1)
+
+    def _iteration(self, c: Carry, before: jax.Array) -> tuple[Carry, tuple[jax.Array, jax.Array, jax.Array]]:
+        """N env steps of one seed, after ``before`` env steps (shared by all seeds, so branches stay branches)."""
+        cfg, n, j = self.cfg, self.n, self.jenv
+        key, k_uniform, k_env, k_sample = jax.random.split(c.key, 4)
+
+        def explore(t: TrainState) -> tuple[jax.Array, TrainState]:
+            a, noise, tkey = act(
+                self.learner.actor, self.learner.hp, t.actor, t.explore, c.obs, t.noise, t.key
+            )
+            return a, t.replace(noise=noise, key=tkey)
+
+        def uniform(t: TrainState) -> tuple[jax.Array, TrainState]:
+            return jax.random.uniform(k_uniform, (n, j.act_dim), jnp.float32, -1.0, 1.0), t
+
+        a, train = jax.lax.cond(before + 1 <= cfg.learning_starts, uniform, explore, c.train)
+        next_obs, env_state, reward, terminated, truncated, final = jax.vmap(j.step)(
+            jax.random.split(k_env, n), c.env_state, self.to_env(a)
+        )
+        reward = reward.astype(jnp.float32)
+        ring = ring_add(c.ring, c.obs, a, reward, final.astype(jnp.float32), terminated.astype(jnp.float32))
+        done = jnp.logical_or(terminated, truncated)
+        ret, length = c.ep_return + reward, c.ep_length + 1
+        # the OU process restarts with each episode (Gaussian noise keeps an unused zero state)
+        reset = done[:, None] if train.noise.ndim == 2 else jnp.any(done)
+        train = train.replace(noise=jnp.where(reset, 0.0, train.noise))
+        # the update units due in env steps before + 1 .. before + n, each on batches drawn after this write
+        units = self._units_by(before + n) - self._units_by(before)
+        metrics = c.metrics
+        g, b = self.schedule.gradient_steps, cfg.batch_size
+        for u in range(self.max_units):
+
+            def run(args: tuple[TrainState, jax.Array], u: int = u) -> tuple[TrainState, jax.Array]:
+                batches = ring_sample(ring, jax.random.fold_in(k_sample, u), g, b)
+                return self._unit(*args, batches)
+
+            train, metrics = jax.lax.cond(u < units, run, lambda args: args, (train, metrics))
+        carry = Carry(
+            train=train,
+            ring=ring,
+            env_state=env_state,
+            obs=next_obs.astype(jnp.float32),
+            ep_return=jnp.where(done, 0.0, ret),
+            ep_length=jnp.where(done, 0, length),
+            key=key,
+            metrics=metrics,
+        )
+        return carry, (done, ret, length)
+
+    def _chunk(self, carry: Carry, start: jax.Array, n_iter: jax.Array) -> tuple[Carry, Any]:
+        """``n_iter`` (at most ``chunk_iters``) iterations of every seed from env step ``start``; returns the carry
+        and, per iteration, seed and env: (episode ended, its return, its length)."""
+        seeds = carry.ep_return.shape[0]
+        step_all = jax.vmap(self._iteration, in_axes=(0, None))
+        empty = (
+            jnp.zeros((seeds, self.n), bool),
+            jnp.zeros((seeds, self.n), jnp.float32),
+            jnp.zeros((seeds, self.n), jnp.int32),
+        )
+
+        def body(c: Carry, i: jax.Array) -> tuple[Carry, Any]:
+            return jax.lax.cond(
+                i < n_iter, lambda c: step_all(c, start + i * self.n), lambda c: (c, empty), c
+            )
+
+        return jax.lax.scan(body, carry, jnp.arange(self.chunk_iters, dtype=jnp.int32))
+
+    def _evaluate(self, actor_vars: Any, key: jax.Array) -> jax.Array:
+        """Returns of ``eval_episodes`` noise-free episodes of one seed's actor, on env instances of their own."""
+        e, j = self.cfg.eval_episodes, self.jenv
+        key, k_reset = jax.random.split(key)
+        obs, state = jax.vmap(j.reset)(jax.random.split(k_reset, e))
+
+        def body(c: Any, _: Any) -> tuple[Any, None]:
+            obs, state, ret, alive, key = c
+            key, sub = jax.random.split(key)
+            a = act_greedy(self.learner.actor, actor_vars, obs.astype(jnp.float32))
+            obs, state, r, term, trunc, _ = jax.vmap(j.step)(jax.random.split(sub, e), state, self.to_env(a))
+            ret = ret + jnp.where(alive, r, 0.0)
+            return (obs, state, ret, alive & ~(term | trunc), key), None
+
+        init = (obs, state, jnp.zeros((e,), jnp.float32), jnp.ones((e,), bool), key)
+        (_, _, ret, _, _), _ = jax.lax.scan(body, init, None, length=j.max_steps)
+        return ret
+
+
+def eval_keys(seeds: list[int], step: int) -> jax.Array:
+    """The evaluation's keys at ``step``: a function of the seed and the step only (no state to checkpoint)."""
+    return jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + EVAL_SEED_OFFSET), step) for s in seeds])
+
+
+def mean_of(values: list[float]) -> float:
+    """The mean of the finite values (nan when there is none)."""
+    ok = [v for v in values if math.isfinite(v)]
+    return float(np.mean(ok)) if ok else float("nan")
+
+
+def stack(trees: list[Any]) -> Any:
+    return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *trees)
+
+
+def unstack(tree: Any, i: int) -> Any:
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+UNSUPPORTED = {  # switch -> why the compiled loop refuses it
+    "her": "--her (gymnax has no goal envs)",
+    "obs_norm": "--obs-norm (its float64 statistics live on the host)",
+    "n_step": "--n-step > 1",
+    "param_noise": "--noise param (its perturbed actor is drawn per episode on the host)",
+    "profile": "--profile",
+    "async": "--vector async (the envs step inside the compiled program)",
+    "target_return": "--target-return with --num-seeds > 1 (the seeds run in lock-step; stop them together "
+    "with --total-steps, or run seeds apart)",
+}
+
+
+def check_supported(cfg: Config) -> None:
+    """One line naming the first switch the compiled loop does not support."""
+    bad = [
+        ("her", cfg.her),
+        ("obs_norm", cfg.obs_norm),
+        ("n_step", cfg.n_step > 1),
+        ("param_noise", cfg.noise == "param"),
+        ("profile", cfg.profile),
+        ("async", cfg.vector == "async" and cfg.num_envs > 1),
+        ("target_return", cfg.target_return is not None and cfg.num_seeds > 1),
+    ]
+    for name, on in bad:
+        if on:
+            raise UserError(
+                f"the compiled loop of JAX-native envs ({cfg.env}) does not support {UNSUPPORTED[name]}; drop it, "
+                "or train the Gymnasium twin of the env with the Python loop"
+            )
+    if cfg.target_success is not None:
+        raise UserError(f"--target-success needs a goal env; {cfg.env} reports no success")
+
+
+def check_group_memory(cfg: Config, jenv: JaxEnv) -> None:
+    need_b, have_b = cfg.num_seeds * memory_estimate(cfg, jenv.obs_dim, jenv.act_dim), available_memory()
+    if have_b is not None and need_b > have_b:
+        gib = 2**30
+        raise UserError(
+            f"{cfg.num_seeds} seeds of this run need about {need_b / gib:.1f} GiB (each a replay of "
+            f"{cfg.buffer_size} rows and its networks) but {have_b / gib:.1f} GiB of memory is available; use "
+            "fewer --num-seeds or a smaller --buffer-size"
+        )
+
+
+# ------------------------------------------------------------------------------------------ run directories
+
+
+def seed_configs(cfg: Config) -> list[Config]:
+    """One Config per seed. One seed: ``cfg`` itself. Many: seed, seed + 1, ... each in its own run directory
+    under the group directory ``cfg.run_dir``, named as a single run would be (``report`` groups them)."""
+    if cfg.num_seeds == 1:
+        return [cfg]
+    name = cfg.env.split(":")[-1].replace("/", "-")
+    group = Path(cfg.run_dir)
+    return [
+        cfg.replace(seed=cfg.seed + i, run_dir=str(group / f"{name}__{cfg.preset}__s{cfg.seed + i}"))
+        for i in range(cfg.num_seeds)
+    ]
+
+
+def group_config(run_dir: Path) -> Config | None:
+    """The Config of the seed group in ``run_dir`` (its group.json), or None when it holds none."""
+    path = Path(run_dir) / GROUP_FILE
+    if not path.is_file():
+        return None
+    from ddpgx.run import config_from_dict
+
+    try:
+        return config_from_dict(json.loads(path.read_text())["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is not a valid ddpgx seed group: {e}") from None
+
+
+def resolve_group(cfg: Config, resume: bool) -> Config:
+    """Resuming one seed of a group resumes the group: its seeds share one program."""
+    if not resume or cfg.num_seeds == 1:
+        return cfg
+    here = Path(cfg.run_dir)
+    if (here / GROUP_FILE).is_file():
+        return cfg
+    if (here.parent / GROUP_FILE).is_file():
+        from ddpgx.errors import warn
+
+        group = group_config(here.parent)
+        assert group is not None
+        warn(f"{here} is one of {group.num_seeds} seeds trained together; resuming the group {here.parent}")
+        return cfg.replace(seed=group.seed, run_dir=str(here.parent))
+    raise UserError(
+        f"{here} was trained with --num-seeds {cfg.num_seeds} but its group's {GROUP_FILE} is missing"
+    )
+
+
+def checkpoint_state(carry: Carry) -> dict[str, Any]:
+    """What a checkpoint's state.msgpack holds: the TrainState at the top (so policy loading finds "actor"),
+    the rest of the carry under "loop"."""
+    rest = {"env_state": carry.env_state, "obs": carry.obs, "ep_return": carry.ep_return,
+            "ep_length": carry.ep_length, "key": carry.key, "metrics": carry.metrics}  # fmt: skip
+    return {**serialization.to_state_dict(carry.train), "loop": serialization.to_state_dict(rest)}
+
+
+def carry_from_checkpoint(template: Carry, loaded: ckpt.Loaded) -> Carry:
+    d = loaded.state
+    train = serialization.from_state_dict(template.train, {k: v for k, v in d.items() if k != "loop"})
+    rest_t = {"env_state": template.env_state, "obs": template.obs, "ep_return": template.ep_return,
+              "ep_length": template.ep_length, "key": template.key, "metrics": template.metrics}  # fmt: skip
+    rest = serialization.from_state_dict(rest_t, d["loop"])
+    carry = Carry(train=train, ring=ring_from_state(template.ring, loaded.replay), **rest)
+    return jax.tree_util.tree_map(jnp.asarray, carry)
+
+
+def make_check(
+    template: Carry, step: int | None = None, replay: bool = True
+) -> Callable[[ckpt.Loaded], str | None]:
+    """A checkpoint fits when its trees have the template's keys, shapes and dtypes (and its replay, unless
+    ``replay`` is False: a look at the step only), and, given ``step``, is at that step."""
+    want = io.jax_to_numpy(checkpoint_state(template))
+
+    def check(loaded: ckpt.Loaded) -> str | None:
+        problem = ckpt.tree_mismatch(want, loaded.state)
+        problem = problem or (check_ring_state(template.ring, loaded.replay) if replay else None)
+        if problem:
+            return problem
+        if "counters" not in loaded.manifest:
+            return "manifest.json lacks the loop's counters"
+        if step is not None and loaded.manifest["step"] != step:
+            return (
+                f"it is at step {loaded.manifest['step']}, past the step {step} every seed of the group has"
+            )
+        return None
+
+    return check
+
+
+# ------------------------------------------------------------------------------------------ the host loop
+
+
+def train_compiled(cfg: Config, resume: bool, stop: Callable[[], bool] | None, t_start: float) -> TrainResult:
+    """``train()`` for a JAX-native env (called by train.train with a validated, resolved config)."""
+    check_supported(cfg)
+    cfg = resolve_group(cfg, resume)
+    jenv = make_jax_env(cfg.env, cfg.env_kwargs)
+    check_group_memory(cfg, jenv)
+    cfgs = seed_configs(cfg)
+    runs = [RunDir(c, resume) for c in cfgs]  # validates every seed's directory before anything is written
+    if cfg.num_seeds > 1:
+        group = Path(cfg.run_dir)
+        if not resume:
+            from ddpgx.run import check_new_run_dir
+
+            check_new_run_dir(group)
+    if cfg.compile_cache:
+        enable_compile_cache(cfg.compile_cache)
+    learner = Learner(cfg, jenv.obs_dim, jenv.act_dim)
+    program = Program(cfg, jenv, learner)
+    seeds = [c.seed for c in cfgs]
+    template = program.init(seeds[0])
+    manifest_env = GymnaxEnv(cfg.env, cfg.env_kwargs)
+    counters: list[Any] = []
+    loaded_all: list[ckpt.Loaded | None] = []
+    try:
+        if resume:  # every seed continues from the newest step all of them have a checkpoint of
+            newest = [
+                ckpt.load(r.path, check=make_check(template, replay=False), replay=False).manifest["step"]
+                for r in runs
+            ]
+            common = min(newest)
+            for r in runs:
+                loaded_all.append(
+                    r.open(io.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
+                )
+        else:
+            if cfg.num_seeds > 1:
+                group.mkdir(parents=True, exist_ok=True)
+                io.write_json(group / GROUP_FILE, {"config": dataclasses.asdict(cfg), "seeds": seeds,
+                                                   "runs": [Path(c.run_dir).name for c in cfgs]})  # fmt: skip
+            for r in runs:
+                loaded_all.append(r.open(io.run_manifest(r.cfg, manifest_env)))
+        carries = []
+        for c, loaded in zip(cfgs, loaded_all, strict=True):
+            if loaded is None:
+                carries.append(program.init(c.seed))
+                counters.append(Counters(next_checkpoint=cfg.checkpoint_every))
+            else:
+                carries.append(carry_from_checkpoint(template, loaded))
+                counters.append(Counters(**loaded.manifest["counters"]))
+        carry = stack(carries)
+        del carries, template
+        return _host_loop(cfg, cfgs, runs, program, carry, counters, seeds, stop, t_start)
+    finally:
+        for r in runs:
+            r.close()
+        manifest_env.close()
+
+
+def _host_loop(
+    cfg: Config,
+    cfgs: list[Config],
+    runs: list[RunDir],
+    program: Program,
+    carry: Carry,
+    counters: list[Counters],
+    seeds: list[int],
+    stop: Callable[[], bool] | None,
+    t_start: float,
+) -> TrainResult:
+    """Chunks of the compiled loop, and between them what the host does: logs, evaluations, checkpoints."""
+    n, s_count = cfg.num_envs, len(cfgs)
+    loggers = [
+        RunLogger(
+            r.path,
+            cfg.total_steps,
+            c.step,
+            cfg.tensorboard,
+            cfg.progress and i == 0,
+            wall_offset=c.wall_s,
+            purge_step=c.step + 1 if c.step else None,
+            env_column=n > 1,
+        )  # fmt: skip
+        for i, (r, c) in enumerate(zip(runs, counters, strict=True))
+    ]
+    for lg, c in zip(loggers, counters, strict=True):
+        lg.last_return = c.last_return
+        if c.last_eval is not None:
+            lg.last_eval = c.last_eval[0]
+    step = counters[0].step
+
+    def save_all(step: int, finished: str | None = None) -> None:
+        host = jax.device_get(carry)
+        for i, (r, c, lg) in enumerate(zip(runs, counters, loggers, strict=True)):
+            lg.flush()
+            one = unstack(host, i)
+            c.step, c.wall_s, c.last_return = step, lg.wall(), lg.last_return
+            c.metrics = [float(x) for x in np.asarray(one.metrics)]
+            c.csv_sizes = lg.csv_sizes()
+            manifest = {"env": cfg.env, "preset": cfg.preset, "counters": dataclasses.asdict(c),
+                        "loop": "compiled", "seeds": seeds}  # fmt: skip
+            r.save_checkpoint(step, checkpoint_state(one), ring_state(one.ring), manifest, finished)
+
+    def iters_to(every: int) -> int:
+        """Iterations until the next one that crosses a multiple of ``every``."""
+        return -(-((step // every + 1) * every - step) // n)
+
+    t_tick, s_tick, sps = time.perf_counter(), step, 0.0
+    try:
+        with _Signals() as signals:
+            while step < cfg.total_steps:
+                c0 = counters[0]
+                n_iter = min(
+                    program.chunk_iters,
+                    iters_to(cfg.log_every),
+                    iters_to(cfg.eval_every),
+                    -(-(cfg.total_steps - step) // n),
+                    max(1, -(-(c0.next_checkpoint - step) // n)),
+                )
+                carry, (done, ret, length) = program.chunk(carry, jnp.int32(step), jnp.int32(n_iter))
+                before, step = step, step + n_iter * n
+                done, ret, length = (np.asarray(x)[:n_iter] for x in (done, ret, length))
+                for it, s_i, e in zip(*np.nonzero(done), strict=True):
+                    c, lg = counters[s_i], loggers[s_i]
+                    c.episode += 1
+                    lg.episode(
+                        before + it * n + e + 1,
+                        c.episode,
+                        float(ret[it, s_i, e]),
+                        int(length[it, s_i, e]),
+                        env=int(e),
+                    )
+                if crossed(before, step, cfg.log_every):
+                    now = time.perf_counter()
+                    sps = (step - s_tick) * s_count / max(now - t_tick, 1e-9)  # env steps of all seeds
+                    t_tick, s_tick = now, step
+                    metrics = np.asarray(carry.metrics)
+                    for i, lg in enumerate(loggers):
+                        cl, al, q = (float(x) for x in metrics[i])
+                        if math.isnan(cl):
+                            continue
+                        if not (math.isfinite(cl) and math.isfinite(q)):
+                            raise TrainingDiverged(
+                                f"seed {seeds[i]}: critic loss became {cl} by step {step}; lower --critic-lr or "
+                                "--actor-lr, or raise --batch-size"
+                            )
+                        lg.losses(step, cl, al, q, sps / s_count)
+                if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
+                    returns = np.asarray(program.evaluate(carry.train.actor, eval_keys(seeds, step)))
+                    for i, (r, c, lg) in enumerate(zip(runs, counters, loggers, strict=True)):
+                        c.last_eval = [float(returns[i].mean()), float(returns[i].std())]
+                        lg.evaluation(step, *c.last_eval)
+                        if c.best is None or c.last_eval[0] > c.best[1]:
+                            c.best = [step, c.last_eval[0]]
+                            r.save_best(unstack(carry.train, i), step)
+                    if cfg.target_return is not None and counters[0].last_eval[0] >= cfg.target_return:
+                        break  # one seed (several refuse --target-return)
+                head = loggers[0]  # its progress bar shows the seeds' means
+                head.last_return, head.last_eval = (mean_of([getattr(lg, k) for lg in loggers])
+                                                    for k in ("last_return", "last_eval"))  # fmt: skip
+                head.tick(step, sps)
+                if step < cfg.total_steps:
+                    stopping = signals.received or (stop is not None and stop())
+                    if step >= c0.next_checkpoint or stopping:
+                        for c in counters:
+                            c.next_checkpoint = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+                        save_all(step)
+                        if stopping:
+                            raise Interrupted(step, Path(cfg.run_dir), signals.received or 0)
+        solved = "target_return" if step < cfg.total_steps else None
+        save_all(step, finished=solved or "total_steps")
+    finally:
+        for lg in loggers:
+            lg.close()
+    results = []
+    for i, r in enumerate(runs):
+        train_i = unstack(carry.train, i)
+        params = r.finish(train_i, step)
+        if cfg.plot:
+            from ddpgx.plots import plot_runs
+
+            plot_runs([r.path], r.path / "returns.png", metric="both")
+        results.append((r.path, counters[i].last_eval, params))
+    means = [res[1][0] for res in results]
+    return TrainResult(
+        run_dir=Path(cfg.run_dir),
+        final_eval_mean=float(np.mean(means)),
+        final_eval_std=float(results[0][1][1]) if s_count == 1 else float(np.std(means)),
+        steps=step,
+        wall_s=time.perf_counter() - t_start,
+        params_path=results[0][2],
+        runs=tuple(res[0] for res in results),
+    )
+
+
+__all__ = ["Program", "Carry", "Ring", "train_compiled", "group_config", "seed_configs", "load_run_config"]

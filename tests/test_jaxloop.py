@@ -1,0 +1,208 @@
+"""The compiled loop of JAX-native envs (jaxloop.py): its update is the Learner's, chunks and kills change no bit,
+vmapped seeds match separate runs, it learns Pendulum, and bad inputs are one line."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from killing import kill_after_first_checkpoint, resume
+
+from ddpgx.cli import main
+from ddpgx.config import preset_config
+from ddpgx.io import load_params
+from ddpgx.jaxenvs import make_jax_env
+from ddpgx.jaxloop import Program, ring_add, ring_sample
+from ddpgx.learner import Learner
+from ddpgx.train import train
+
+ENV = "gymnax:Pendulum-v1"
+SMALL = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), progress=False, plot=False, tensorboard=False)
+
+
+def small_cfg(run_dir: Path | str = "", **kw):
+    return preset_config("pendulum", ENV, run_dir=str(run_dir), **{**SMALL, **kw})
+
+
+def rows(path: Path) -> list[dict]:
+    """A CSV's rows without the columns that time things."""
+    return [{k: v for k, v in r.items() if k not in ("wall_s", "sps")} for r in csv.DictReader(open(path))]
+
+
+def leaves_diff(a, b) -> float:
+    return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True))  # fmt: skip
+
+
+def test_an_iteration_updates_with_the_learners_update_on_the_batch_it_draws():
+    cfg = small_cfg(update_every=1, gradient_steps=2, learning_starts=0, batch_size=16, buffer_size=64,
+                    twin_critic=True, target_noise=0.2, policy_delay=2, noise="ou")  # fmt: skip
+    jenv = make_jax_env(ENV)
+    learner = Learner(cfg, jenv.obs_dim, jenv.act_dim)
+    prog = Program(cfg, jenv, learner)
+    c = prog.init(3)
+    rng = np.random.default_rng(0)
+    f = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)  # noqa: E731
+    ring = c.ring.replace(obs=f(64, 3), action=jnp.tanh(f(64, 1)), reward=f(64), next_obs=f(64, 3),
+                          terminated=jnp.asarray(rng.random(64) < 0.2, jnp.float32), ptr=jnp.int32(5),
+                          size=jnp.int32(64))  # fmt: skip
+    c = c.replace(ring=ring)
+    new, (done, ret, length) = jax.jit(prog._iteration)(c, jnp.int32(100))  # a unit is due at step 101
+
+    # the same iteration by hand: act, step, write, draw the unit's batches, and the Learner's own update
+    key, _, k_env, k_sample = jax.random.split(c.key, 4)
+    a, noise, tkey = learner.act(c.train.actor, c.train.explore, c.obs, c.train.noise, c.train.key)
+    obs2, _, r, term, _, final = jax.vmap(jenv.step)(jax.random.split(k_env, 1), c.env_state, prog.to_env(a))
+    ring2 = ring_add(ring, c.obs, a, r.astype(jnp.float32), final, term.astype(jnp.float32))
+    batches = ring_sample(ring2, jax.random.fold_in(k_sample, 0), 2, 16)
+    assert int(ring2.ptr) == 6 and np.array_equal(np.asarray(ring2.obs[5]), np.asarray(c.obs[0]))
+    copy = lambda t: jax.tree_util.tree_map(jnp.array, t)  # noqa: E731 - the update donates its input
+    expected, m = learner.update(copy(c.train.replace(noise=noise, key=tkey)), batches)
+
+    assert np.array_equal(np.asarray(new.obs), np.asarray(obs2)) and np.array_equal(
+        np.asarray(new.key), np.asarray(key)
+    )
+    assert int(new.train.step) == int(expected.step) == 2
+    assert (
+        leaves_diff(new.train, expected) < 1e-6
+    )  # the same maths (one program or two: fusion may move a last bit)
+    assert leaves_diff(new.train, c.train) > 1e-4  # and it did move the networks
+    assert abs(float(new.metrics[0]) - float(m.critic_loss)) < 1e-4 * max(1.0, abs(float(m.critic_loss)))
+
+    # the unit the iteration runs is the Learner's update, bit for bit, when both are compiled alone
+    t2, _ = prog.update_unit(c.train, c.metrics, batches)
+    t3, _ = learner.update(copy(c.train), batches)
+    assert leaves_diff(t2, t3) == 0.0
+
+
+def test_the_chunk_size_changes_no_bit(tmp_path):
+    kw = dict(
+        total_steps=2400, learning_starts=500, eval_every=1200, eval_episodes=3, num_envs=2, log_every=500
+    )
+    train(small_cfg(tmp_path / "a", chunk_steps=1000, **kw))
+    train(small_cfg(tmp_path / "b", chunk_steps=7, **kw))  # 4 iterations of 2 envs; chunks cut at every log
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert (a / "final.msgpack").read_bytes() == (b / "final.msgpack").read_bytes()
+    assert (a / "best.msgpack").read_bytes() == (b / "best.msgpack").read_bytes()
+    for name in ("episodes.csv", "eval.csv", "train.csv"):
+        assert rows(a / name) == rows(b / name), name
+    eps = rows(a / "episodes.csv")
+    assert len(eps) == 12 and [r["step"] for r in rows(a / "train.csv")] == [
+        "1000",
+        "1500",
+        "2000",
+    ]  # 6 episodes per env
+    assert [(e["step"], e["env"]) for e in eps[:2]] == [
+        ("399", "0"),
+        ("400", "1"),
+    ]  # the Python loop's step count
+
+
+def test_a_group_killed_at_any_moment_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path):
+    flags = ["--env", ENV, "--seeds", "0-1", "--num-envs", "2", "--actor-hidden", "32", "32", "--critic-hidden",
+             "32", "32", "--total-steps", "3000", "--learning-starts", "300", "--eval-every", "1000",
+             "--eval-episodes", "2", "--checkpoint-every", "200", "--chunk-steps", "100", "--no-progress",
+             "--no-plot", "--no-tensorboard"]  # fmt: skip
+    ref, run = tmp_path / "ref", tmp_path / "killed"
+    assert main(["train", *flags, "--run-dir", str(ref)]) == 0
+    kill_after_first_checkpoint(flags, run, jitter=3.0, inside="Pendulum-v1__pendulum__s1")
+    r = resume(run)
+    assert r.returncode == 0, r.stderr
+    for seed in ("s0", "s1"):
+        a, b = ref / f"Pendulum-v1__pendulum__{seed}", run / f"Pendulum-v1__pendulum__{seed}"
+        assert (a / "final.msgpack").read_bytes() == (b / "final.msgpack").read_bytes(), seed
+        assert (a / "best.msgpack").read_bytes() == (b / "best.msgpack").read_bytes(), seed
+        for name in ("episodes.csv", "eval.csv", "train.csv"):
+            assert rows(a / name) == rows(b / name), (seed, name)
+    # one seed's directory resumes its group, and a finished group says it is complete
+    r = resume(run / "Pendulum-v1__pendulum__s0")
+    assert r.returncode == 2 and "already complete" in r.stderr and "resuming the group" in r.stdout
+
+
+def test_vmapped_seeds_match_separate_runs_to_float_tolerance(tmp_path):
+    kw = dict(total_steps=300, learning_starts=200, batch_size=32, eval_every=300, eval_episodes=2)
+    train(small_cfg(tmp_path / "g", num_seeds=2, seed=4, **kw))
+    train(small_cfg(tmp_path / "one", seed=5, **kw))
+    g = tmp_path / "g" / "Pendulum-v1__pendulum__s5"
+    one = tmp_path / "one"
+    # the warm-up episode (uniform actions, no update yet) is the same to the bit
+    assert rows(g / "episodes.csv")[0] == rows(one / "episodes.csv")[0]
+    a, b = load_params(g / "final.msgpack"), load_params(one / "final.msgpack")
+    d = leaves_diff(a["actor"], b["actor"])
+    # 100 gradient steps later: batched matmuls round differently (a few float32 ulps here, 1e-7), not a different
+    # algorithm; the gap grows with training (2e-5 after 200 steps, 6e-4 after 400: Adam amplifies it)
+    assert d < 1e-5, d
+    c = load_params(tmp_path / "g" / "Pendulum-v1__pendulum__s4" / "final.msgpack")
+    assert leaves_diff(a["actor"], c["actor"]) > 1e-2  # the other seed is another run
+
+
+def test_pendulum_is_learned_by_three_vmapped_seeds(tmp_path):
+    res = train(preset_config("pendulum", ENV, run_dir=str(tmp_path), total_steps=8000, num_seeds=3,
+                              eval_every=2000, progress=False, plot=False, tensorboard=False))  # fmt: skip
+    best = []
+    for run in res.runs:
+        evals = [float(r["mean_return"]) for r in csv.DictReader(open(run / "eval.csv"))]
+        assert evals[0] < -700  # untrained: the pendulum hangs down
+        best.append(max(evals))
+    assert min(best) > -300, best  # swung up and held (solved is about -150)
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "report.md")]) == 0
+    assert "| 3 |" in (tmp_path / "report.md").read_text()  # the three seeds form one group
+
+
+def one_line(capsys, argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_bad_inputs_of_the_compiled_loop_are_one_line_before_anything_is_written(
+    tmp_path, capsys, monkeypatch
+):
+    base = ["train", "--no-progress", "--total-steps", "1000"]
+    d = lambda x: ["--run-dir", str(tmp_path / x)]  # noqa: E731
+    assert "MuJoCo Playground" in one_line(capsys, [*base, "--env", "playground:CartpoleBalance", *d("a")])
+    err = one_line(capsys, [*base, "--env", "gymnax:Pendulum-v2", *d("b")])
+    assert "unknown gymnax env" in err and "gymnax:Pendulum-v1" in err
+    assert "Discrete action space" in one_line(capsys, [*base, "--env", "gymnax:CartPole-v1", *d("c")])
+    err = one_line(capsys, [*base, "--env", ENV, "--obs-norm", *d("e")])
+    assert "does not support --obs-norm" in err
+    err = one_line(capsys, [*base, "--env", ENV, "--noise", "param", *d("f")])
+    assert "does not support --noise param" in err
+    err = one_line(capsys, [*base, "--env", ENV, "--env-kwargs", "max_speed=9", "gravity=3", *d("g")])
+    assert "no parameter gravity" in err and "max_steps_in_episode" in err
+    err = one_line(capsys, ["train", "--no-progress", "--env", ENV, "--num-seeds", "64", "--total-steps",
+                            "1000000000", "--buffer-size", "1000000000", *d("h")])  # fmt: skip
+    assert "64 seeds" in err and "fewer --num-seeds" in err
+    err = one_line(capsys, [*base, "--env", "Pendulum-v1", "--num-seeds", "2", *d("i")])
+    assert "ddpgx sweep" in err
+    assert "contiguous" in one_line(capsys, [*base, "--env", ENV, "--seeds", "0,3", *d("j")])
+    monkeypatch.setitem(sys.modules, "gymnax", None)  # as if not installed
+    assert "pip install 'ddpgx[jaxenvs]'" in one_line(capsys, [*base, "--env", ENV, *d("k")])
+    assert not any((tmp_path / x).exists() for x in "abcefghijk")
+
+
+def test_a_jax_env_behind_gymnasiums_api_matches_the_compiled_episode():
+    """eval, record and export see a gymnax env through GymnaxEnv: the same dynamics and rewards."""
+    from ddpgx.envs import make_env
+
+    env = make_env(ENV)
+    obs, _ = env.reset(seed=0)
+    jenv = make_jax_env(ENV)
+    key = jax.random.PRNGKey(0)
+    key, sub = jax.random.split(key)
+    jobs, state = jenv.reset(sub)
+    assert np.allclose(obs, np.asarray(jobs))
+    total, steps, done = 0.0, 0, False
+    while not done:
+        obs, r, term, trunc, _ = env.step(np.array([1.5], np.float32))
+        total, steps, done = total + r, steps + 1, term or trunc
+    assert steps == 200 and trunc and not term  # Pendulum's time limit is a truncation
+    assert -2000 < total < -100
+    with pytest.raises(Exception, match="no renderer"):
+        make_env("gymnax:Reacher-misc", "rgb_array")
