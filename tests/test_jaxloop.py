@@ -166,7 +166,8 @@ def test_bad_inputs_of_the_compiled_loop_are_one_line_before_anything_is_written
 ):
     base = ["train", "--no-progress", "--total-steps", "1000"]
     d = lambda x: ["--run-dir", str(tmp_path / x)]  # noqa: E731
-    assert "MuJoCo Playground" in one_line(capsys, [*base, "--env", "playground:CartpoleBalance", *d("a")])
+    assert "playground:CartpoleBalance" in one_line(capsys, [*base, "--env", "mjx:CartpoleBalance", *d("a")])
+    assert "Menagerie" in one_line(capsys, [*base, "--env", "playground:Go1JoystickFlatTerrain", *d("l")])
     err = one_line(capsys, [*base, "--env", "gymnax:Pendulum-v2", *d("b")])
     assert "unknown gymnax env" in err and "gymnax:Pendulum-v1" in err
     assert "Discrete action space" in one_line(capsys, [*base, "--env", "gymnax:CartPole-v1", *d("c")])
@@ -184,7 +185,7 @@ def test_bad_inputs_of_the_compiled_loop_are_one_line_before_anything_is_written
     assert "contiguous" in one_line(capsys, [*base, "--env", ENV, "--seeds", "0,3", *d("j")])
     monkeypatch.setitem(sys.modules, "gymnax", None)  # as if not installed
     assert "pip install 'ddpgx[jaxenvs]'" in one_line(capsys, [*base, "--env", ENV, *d("k")])
-    assert not any((tmp_path / x).exists() for x in "abcefghijk")
+    assert not any((tmp_path / x).exists() for x in "abcefghijkl")
 
 
 def test_a_jax_env_behind_gymnasiums_api_matches_the_compiled_episode():
@@ -206,3 +207,28 @@ def test_a_jax_env_behind_gymnasiums_api_matches_the_compiled_episode():
     assert -2000 < total < -100
     with pytest.raises(Exception, match="no renderer"):
         make_env("gymnax:Reacher-misc", "rgb_array")
+
+
+def test_a_playground_mjx_task_trains_in_the_compiled_loop_and_evaluates_behind_gymnasiums_api(tmp_path):
+    """MuJoCo Playground's CartpoleBalance (MJX): episodes end at the asked length as truncations, per-step rewards
+    are the task's (in [0, 1]), and the host-side env gives the trained policy the same kind of returns."""
+    from ddpgx.policy import load_policy
+
+    res = train(preset_config("modern", "playground:CartpoleBalance", run_dir=str(tmp_path), total_steps=800,
+                              learning_starts=400, eval_every=800, eval_episodes=2,
+                              env_kwargs=("max_episode_steps=200",), **SMALL))  # fmt: skip
+    eps = rows(res.run_dir / "episodes.csv")
+    assert [int(e["length"]) for e in eps] == [200] * 4
+    assert all(0.0 < float(e["return"]) < 200.0 for e in eps)
+    from ddpgx.envs import make_env
+
+    env, policy = (
+        make_env("playground:CartpoleBalance", None, ("max_episode_steps=200",)),
+        load_policy(res.run_dir),
+    )
+    obs, _ = env.reset(seed=0)
+    total, steps, done = 0.0, 0, False
+    while not done:
+        obs, r, term, trunc, _ = env.step(policy(obs))
+        total, steps, done = total + r, steps + 1, term or trunc
+    assert steps == 200 and trunc and 0.0 < total < 200.0

@@ -192,10 +192,10 @@ def make_env(
     """A Gymnasium env checked for DDPG: flat Box observations, bounded Box actions. ``kwargs`` are the run's
     ``env_kwargs``; ``extra`` are keyword arguments of this call only (a renderer's frame size). A JAX-native env
     (``gymnax:Id``, see jaxenvs.py) comes behind Gymnasium's API."""
-    from ddpgx.jaxenvs import GymnaxEnv, suite_of
+    from ddpgx.jaxenvs import JaxGymEnv, suite_of
 
     if suite_of(env_id) is not None:
-        return GymnaxEnv(env_id, kwargs, render_mode, **extra)
+        return JaxGymEnv(env_id, kwargs, render_mode, **extra)
     target = resolve_env(env_id, module)
     args = {**parse_env_kwargs(kwargs), **extra}
     mode = (

@@ -1,11 +1,16 @@
-"""JAX-native environments: ``--env SUITE:Id`` for envs whose step is a pure JAX function (gymnax today).
+"""JAX-native environments: ``--env SUITE:Id`` for envs whose step is a pure JAX function.
+
+- ``gymnax:Id``: gymnax's envs (extra ``jaxenvs``), e.g. gymnax:Pendulum-v1, gymnax:MountainCarContinuous-v0;
+- ``playground:Id``: MuJoCo Playground's DM Control Suite tasks on MJX (extra ``playground``), e.g.
+  playground:CartpoleBalance, playground:CheetahRun.
 
 Such an env runs inside the compiled training loop (jaxloop.py): the env step, the replay write, the sampling and
-the update are one program. Each one is also offered as a Gymnasium env (``GymnaxEnv``), so ``ddpgx eval``,
+the update are one program. Each one is also offered as a Gymnasium env (``JaxGymEnv``), so ``ddpgx eval``,
 ``record``, ``export`` and ``load_policy`` read its runs like any other.
 
 ``--env-kwargs`` name fields of the env's parameters (gymnax's ``EnvParams``, e.g. ``max_steps_in_episode=100``;
-``max_episode_steps`` is read as that field, as Gymnasium spells it).
+Playground's config, e.g. ``episode_length=500``); ``max_episode_steps`` is read as that field, as Gymnasium
+spells it.
 
 Suites ddpgx knows but cannot run here say why in one line (``BLOCKED``); a name that is no suite is left to
 envs.py's ``module:Id`` rule.
@@ -14,7 +19,7 @@ envs.py's ``module:Id`` rule.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,24 +28,21 @@ import numpy as np
 
 from ddpgx.errors import UserError
 
-SUITES = ("gymnax",)
-# suites a user may try that do not install beside what ddpgx pins: what blocks each
+SUITES = ("gymnax", "playground")
+# suites a user may try that are not wired in: what blocks each
 BLOCKED = {
-    "playground": (
-        "MuJoCo Playground (playground 0.2) needs mujoco>=3.3 with its matching mujoco-mjx and brax, but "
-        "ddpgx pins mujoco==3.11.0 for gymnasium-robotics' Fetch tasks and Playground's newest release pins an "
-        "older mujoco-mjx; use a gymnax env, or a Gymnasium MuJoCo id (Hopper-v5) with the Python loop"
-    ),
     "mjx": (
-        "MJX envs come through MuJoCo Playground, which does not install beside ddpgx's pinned mujoco==3.11.0; "
-        "use a gymnax env, or a Gymnasium MuJoCo id (Hopper-v5) with the Python loop"
+        "MJX envs come through MuJoCo Playground: name them playground:Id (its DM Control Suite tasks, e.g. "
+        "playground:CartpoleBalance)"
     ),
     "brax": (
-        "brax's envs are not wired into ddpgx's compiled loop yet; use a gymnax env, or a Gymnasium MuJoCo id "
-        "(Hopper-v5) with the Python loop"
+        "brax's own envs are not wired into ddpgx's compiled loop; use playground:Id (MJX, e.g. "
+        "playground:CheetahRun) or gymnax:Id"
     ),
 }
-PARAM_ALIASES = {"max_episode_steps": "max_steps_in_episode"}
+EXTRAS = {"gymnax": "jaxenvs", "playground": "playground"}
+PARAM_ALIASES = {"gymnax": {"max_episode_steps": "max_steps_in_episode"},
+                 "playground": {"max_episode_steps": "episode_length"}}  # fmt: skip
 
 
 def suite_of(env_id: str) -> str | None:
@@ -60,80 +62,134 @@ def is_jax_env(env_id: str) -> bool:
     return suite_of(env_id) is not None
 
 
-def _import_gymnax() -> Any:
+def _import(suite: str) -> Any:
+    import importlib
+
     try:
-        import gymnax
+        return importlib.import_module({"gymnax": "gymnax", "playground": "mujoco_playground"}[suite])
     except ModuleNotFoundError:
-        raise UserError("gymnax envs need the gymnax package: pip install 'ddpgx[jaxenvs]'") from None
-    return gymnax
+        raise UserError(
+            f"{suite} envs need the {suite} package: pip install 'ddpgx[{EXTRAS[suite]}]'"
+        ) from None
 
 
 @dataclass(frozen=True)
 class JaxEnv:
-    """A JAX-native env as the compiled loop uses it: pure ``reset(key)`` and ``step(key, state, action)``
-    functions (actions in the env's bounds), with its spaces and time limit."""
+    """A JAX-native env as the compiled loop uses it: pure ``reset(key) -> (obs, state)`` and
+    ``step(key, state, action) -> (next obs, next state, reward, terminated, truncated, true final obs)``, actions
+    in the env's bounds; the env resets itself when an episode ends (the next observation is then the new
+    episode's first)."""
 
     env_id: str
-    env: Any  # the gymnax Environment
-    params: Any  # its EnvParams
+    reset: Callable[[Any], tuple[Any, Any]]
+    step: Callable[[Any, Any, Any], tuple[Any, Any, Any, Any, Any, Any]]
     obs_dim: int
     act_dim: int
     low: np.ndarray
     high: np.ndarray
     max_steps: int
 
-    def reset(self, key: Any) -> tuple[Any, Any]:
-        """(observation, env state)."""
-        return self.env.reset(key, self.params)
-
-    def step(self, key: Any, state: Any, action: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
-        """(next observation, next state, reward, terminated, truncated, true final observation). The env resets
-        itself when the episode ends: the next observation is then the new episode's first."""
-        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, self.params)
-        return obs, state, reward, terminated, truncated, info["final_observation"]
-
 
 def make_jax_env(env_id: str, kwargs: Iterable[str] | Mapping[str, Any] = ()) -> JaxEnv:
-    """The JAX env ``env_id`` names (``gymnax:Pendulum-v1``), checked for DDPG (a bounded Box action space, a
-    flat Box observation), with ``kwargs`` set on its parameters."""
-    from ddpgx.envs import check_spaces, parse_env_kwargs
+    """The JAX env ``env_id`` names (``gymnax:Pendulum-v1``, ``playground:CartpoleBalance``), checked for DDPG
+    (a bounded Box action space, a flat Box observation), with ``kwargs`` set on its parameters."""
+    from ddpgx.envs import parse_env_kwargs
 
     suite = suite_of(env_id)
-    if suite != "gymnax":
-        raise UserError(f"--env {env_id} is not a JAX env (name one as gymnax:Id)")
-    gymnax = _import_gymnax()
+    if suite is None:
+        raise UserError(f"--env {env_id} is not a JAX env (name one as gymnax:Id or playground:Id)")
+    mod = _import(suite)
     name = env_id.partition(":")[2]
-    if name not in gymnax.registered_envs:
-        import difflib
+    args = {PARAM_ALIASES[suite].get(k, k): v for k, v in parse_env_kwargs(kwargs).items()}
+    return (_gymnax if suite == "gymnax" else _playground)(mod, env_id, name, args)
 
-        close = difflib.get_close_matches(name, gymnax.registered_envs, n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join('gymnax:' + c for c in close)}?" if close else ""
-        raise UserError(
-            f"unknown gymnax env '{name}'; {hint or 'gymnax.registered_envs lists them'} (DDPG needs a continuous "
-            "one: gymnax:Pendulum-v1, gymnax:MountainCarContinuous-v0)"
-        )
-    env, params = gymnax.make(name)
-    args = {PARAM_ALIASES.get(k, k): v for k, v in parse_env_kwargs(kwargs).items()}
-    fields = {f.name for f in dataclasses.fields(params)}
+
+def _unknown(env_id: str, name: str, known: Iterable[str], suite: str, hint: str) -> UserError:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    did = f"did you mean {' or '.join(f'{suite}:{c}' for c in close)}? " if close else ""
+    return UserError(f"unknown {suite} env '{name}'; {did}({hint})")
+
+
+def _check_args(env_id: str, args: dict, fields: set[str]) -> None:
     unknown = sorted(set(args) - fields)
     if unknown:
         raise UserError(
             f"{env_id} has no parameter {', '.join(unknown)} (--env-kwargs); its parameters are "
             f"{', '.join(sorted(fields))}"
         )
+
+
+def _gymnax(gymnax: Any, env_id: str, name: str, args: dict) -> JaxEnv:
+    from ddpgx.envs import check_spaces
+
+    if name not in gymnax.registered_envs:
+        raise _unknown(env_id, name, gymnax.registered_envs, "gymnax",
+                       "DDPG needs a continuous one: gymnax:Pendulum-v1, gymnax:MountainCarContinuous-v0")  # fmt: skip
+    env, params = gymnax.make(name)
+    _check_args(env_id, args, {f.name for f in dataclasses.fields(params)})
     params = params.replace(**args)
     act_space, obs_space = _box(env.action_space(params)), _box(env.observation_space(params))
     check_spaces(env_id, obs_space, act_space)
-    return JaxEnv(
-        env_id=env_id,
-        env=env,
-        params=params,
-        obs_dim=int(obs_space.shape[0]),
-        act_dim=int(act_space.shape[0]),
-        low=np.asarray(act_space.low, np.float32),
-        high=np.asarray(act_space.high, np.float32),
-        max_steps=int(params.max_steps_in_episode),
-    )
+
+    def step(key: Any, state: Any, action: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+        obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+        return obs, state, reward, terminated, truncated, info["final_observation"]
+
+    return JaxEnv(env_id, lambda key: env.reset(key, params), step, int(obs_space.shape[0]),
+                  int(act_space.shape[0]), np.asarray(act_space.low, np.float32),
+                  np.asarray(act_space.high, np.float32), int(params.max_steps_in_episode))  # fmt: skip
+
+
+PLAYGROUND_IMPL = "jax"  # MJX's pure-JAX pipeline; Playground's default, warp, fails under mujoco-mjx 3.11.0
+
+
+def _playground(mp: Any, env_id: str, name: str, args: dict) -> JaxEnv:
+    """A MuJoCo Playground DM Control Suite task (MJX). Its episodes end at ``episode_length`` steps (a
+    truncation) or when the task says ``done`` (a termination); ddpgx counts the steps and resets, as Playground's
+    own training wrappers do."""
+    import jax
+    import jax.numpy as jnp
+
+    from ddpgx.envs import check_spaces
+
+    suite = mp.registry.dm_control_suite.ALL_ENVS
+    if name not in suite:
+        raise _unknown(env_id, name, suite, "playground",
+                       "ddpgx runs Playground's DM Control Suite tasks, whose models ship with it; the locomotion "
+                       "and manipulation tasks fetch MuJoCo Menagerie's models at run time")  # fmt: skip
+    defaults = mp.registry.get_default_config(name)
+    _check_args(env_id, args, set(defaults.keys()))
+    env = mp.registry.load(name, config_overrides={"impl": PLAYGROUND_IMPL, **args})
+    limit = int(args.get("episode_length", defaults.episode_length))
+    if not isinstance(env.observation_size, int):
+        raise UserError(f"{env_id} has a dict observation {env.observation_size}; ddpgx needs a flat one")
+    ctrl = np.asarray(env.mj_model.actuator_ctrlrange, np.float32)
+    limited = np.asarray(env.mj_model.actuator_ctrllimited, bool)
+    low = np.where(limited, ctrl[:, 0], -1.0).astype(np.float32)
+    high = np.where(limited, ctrl[:, 1], 1.0).astype(np.float32)
+    import gymnasium as gym
+
+    n_obs = int(env.observation_size)
+    check_spaces(env_id, gym.spaces.Box(-np.inf, np.inf, (n_obs,)), gym.spaces.Box(low, high))
+
+    def reset(key: Any) -> tuple[Any, Any]:
+        s = env.reset(key)
+        return s.obs, (s, jnp.zeros((), jnp.int32))
+
+    def step(key: Any, state: Any, action: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+        s, t = state
+        s = env.step(s, action)
+        t = t + 1
+        terminated = s.done > 0.5
+        truncated = jnp.logical_and(t >= limit, ~terminated)
+        done = jnp.logical_or(terminated, truncated)
+        r_obs, r_state = reset(key)
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), r_state, (s, t))
+        return jnp.where(done, r_obs, s.obs), new, s.reward, terminated, truncated, s.obs
+
+    return JaxEnv(env_id, reset, step, n_obs, len(low), low, high, limit)
 
 
 def _box(space: Any) -> gym.Space:
@@ -159,12 +215,12 @@ def _mountain_car_state(obs: np.ndarray) -> np.ndarray:
 
 
 # gymnax envs with a Gymnasium twin of the same dynamics: the twin draws the frames (gymnax has no rgb renderer)
-RENDER_TWINS = {"Pendulum-v1": ("Pendulum-v1", _pendulum_state),
-                "MountainCarContinuous-v0": ("MountainCarContinuous-v0", _mountain_car_state)}  # fmt: skip
+RENDER_TWINS = {"gymnax:Pendulum-v1": ("Pendulum-v1", _pendulum_state),
+                "gymnax:MountainCarContinuous-v0": ("MountainCarContinuous-v0", _mountain_car_state)}  # fmt: skip
 
 
-class GymnaxEnv(gym.Env):
-    """A gymnax env behind Gymnasium's API, for everything outside the compiled loop (eval, record, export).
+class JaxGymEnv(gym.Env):
+    """A JAX-native env behind Gymnasium's API, for everything outside the compiled loop (eval, record, export).
 
     ``reset(seed=s)`` draws the episode from ``jax.random.PRNGKey(s)``; the steps' keys follow from it. The
     episode ends at the env's own time limit (``truncated``) or its termination."""
@@ -189,7 +245,7 @@ class GymnaxEnv(gym.Env):
         self._obs = np.zeros(j.obs_dim, np.float32)
         self._twin: gym.Env | None = None
         if render_mode is not None:
-            name = env_id.partition(":")[2]
+            name = env_id
             if name not in RENDER_TWINS:
                 raise UserError(f"{env_id} has no renderer (ddpgx draws {', '.join(RENDER_TWINS)} only)")
             self._twin = gym.make(RENDER_TWINS[name][0], render_mode="rgb_array")
@@ -220,7 +276,7 @@ class GymnaxEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         if self._twin is None:
             return None
-        name = self.jenv.env_id.partition(":")[2]
+        name = self.jenv.env_id
         self._twin.unwrapped.state = RENDER_TWINS[name][1](self._obs)  # drawn from the last observation
         return self._twin.render()
 

@@ -41,7 +41,7 @@ from ddpgx import checkpoint as ckpt
 from ddpgx import io
 from ddpgx.config import Config, available_memory, memory_estimate
 from ddpgx.errors import TrainingDiverged, UserError
-from ddpgx.jaxenvs import GymnaxEnv, JaxEnv, make_jax_env
+from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, make_jax_env
 from ddpgx.learner import Learner, TrainState, act, act_greedy, enable_compile_cache, update_many
 from ddpgx.logs import RunLogger
 from ddpgx.replay import Batch
@@ -412,17 +412,29 @@ def resolve_group(cfg: Config, resume: bool) -> Config:
 def checkpoint_state(carry: Carry) -> dict[str, Any]:
     """What a checkpoint's state.msgpack holds: the TrainState at the top (so policy loading finds "actor"),
     the rest of the carry under "loop"."""
-    rest = {"env_state": carry.env_state, "obs": carry.obs, "ep_return": carry.ep_return,
+    rest = {"env_state": leaves_dict(carry.env_state), "obs": carry.obs, "ep_return": carry.ep_return,
             "ep_length": carry.ep_length, "key": carry.key, "metrics": carry.metrics}  # fmt: skip
     return {**serialization.to_state_dict(carry.train), "loop": serialization.to_state_dict(rest)}
+
+
+def leaves_dict(tree: Any) -> dict[str, Any]:
+    """Any env's state (gymnax's dataclasses, MJX's Data) as {"0": leaf, "1": leaf, ...} in pytree order: what
+    msgpack can hold; the template's tree structure puts it back."""
+    return {str(i): leaf for i, leaf in enumerate(jax.tree_util.tree_leaves(tree))}
+
+
+def leaves_back(template: Any, d: dict[str, Any]) -> Any:
+    treedef = jax.tree_util.tree_structure(template)
+    return jax.tree_util.tree_unflatten(treedef, [d[str(i)] for i in range(treedef.num_leaves)])
 
 
 def carry_from_checkpoint(template: Carry, loaded: ckpt.Loaded) -> Carry:
     d = loaded.state
     train = serialization.from_state_dict(template.train, {k: v for k, v in d.items() if k != "loop"})
-    rest_t = {"env_state": template.env_state, "obs": template.obs, "ep_return": template.ep_return,
+    rest_t = {"env_state": leaves_dict(template.env_state), "obs": template.obs, "ep_return": template.ep_return,
               "ep_length": template.ep_length, "key": template.key, "metrics": template.metrics}  # fmt: skip
     rest = serialization.from_state_dict(rest_t, d["loop"])
+    rest["env_state"] = leaves_back(template.env_state, rest["env_state"])
     carry = Carry(train=train, ring=ring_from_state(template.ring, loaded.replay), **rest)
     return jax.tree_util.tree_map(jnp.asarray, carry)
 
@@ -473,7 +485,7 @@ def train_compiled(cfg: Config, resume: bool, stop: Callable[[], bool] | None, t
     program = Program(cfg, jenv, learner)
     seeds = [c.seed for c in cfgs]
     template = program.init(seeds[0])
-    manifest_env = GymnaxEnv(cfg.env, cfg.env_kwargs)
+    manifest_env = JaxGymEnv(cfg.env, cfg.env_kwargs)
     counters: list[Any] = []
     loaded_all: list[ckpt.Loaded | None] = []
     try:
