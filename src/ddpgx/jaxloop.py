@@ -300,6 +300,33 @@ def eval_keys(seeds: list[int], step: int) -> jax.Array:
     return jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + EVAL_SEED_OFFSET), step) for s in seeds])
 
 
+def cpu_devices_for(num_seeds: int) -> None:
+    """Many seeds on a CPU: one XLA CPU device per core (as many as divide the seeds), so that ``shard_seeds`` can
+    give each core its share of the seeds. XLA runs one program's small matmuls on one core at a time, so
+    vmapped seeds alone leave the other cores idle. Possible only before jax starts its backend (a fresh
+    `ddpgx train`); later, or with one seed, nothing changes. GPUs are unaffected (this sets the CPU backend only)."""
+    import os
+
+    from jax._src import xla_bridge
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = max(d for d in range(1, min(cores, num_seeds) + 1) if num_seeds % d == 0)
+    if n > 1 and not xla_bridge.backends_are_initialized():
+        jax.config.update("jax_num_cpu_devices", n)
+
+
+def shard_seeds(carry: Carry, num_seeds: int) -> Carry:
+    """The carry with its seed axis split over the default backend's devices when there are several and they
+    divide the seeds (the program is then partitioned by seed: each device runs its seeds); else as it is."""
+    devices = jax.devices()
+    if len(devices) < 2 or num_seeds % len(devices):
+        return carry
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(Mesh(np.array(devices), ("seed",)), PartitionSpec("seed"))
+    return jax.device_put(carry, sharding)
+
+
 def mean_of(values: list[float]) -> float:
     """The mean of the finite values (nan when there is none)."""
     ok = [v for v in values if math.isfinite(v)]
@@ -469,6 +496,7 @@ def train_compiled(cfg: Config, resume: bool, stop: Callable[[], bool] | None, t
     """``train()`` for a JAX-native env (called by train.train with a validated, resolved config)."""
     check_supported(cfg)
     cfg = resolve_group(cfg, resume)
+    cpu_devices_for(cfg.num_seeds)
     jenv = make_jax_env(cfg.env, cfg.env_kwargs)
     check_group_memory(cfg, jenv)
     cfgs = seed_configs(cfg)
@@ -514,7 +542,7 @@ def train_compiled(cfg: Config, resume: bool, stop: Callable[[], bool] | None, t
             else:
                 carries.append(carry_from_checkpoint(template, loaded))
                 counters.append(Counters(**loaded.manifest["counters"]))
-        carry = stack(carries)
+        carry = shard_seeds(stack(carries), len(cfgs))
         del carries, template
         return _host_loop(cfg, cfgs, runs, program, carry, counters, seeds, stop, t_start)
     finally:
