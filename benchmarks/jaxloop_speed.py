@@ -199,7 +199,8 @@ def main() -> None:
         "",
         "The `pendulum` preset's maths on every side (128-128 networks, batch 128, 4 gradient steps every 4 env steps, "
         "Gaussian noise 0.1, replay 200k); env steps/s of all seeds together after step 2000 of 5000 (compile and "
-        "the 1000 warm-up steps excluded). The compiled loop's rate is its whole `train()` path, logs and CSVs included.",
+        "the 1000 warm-up steps excluded). The compiled loop's rate is its whole `train()` path, logs and CSVs included; "
+        "with S > 1 its seeds are sharded over the cores (one XLA CPU device per core, jaxloop.cpu_devices_for).",
         "",
         *table,
         "",
@@ -216,7 +217,9 @@ def main() -> None:
         "Beside it, the Python loop on Gymnasium's Pendulum-v1 with the same preset (5 seeds, `ddpgx report` of both "
         "groups): the two envs' dynamics and rewards agree, and so do the curves.",
         "",
-        "### " + report.read_text().split("\n## ", 1)[-1].replace("\n## ", "\n### ").replace("](report.png)", "](jaxloop_pendulum.png)"),
+        "### "
+        + report.read_text().split("\n## ", 1)[-1].split("\n## Across envs")[0].replace("\n## ", "\n### ")
+        + "\n![gymnax and Gymnasium Pendulum-v1, pendulum preset](jaxloop_pendulum.png)",
     ]  # fmt: skip
     DOC.write_text("\n".join(lines) + "\n")
     print(f"wrote {DOC}")
