@@ -19,6 +19,7 @@ USAGE = """usage: ddpgx COMMAND [ARGS]
 commands:
   train     train DDPG:  ddpgx train --env Hopper-v5 [--preset paper|modern|pendulum] [--seed N] [--FIELD VALUE...]
             continue a stopped run:  ddpgx train --resume RUN_DIR [--total-steps N]
+            JAX-native envs, the whole loop compiled, seeds vmapped:  ddpgx train --env gymnax:Pendulum-v1 --seeds 0-7
   eval      noise-free episodes of a trained run:  ddpgx eval RUN_DIR [--episodes N] [--onnx policy.onnx]
   presets   print the presets and every hyperparameter
   plot      learning curves:  ddpgx plot RUN_DIR... [--out FILE.png] [--metric episode|eval|success|both] [--smooth N]
