@@ -107,10 +107,10 @@ def test_the_chunk_size_changes_no_bit(tmp_path):
 
 def test_a_group_killed_at_any_moment_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path):
     flags = ["--env", ENV, "--seeds", "0-1", "--num-envs", "2", "--actor-hidden", "32", "32", "--critic-hidden",
-             "32", "32", "--total-steps", "3000", "--learning-starts", "300", "--eval-every", "1000",
+             "32", "32", "--total-steps", "2400", "--learning-starts", "300", "--eval-every", "800",
              "--eval-episodes", "2", "--checkpoint-every", "200", "--chunk-steps", "100", "--no-progress",
-             "--no-plot", "--no-tensorboard"]  # fmt: skip
-    ref, run = tmp_path / "ref", tmp_path / "killed"
+             "--no-plot", "--no-tensorboard", "--compile-cache", str(tmp_path / "xla")]  # fmt: skip
+    ref, run = tmp_path / "ref", tmp_path / "killed"  # the cache spares the later processes the compile
     # the reference in a fresh process too: there, as in the killed and resumed ones, the two seeds are spread over
     # the cores (one XLA CPU device each, see jaxloop.cpu_devices_for), which rounds differently from one device
     cmd = [sys.executable, "-m", "ddpgx.cli", "train", *flags, "--run-dir", str(ref)]
@@ -146,8 +146,8 @@ def test_vmapped_seeds_match_separate_runs_to_float_tolerance(tmp_path):
     assert leaves_diff(a["actor"], c["actor"]) > 1e-2  # the other seed is another run
 
 
-def test_pendulum_is_learned_by_three_vmapped_seeds(tmp_path):
-    res = train(preset_config("pendulum", ENV, run_dir=str(tmp_path), total_steps=8000, num_seeds=3,
+def test_pendulum_is_learned_by_two_vmapped_seeds(tmp_path):
+    res = train(preset_config("pendulum", ENV, run_dir=str(tmp_path), total_steps=7000, num_seeds=2,
                               eval_every=2000, progress=False, plot=False, tensorboard=False))  # fmt: skip
     best = []
     for run in res.runs:
@@ -156,7 +156,7 @@ def test_pendulum_is_learned_by_three_vmapped_seeds(tmp_path):
         best.append(max(evals))
     assert min(best) > -300, best  # swung up and held (solved is about -150)
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "report.md")]) == 0
-    assert "| 3 |" in (tmp_path / "report.md").read_text()  # the three seeds form one group
+    assert "| 2 |" in (tmp_path / "report.md").read_text()  # the two seeds form one group
 
 
 def one_line(capsys, argv: list[str]) -> str:
