@@ -414,3 +414,20 @@ def test_a_sweep_stopped_by_its_stop_file_exits_non_zero_with_the_command_to_con
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert "sweep stopped with 2 runs unfinished; continue it with the same command: ddpgx sweep --env" in err
+
+
+@pytest.mark.parametrize(
+    "line, key",
+    [("total_steps = 1500.7", "total_steps"), ('total_steps = "abc"', "total_steps"), ("total_steps = -5", "total_steps"),
+     ('seeds = [0, "x"]', "'x'"), ("env = 5", "env"), ('env = ["Pendulum-v1", 3]', "env"),
+     ('max_parallel = "two"', "max_parallel"), ("cpus_per_run = true", "cpus_per_run")],
+)  # fmt: skip
+def test_a_sweep_file_value_of_the_wrong_type_is_one_line_naming_its_key(tmp_path, capsys, line, key):
+    f = tmp_path / "s.toml"
+    base = {"env": 'env = "Pendulum-v1"', "out": f'out = "{tmp_path / "out"}"'}
+    base[line.split(" =")[0]] = line
+    f.write_text("\n".join(base.values()) + "\n")
+    assert main(["sweep", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and key in err, err
+    assert not (tmp_path / "out").exists()

@@ -84,7 +84,12 @@ def parse_seeds(text: str | int | list) -> list[int]:
     if isinstance(text, int):
         return [text]
     if isinstance(text, list):
-        return [int(s) for s in text]
+        bad = [s for s in text if isinstance(s, bool) or not isinstance(s, int)]
+        if bad:
+            raise UserError(
+                f'seeds must be whole numbers, got {bad[0]!r} in {text} (e.g. seeds = [0, 1, 2] or "0-4")'
+            )
+        return list(text)
     seeds: list[int] = []
     try:
         for part in str(text).replace(" ", "").split(","):
@@ -114,6 +119,36 @@ def parse_set(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
+TOML_TYPES: dict[str, tuple[tuple[type, ...], str]] = {  # key -> (accepted types, what to write)
+    "env": ((str, list), 'an env id or a list of them, e.g. env = ["Hopper-v5"]'),
+    "preset": ((str, list), 'a preset or a list of them, e.g. preset = "modern"'),
+    "seeds": ((str, int, list), 'a range or a list, e.g. seeds = "0-4" or [0, 3]'),
+    "total_steps": ((int,), "a whole number of env steps, e.g. total_steps = 200000"),
+    "out": ((str,), 'a directory, e.g. out = "sweeps/hopper"'),
+    "address": ((str,), 'HOST:PORT of a Ray cluster, e.g. address = "10.0.0.1:6379"'),
+    "cpus_per_run": ((int, float), "a number of cores, e.g. cpus_per_run = 1"),
+    "gpus_per_run": ((int, float), "a number of GPUs, e.g. gpus_per_run = 0.5"),
+    "max_parallel": ((int,), "a whole number of runs (0: as many as fit), e.g. max_parallel = 2"),
+    "max_retries": ((int,), "a whole number, e.g. max_retries = 3"),
+}
+
+
+def check_toml_types(path: Path, flat: dict[str, Any]) -> None:
+    """Each top-level value of a sweep file has the type its key takes (one line naming the key otherwise): a
+    TOML float for a step count is refused, not truncated."""
+    for key, (types, what) in TOML_TYPES.items():
+        if key not in flat:
+            continue
+        v = flat[key]
+        ok = isinstance(v, types) and not isinstance(v, bool)
+        if ok and isinstance(v, list) and key in ("env", "preset"):
+            ok = all(isinstance(x, str) for x in v)
+        if ok and isinstance(v, int | float) and v < 0:
+            ok = False
+        if not ok:
+            raise UserError(f"{path}: {key} = {v!r} is not {what}")
+
+
 def load_toml(path: Path) -> SweepSpec:
     """A sweep written as a file (keys as the flags; [set] holds the grid's fields)::
 
@@ -138,6 +173,7 @@ def load_toml(path: Path) -> SweepSpec:
     unknown = set(flat) - names
     if unknown:
         raise UserError(f"{path}: unknown keys {sorted(unknown)}; use {', '.join(sorted(names))}")
+    check_toml_types(path, flat)
     spec = SweepSpec(**{k: v for k, v in flat.items() if k not in ("env", "preset", "seeds", "set")})
     spec.env = [flat["env"]] if isinstance(flat.get("env"), str) else list(flat.get("env", []))
     spec.preset = [flat["preset"]] if isinstance(flat.get("preset"), str) else list(flat.get("preset", [""]))
