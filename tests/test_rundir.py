@@ -252,3 +252,31 @@ def test_a_missing_or_emptied_log_is_rebuilt_with_its_header_never_padded(tmp_pa
     assert b"\0" not in data and data.startswith(b"step,episode,return,length,wall_s\r\n")
     assert [int(r["step"]) for r in table(d / "episodes.csv")] == [2600, 2800, 3000]
     assert table(d / "eval.csv") == table(finished / "eval.csv")  # the others were cut as usual
+
+
+def test_extending_a_run_on_a_read_only_mount_is_one_line_and_touches_nothing(
+    tmp_path, finished, capsys, monkeypatch
+):
+    import errno
+    import os
+
+    import ddpgx.run as run_mod
+
+    d = copy_run(finished, tmp_path / "run")
+    before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file()}
+    real_open = os.open
+
+    def read_only(path, flags, *a):  # what a read-only mount answers to opening the lock for writing
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr(run_mod.os, "open", read_only)
+    assert (
+        main(["train", "--resume", str(d), "--total-steps", "4000", "--no-tensorboard", "--no-progress"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "cannot write to run directory" in err and "Read-only file system" in err
+    ), err
+    assert {p: p.read_bytes() for p in d.rglob("*") if p.is_file()} == before

@@ -63,7 +63,13 @@ class RunLock:
     def acquire(self) -> None:
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # a read-only mount, a directory the user may not write to
+            raise UserError(
+                f"cannot write to run directory {self.path.parent}: {e.strerror}; training there (a new run, a "
+                "resume or an extension) needs a writable directory: copy it elsewhere, or pass another --run-dir"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
