@@ -431,3 +431,19 @@ def test_a_sweep_file_value_of_the_wrong_type_is_one_line_naming_its_key(tmp_pat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and key in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_json_lists_every_run_with_its_true_status_even_when_it_was_deleted_or_a_run_finished_unwatched(
+    swept, tmp_path
+):
+    import shutil
+
+    out = tmp_path / "tau"
+    shutil.copytree(swept, out)
+    before = json.loads((out / "runs.json").read_text())
+    (out / "runs.json").unlink()  # deleted; and a run a killed driver never recorded as finished:
+    res = run_sweep(spec(out), live=False)  # every run is finished: nothing to start, no Ray
+    assert [r.status for r in res.runs] == ["done"] * 4
+    after = json.loads((out / "runs.json").read_text())
+    assert set(after) == set(before) and {w["status"] for w in after.values()} == {"done"}
+    assert all(after[k]["step"] == before[k]["step"] == 1200 for k in after)

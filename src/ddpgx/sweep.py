@@ -539,6 +539,9 @@ def _sweep_locked(ray, spec: SweepSpec, cells: list[Cell], out: Path, live: bool
     for r in runs:
         if run_status(Path(r.cell.cfg.run_dir)) == "finished":
             r.status, r.result = "done", summary(Path(r.cell.cfg.run_dir))
+    # every run of the grid with its status as this driver finds it: one that finished while no driver watched (an
+    # earlier driver was killed) is listed as done, and a deleted runs.json is rebuilt
+    record_runs(out, runs)
     todo = [r for r in runs if r.status == "queued"]
     if todo:
         _execute(ray, spec, todo, runs, stop_file, live)
@@ -679,7 +682,8 @@ class _CtrlC:
 
 
 def record_runs(out: Path, runs: list[RunState]) -> None:
-    """Merge these runs' outcomes into ``out/runs.json`` (rewritten atomically)."""
+    """Merge these runs' outcomes into ``out/runs.json`` (rewritten atomically); what an earlier record said of a
+    run that this one does not (where it ran) is kept."""
     from ddpgx.io import write_json
 
     path = out / RUNS_FILE
@@ -688,7 +692,7 @@ def record_runs(out: Path, runs: list[RunState]) -> None:
     except (OSError, json.JSONDecodeError):
         data = {}
     for r in runs:
-        data[r.cell.name] = {"status": r.status, "error": r.error, **r.result}
+        data[r.cell.name] = {**data.get(r.cell.name, {}), "status": r.status, "error": r.error, **r.result}
     write_json(path, data)
 
 
