@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: install demo test lint bench-speed bench-learning bench-sweep sysdeps clean
+.PHONY: install demo test test-fast lint bench-speed bench-learning bench-sweep sysdeps clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: install sysdeps
 
 test: install sysdeps
 	$(BIN)/python -m pytest
+
+test-fast: install  # the maths and unit tests only, about a minute
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

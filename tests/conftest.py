@@ -6,3 +6,21 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import envs_for_tests  # noqa: E402,F401  (registers the test envs)
+
+# The maths and unit tests: every other module trains, kills, sweeps or tunes, and is marked slow
+# (`make test-fast` runs `pytest -m "not slow"`, about a minute; `make test` runs everything).
+UNIT_MODULES = {
+    "test_learner.py",
+    "test_noise.py",
+    "test_replay.py",
+    "test_obsnorm.py",
+    "test_envs_networks.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if item.path.name not in UNIT_MODULES:
+            item.add_marker(pytest.mark.slow)
