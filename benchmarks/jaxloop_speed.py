@@ -37,17 +37,18 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out" / "jaxloop"
 DOC = ROOT / "docs" / "JAXLOOP.md"
 SOLVED = -200.0
-P = dict(
-    hidden=(128, 128),
-    lr=1e-3,
-    gamma=0.98,
-    tau=0.01,
-    batch=128,
-    buffer=200_000,
-    every=4,
-    sigma=0.1,
-    starts=1000,
-)
+
+
+def peer_settings() -> dict:
+    """The `pendulum` preset's values, read from ddpgx itself, for the peers (SB3 and sbx) to match."""
+    from ddpgx import preset_config
+
+    c = preset_config("pendulum", "Pendulum-v1")
+    assert c.actor_hidden == c.critic_hidden and c.actor_lr == c.critic_lr and c.noise == "gaussian"
+    every = c.update_every
+    return dict(hidden=c.actor_hidden, lr=c.actor_lr, gamma=c.gamma, tau=c.tau, batch=c.batch_size,
+                buffer=c.buffer_size, every=every, grad_steps=c.gradient_steps or every, sigma=c.noise_sigma,
+                starts=c.learning_starts)  # fmt: skip
 
 
 def median_sps(run: Path, after: int) -> float:
@@ -79,12 +80,13 @@ def sb3_like(lib: str, steps: int) -> dict:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
 
+    P = peer_settings()
     env = gym.make("Pendulum-v1")
     n = env.action_space.shape[0]
     kw = dict(device="cpu") if lib == "sb3" else {}
     model = DDPG(
         "MlpPolicy", env, learning_rate=P["lr"], buffer_size=P["buffer"], learning_starts=P["starts"],
-        batch_size=P["batch"], tau=P["tau"], gamma=P["gamma"], train_freq=P["every"], gradient_steps=P["every"],
+        batch_size=P["batch"], tau=P["tau"], gamma=P["gamma"], train_freq=P["every"], gradient_steps=P["grad_steps"],
         action_noise=NormalActionNoise(np.zeros(n), P["sigma"] * np.ones(n)), seed=0,
         policy_kwargs={"net_arch": list(P["hidden"])}, **kw,
     )  # fmt: skip

@@ -245,10 +245,9 @@ class JaxGymEnv(gym.Env):
         self._obs = np.zeros(j.obs_dim, np.float32)
         self._twin: gym.Env | None = None
         if render_mode is not None:
-            name = env_id
-            if name not in RENDER_TWINS:
+            if env_id not in RENDER_TWINS:
                 raise UserError(f"{env_id} has no renderer (ddpgx draws {', '.join(RENDER_TWINS)} only)")
-            self._twin = gym.make(RENDER_TWINS[name][0], render_mode="rgb_array")
+            self._twin = gym.make(RENDER_TWINS[env_id][0], render_mode="rgb_array")
             self._twin.reset(seed=0)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -276,8 +275,9 @@ class JaxGymEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         if self._twin is None:
             return None
-        name = self.jenv.env_id
-        self._twin.unwrapped.state = RENDER_TWINS[name][1](self._obs)  # drawn from the last observation
+        self._twin.unwrapped.state = RENDER_TWINS[self.jenv.env_id][1](
+            self._obs
+        )  # drawn from the last observation
         return self._twin.render()
 
     def close(self) -> None:

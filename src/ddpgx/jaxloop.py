@@ -47,7 +47,7 @@ from ddpgx.logs import RunLogger
 from ddpgx.replay import Batch
 from ddpgx.run import RunDir, load_run_config
 from ddpgx.schedule import UpdateSchedule, crossed
-from ddpgx.train import EVAL_SEED_OFFSET, Counters, Interrupted, TrainResult, _Signals
+from ddpgx.train import EVAL_SEED_OFFSET, Counters, Interrupted, TrainResult, _Signals, env_name
 
 GROUP_FILE = "group.json"  # --num-seeds > 1: the group directory's record of its seeds
 LOOP_KEY_TAG = (
@@ -68,6 +68,9 @@ class Ring(struct.PyTreeNode):
     terminated: jax.Array
     ptr: jax.Array
     size: jax.Array
+
+
+ROWS = ("obs", "action", "reward", "next_obs", "terminated")  # the ring's per-transition arrays
 
 
 def ring_init(capacity: int, obs_dim: int, act_dim: int) -> Ring:
@@ -108,16 +111,14 @@ def ring_sample(ring: Ring, key: jax.Array, k: int, batch_size: int) -> Batch:
 def ring_state(ring: Ring) -> dict[str, np.ndarray]:
     """The filled rows and the pointers, for a checkpoint (rows never written stay zeros, as at the start)."""
     size = int(ring.size)
-    rows = {
-        k: np.asarray(getattr(ring, k))[:size] for k in ("obs", "action", "reward", "next_obs", "terminated")
-    }
+    rows = {k: np.asarray(getattr(ring, k))[:size] for k in ROWS}
     return {**rows, "ptr": np.asarray(ring.ptr), "size": np.asarray(ring.size)}
 
 
 def ring_from_state(template: Ring, d: dict[str, np.ndarray]) -> Ring:
     size = int(d["size"])
     out = {}
-    for k in ("obs", "action", "reward", "next_obs", "terminated"):
+    for k in ROWS:
         full = np.zeros(getattr(template, k).shape, np.float32)
         full[:size] = d[k]
         out[k] = jnp.asarray(full)
@@ -125,13 +126,13 @@ def ring_from_state(template: Ring, d: dict[str, np.ndarray]) -> Ring:
 
 
 def check_ring_state(template: Ring, d: dict[str, np.ndarray]) -> str | None:
-    for k in ("obs", "action", "reward", "next_obs", "terminated", "ptr", "size"):
+    for k in (*ROWS, "ptr", "size"):
         if k not in d:
             return f"replay.npz lacks {k}"
     size, cap = int(d["size"]), template.obs.shape[0]
     if not 0 <= size <= cap or not 0 <= int(d["ptr"]) < cap:
         return f"replay.npz's size {size} / ptr {int(d['ptr'])} do not fit a ring of {cap} rows"
-    for k in ("obs", "action", "reward", "next_obs", "terminated"):
+    for k in ROWS:
         want = (size, *getattr(template, k).shape[1:])
         if d[k].shape != want or d[k].dtype != np.float32:
             return f"replay.npz's {k} is {d[k].dtype}{d[k].shape}, the config implies float32{want}"
@@ -344,33 +345,23 @@ def unstack(tree: Any, i: int) -> Any:
 # ------------------------------------------------------------------------------------------ checks
 
 
-UNSUPPORTED = {  # switch -> why the compiled loop refuses it
-    "her": "--her (gymnax has no goal envs)",
-    "obs_norm": "--obs-norm (its float64 statistics live on the host)",
-    "n_step": "--n-step > 1",
-    "param_noise": "--noise param (its perturbed actor is drawn per episode on the host)",
-    "profile": "--profile",
-    "async": "--vector async (the envs step inside the compiled program)",
-    "target_return": "--target-return with --num-seeds > 1 (the seeds run in lock-step; stop them together "
-    "with --total-steps, or run seeds apart)",
-}
-
-
 def check_supported(cfg: Config) -> None:
-    """One line naming the first switch the compiled loop does not support."""
-    bad = [
-        ("her", cfg.her),
-        ("obs_norm", cfg.obs_norm),
-        ("n_step", cfg.n_step > 1),
-        ("param_noise", cfg.noise == "param"),
-        ("profile", cfg.profile),
-        ("async", cfg.vector == "async" and cfg.num_envs > 1),
-        ("target_return", cfg.target_return is not None and cfg.num_seeds > 1),
-    ]
-    for name, on in bad:
+    """One line naming the first switch the compiled loop does not support, and why."""
+    unsupported = [
+        (cfg.her, "--her (gymnax has no goal envs)"),
+        (cfg.obs_norm, "--obs-norm (its float64 statistics live on the host)"),
+        (cfg.n_step > 1, "--n-step > 1"),
+        (cfg.noise == "param", "--noise param (its perturbed actor is drawn per episode on the host)"),
+        (cfg.profile, "--profile"),
+        (cfg.vector == "async" and cfg.num_envs > 1, "--vector async (the envs step inside the compiled program)"),
+        (cfg.target_return is not None and cfg.num_seeds > 1,
+         "--target-return with --num-seeds > 1 (the seeds run in lock-step; stop them together with --total-steps, "
+         "or run seeds apart)"),
+    ]  # fmt: skip
+    for on, what in unsupported:
         if on:
             raise UserError(
-                f"the compiled loop of JAX-native envs ({cfg.env}) does not support {UNSUPPORTED[name]}; drop it, "
+                f"the compiled loop of JAX-native envs ({cfg.env}) does not support {what}; drop it, "
                 "or train the Gymnasium twin of the env with the Python loop"
             )
     if cfg.target_success is not None:
@@ -396,7 +387,7 @@ def seed_configs(cfg: Config) -> list[Config]:
     under the group directory ``cfg.run_dir``, named as a single run would be (``report`` groups them)."""
     if cfg.num_seeds == 1:
         return [cfg]
-    name = cfg.env.split(":")[-1].replace("/", "-")
+    name = env_name(cfg.env)
     group = Path(cfg.run_dir)
     return [
         cfg.replace(seed=cfg.seed + i, run_dir=str(group / f"{name}__{cfg.preset}__s{cfg.seed + i}"))
@@ -436,12 +427,16 @@ def resolve_group(cfg: Config, resume: bool) -> Config:
     )
 
 
+def loop_part(carry: Carry) -> dict[str, Any]:
+    """The carry's part outside the TrainState and the ring, as a checkpoint holds it."""
+    return {"env_state": leaves_dict(carry.env_state), "obs": carry.obs, "ep_return": carry.ep_return,
+            "ep_length": carry.ep_length, "key": carry.key, "metrics": carry.metrics}  # fmt: skip
+
+
 def checkpoint_state(carry: Carry) -> dict[str, Any]:
     """What a checkpoint's state.msgpack holds: the TrainState at the top (so policy loading finds "actor"),
     the rest of the carry under "loop"."""
-    rest = {"env_state": leaves_dict(carry.env_state), "obs": carry.obs, "ep_return": carry.ep_return,
-            "ep_length": carry.ep_length, "key": carry.key, "metrics": carry.metrics}  # fmt: skip
-    return {**serialization.to_state_dict(carry.train), "loop": serialization.to_state_dict(rest)}
+    return {**serialization.to_state_dict(carry.train), "loop": serialization.to_state_dict(loop_part(carry))}
 
 
 def leaves_dict(tree: Any) -> dict[str, Any]:
@@ -458,9 +453,7 @@ def leaves_back(template: Any, d: dict[str, Any]) -> Any:
 def carry_from_checkpoint(template: Carry, loaded: ckpt.Loaded) -> Carry:
     d = loaded.state
     train = serialization.from_state_dict(template.train, {k: v for k, v in d.items() if k != "loop"})
-    rest_t = {"env_state": leaves_dict(template.env_state), "obs": template.obs, "ep_return": template.ep_return,
-              "ep_length": template.ep_length, "key": template.key, "metrics": template.metrics}  # fmt: skip
-    rest = serialization.from_state_dict(rest_t, d["loop"])
+    rest = serialization.from_state_dict(loop_part(template), d["loop"])
     rest["env_state"] = leaves_back(template.env_state, rest["env_state"])
     carry = Carry(train=train, ring=ring_from_state(template.ring, loaded.replay), **rest)
     return jax.tree_util.tree_map(jnp.asarray, carry)

@@ -88,10 +88,15 @@ def resolve(cfg: Config) -> Config:
         cfg = cfg.replace(preset="custom")
     if not cfg.run_dir and isinstance(cfg.env, str):
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = cfg.env.split(":")[-1].replace("/", "-")
+        name = env_name(cfg.env)
         seeds = f"{cfg.seed}" if cfg.num_seeds == 1 else f"{cfg.seed}-{cfg.seed + cfg.num_seeds - 1}"
         cfg = cfg.replace(run_dir=f"runs/{name}__{cfg.preset}__s{seeds}__{stamp}")
     return cfg
+
+
+def env_name(env: str) -> str:
+    """An env as run directories name it: ``gymnax:Pendulum-v1`` -> ``Pendulum-v1``, ``a/B-v0`` -> ``a-B-v0``."""
+    return env.split(":")[-1].replace("/", "-")
 
 
 def make_run_env(cfg: Config, render_mode: str | None = None, **extra: Any):
