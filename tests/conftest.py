@@ -15,6 +15,7 @@ UNIT_MODULES = {
     "test_replay.py",
     "test_obsnorm.py",
     "test_envs_networks.py",
+    "test_crossq.py",
 }
 
 

@@ -1,5 +1,5 @@
 """DDPG's stability switches (TD3's twin critics and target smoothing, n-step returns, observation normalization,
-adaptive parameter noise): their maths against hand-computed numbers, exact resume with each, and learning."""
+adaptive parameter noise, CrossQ's critic): their maths against hand-computed numbers, exact resume with each, and learning."""
 
 from __future__ import annotations
 
@@ -308,6 +308,10 @@ SWITCHES = {
     "n_step": dict(n_step=3),
     "obs_norm": dict(obs_norm=True),
     "param_noise": dict(noise="param", param_noise_interval=25),
+    # CrossQ's critic (renorm past its warm-up within the run, joint pass, no targets, Adam beta1 0.5)
+    "crossq": dict(
+        batch_renorm=True, joint_critic_pass=True, target_networks=False, adam_b1=0.5, renorm_warmup=500
+    ),
 }
 
 
@@ -387,7 +391,7 @@ def test_logged_actor_loss_with_policy_delay_is_that_of_the_last_call_that_updat
     assert len(set(losses)) == len(losses)  # a new actor loss at every log: the actor keeps updating
 
 
-@pytest.mark.parametrize("preset", ["td3-paper", "her8"])
+@pytest.mark.parametrize("preset", ["td3-paper", "her8", "crossq"])
 def test_each_new_preset_trains_and_resumes_bitwise(tmp_path, preset):
     """A few hundred steps of the preset (networks shrunk), stopped at its first checkpoint and resumed, end with
     the bits of the uninterrupted run."""
@@ -397,6 +401,8 @@ def test_each_new_preset_trains_and_resumes_bitwise(tmp_path, preset):
     small = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), total_steps=1_600, learning_starts=400,
                  batch_size=64, update_every=200 if preset == "her8" else 1, eval_every=800, eval_episodes=2,
                  checkpoint_every=400, progress=False, plot=False, tensorboard=False)  # fmt: skip
+    if preset == "crossq":  # past batch renormalization's warm-up within the run
+        small["renorm_warmup"] = 300
     ref = train(preset_config(preset, env, run_dir=str(tmp_path / "ref"), **small))
     cfg = preset_config(preset, env, run_dir=str(tmp_path / "cut"), **small)
     asked = []

@@ -50,7 +50,7 @@ class Config:
     """JAX-native envs: env steps per compiled call of the training loop; between calls the host logs, evaluates,
     checkpoints and draws the progress bar (results do not depend on it)."""
     preset: str = ""
-    """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, her, her8); the CLI's
+    """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, crossq, her, her8); the CLI's
     default: pendulum for Pendulum-v1, else modern. A label only when a Config is built by hand: start from
     ``preset_config(name, ...)`` instead."""
     seed: int = 0
@@ -73,6 +73,13 @@ class Config:
     """Decay of batch normalization's running mean and variance (used when acting and in target networks)."""
     layer_norm: bool = False
     """LayerNorm after every hidden layer (before ReLU) of both networks; an alternative to batch_norm."""
+    batch_renorm: bool = False
+    """Batch renormalization (Ioffe 2017) placed as CrossQ places it: on the input and after every hidden ReLU of
+    both networks, the action joining the state at the critic's input (needs --critic-action-layer 0). Plain batch
+    norm for each layer's first --renorm-warmup training passes, then batch statistics corrected towards the
+    running ones (r in [1/3, 3], d in [-5, 5]); acting, evaluation and the actor's loss use the running ones."""
+    renorm_warmup: int = 100_000
+    """Training passes of each batch-renormalization layer that are plain batch norm (CrossQ: 100,000)."""
     final_init: float = 0.0
     """Final layers' weights and biases start in U[-final_init, final_init]; 0 keeps the fan-in rule."""
 
@@ -98,6 +105,15 @@ class Config:
     --gradient-steps 40 is baselines' 2 episodes of 50 steps, then 40 batches."""
     policy_delay: int = 1
     """Update the actor and the targets every this many critic steps (1 = DDPG, 2 = CleanRL/TD3 style)."""
+    adam_b1: float = 0.9
+    """Adam's beta1 (first-moment decay) for both networks (Adam's default 0.9; CrossQ: 0.5)."""
+    target_networks: bool = True
+    """Slowly-tracking target networks mu' and Q' for the critic's target (DDPG). --no-target-networks: the target
+    uses the online actor and critic (CrossQ), and no target update runs."""
+    joint_critic_pass: bool = False
+    """CrossQ's joint forward pass: (s, a) and (s', mu(s')) go through the critic as one batch of 2 x batch_size,
+    so both are normalized with the same batch statistics; Q(s', mu(s')) of that pass, without gradient, makes the
+    target. Needs --no-target-networks."""
 
     # --- remedies for DDPG's instability (all off in `paper` and `modern`; `td3` turns TD3's three on)
     twin_critic: bool = False
@@ -268,6 +284,25 @@ TD3_PAPER = Config(  # Fujimoto et al. 2018, section 6.1 and Table 3: the paper'
 )
 TD3_PAPER_LONG_START = ("HalfCheetah", "Ant")  # the envs the paper started with 10k uniform random steps
 
+CROSSQ = (
+    Config(  # Bhatt et al. 2024 (ICLR), its code's `-algo crossq` settings, on DDPG's deterministic actor
+        preset="crossq",
+        batch_renorm=True,
+        bn_momentum=0.99,
+        renorm_warmup=100_000,
+        joint_critic_pass=True,
+        target_networks=False,
+        twin_critic=True,
+        critic_hidden=(2048, 2048),
+        actor_hidden=(256, 256),
+        actor_lr=1e-3,
+        critic_lr=1e-3,
+        adam_b1=0.5,
+        policy_delay=3,
+        learning_starts=5_000,
+    )
+)
+
 HER = Config(  # Andrychowicz et al. 2017 appendix and OpenAI baselines' her/experiment/config.py DEFAULT_PARAMS
     preset="her",
     her=True,
@@ -321,6 +356,7 @@ PRESETS: dict[str, Config] = {
     "td3-paper": TD3_PAPER,
     "her": HER,
     "her8": HER8,
+    "crossq": CROSSQ,
 }
 PRESET_HELP = {
     "paper": "Lillicrap et al. 2015 supplement, exactly: 400-300, batch norm, OU noise, tau 1e-3, batch 64.",
@@ -332,6 +368,8 @@ PRESET_HELP = {
     "her8": "DDPG + HER for the hard Fetch tasks (Push, PickAndPlace, Slide): baselines' cycle of 8 workers in "
     "one learner: 16 episodes, then 40 batches of 2048, targets once per cycle.",
     "td3": "TD3, not DDPG (Fujimoto et al. 2018): `modern` + twin critics, target smoothing 0.2/0.5, policy delay 2.",
+    "crossq": "CrossQ's critic on DDPG (Bhatt et al. 2024): batch renormalization, joint (s,a)/(s',a') pass, no "
+    "target networks, 2048-wide twin critics, Adam beta1 0.5, policy delay 3.",
 }
 
 
@@ -380,6 +418,21 @@ PRESET_SOURCES: dict[str, dict[str, str]] = {  # where each non-default value of
     },
     "td3": {
         "twin_critic, target_noise 0.2, target_noise_clip 0.5, policy_delay 2": "Fujimoto et al. 2018, Table 3",
+    },
+    "crossq": {
+        "batch_renorm, bn_momentum 0.99": "Bhatt et al. 2024, section 4 and its code (train.py -algo crossq: bn "
+        "True, bn_momentum 0.99, bn_mode brn_actor: batch renormalization in the actor and the critic)",
+        "renorm_warmup 100000": "its code (BatchRenorm: plain batch norm for the first 100,000 steps)",
+        "joint_critic_pass, no target networks": "section 3: (s, a) and (s', a') concatenated in one forward pass; "
+        "target networks removed (its code: crossq_style, tau 1.0)",
+        "twin_critic": "its code: n_critics 2, target min over both (from SAC)",
+        "critic 2048-2048, actor 256-256": "section 4 (wider critic); its code: net_arch qf [2048, 2048], pi [256, 256]",
+        "actor_lr = critic_lr 1e-3": "its code: lr 1e-3 for both",
+        "adam_b1 0.5": "its code: adam_b1 0.5",
+        "policy_delay 3": "its code: policy_delay 3",
+        "learning_starts 5000": "its code: learning_starts 5000",
+        "exploration gaussian 0.1 (modern)": "not CrossQ's: CrossQ is built on SAC's stochastic actor; ddpgx keeps "
+        "DDPG's deterministic actor and its Gaussian exploration",
     },
 }
 
@@ -466,7 +519,21 @@ def validate(cfg: Config) -> Config:
         f"--critic-action-layer must be in [0, {len(cfg.critic_hidden) - 1}] "
         f"for --critic-hidden {' '.join(map(str, cfg.critic_hidden))}",
     )
-    need(not (cfg.batch_norm and cfg.layer_norm), "choose one of --batch-norm and --layer-norm, not both")
+    need(
+        sum((cfg.batch_norm, cfg.layer_norm, cfg.batch_renorm)) <= 1,
+        "choose one of --batch-norm, --layer-norm and --batch-renorm, not two",
+    )
+    need(
+        not cfg.batch_renorm or cfg.critic_action_layer == 0,
+        "--batch-renorm normalizes the state and the action together at the critic's input; use "
+        "--critic-action-layer 0",
+    )
+    need(cfg.renorm_warmup >= 0, f"--renorm-warmup must be >= 0, got {cfg.renorm_warmup}")
+    need(0 <= cfg.adam_b1 < 1, f"--adam-b1 must be in [0, 1), got {cfg.adam_b1}")
+    need(
+        not (cfg.joint_critic_pass and cfg.target_networks),
+        "--joint-critic-pass takes Q(s', mu(s')) from the online critic's pass; add --no-target-networks",
+    )
     need(cfg.noise in ("ou", "gaussian", "param"), f"--noise must be ou, gaussian or param, got {cfg.noise}")
     need(cfg.gradient_steps >= 0, f"--gradient-steps must be >= 0, got {cfg.gradient_steps}")
     need(cfg.her_k >= 0, f"--her-k must be >= 0, got {cfg.her_k}")
@@ -508,8 +575,8 @@ def validate(cfg: Config) -> Config:
     need(cfg.param_noise_interval > 0, f"--param-noise-interval must be > 0, got {cfg.param_noise_interval}")
     need(cfg.param_noise_sigma > 0, f"--param-noise-sigma must be > 0, got {cfg.param_noise_sigma}")
     need(
-        not (cfg.noise == "param" and cfg.batch_norm),
-        "--noise param puts LayerNorm in the actor; it cannot be combined with --batch-norm",
+        not (cfg.noise == "param" and (cfg.batch_norm or cfg.batch_renorm)),
+        "--noise param puts LayerNorm in the actor; it cannot be combined with --batch-norm or --batch-renorm",
     )
     return cfg
 
@@ -635,7 +702,7 @@ def _mlp_params(sizes: list[int], extra_in: dict[int, int], norm: bool) -> int:
 def memory_estimate(cfg: Config, obs_dim: int, action_dim: int) -> int:
     """Bytes a run needs at most: actor and critic with their targets, Adam's two moments and a gradient
     (5 copies of float32 parameters), and the replay rows the run can fill (its ring, or fewer in a short run)."""
-    norm = cfg.batch_norm or cfg.layer_norm
+    norm = cfg.batch_norm or cfg.layer_norm or cfg.batch_renorm
     actor = _mlp_params([obs_dim, *cfg.actor_hidden, action_dim], {}, norm)
     layer = cfg.critic_action_layer
     critic = _mlp_params([obs_dim, *cfg.critic_hidden, 1], {layer: action_dim}, norm) * (

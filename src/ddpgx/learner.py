@@ -10,6 +10,9 @@ losses add up, the actor following Q_0 (TD3's clipped double Q); clipped Gaussia
 (TD3's target policy smoothing); n-step returns, where the batch carries its own discount gamma^m and the sum of
 m rewards (replay.py builds them); and observation statistics, a variable collection of both networks that the
 loop writes (obsnorm.py). Adaptive parameter-space noise keeps its perturbed actor and scale in ``explore``.
+CrossQ's switches (Bhatt et al. 2024): batch renormalization in both networks (networks.py), no target networks
+(the online actor and critic make the target, and no target update runs), and the joint pass, where (s, a) and
+(s', mu(s')) go through the critic as one batch; Adam's beta1 is a field too.
 
 Everything that changes while learning lives in ``TrainState``; hyperparameters are bound once, statically, when a
 ``Learner`` is built. ``Learner.update`` takes K pre-sampled batches stacked on a leading axis and runs
@@ -79,6 +82,9 @@ class Hyper:
     target_clip: tuple[float, ...] = ()
     random_eps: float = 0.0
     target_update: str = "step"
+    target_networks: bool = True
+    joint_critic_pass: bool = False
+    batch_renorm: bool = False
 
     @classmethod
     def of(cls, cfg: Config) -> Hyper:
@@ -92,9 +98,9 @@ PARAM_NOISE_ALPHA = 1.01  # baselines' adoption_coefficient: the factor the para
 
 
 def build_networks(cfg: Config, action_dim: int) -> tuple[Actor, Critic | TwinCritic]:
-    norm = "batch" if cfg.batch_norm else ("layer" if cfg.layer_norm else "")
+    norm = "renorm" if cfg.batch_renorm else "batch" if cfg.batch_norm else "layer" if cfg.layer_norm else ""
     actor_norm = "layer" if cfg.noise == "param" and not norm else norm  # parameter noise wants LayerNorm
-    on = dict(obs_norm=cfg.obs_norm, obs_clip=cfg.obs_clip)
+    on = dict(obs_norm=cfg.obs_norm, obs_clip=cfg.obs_clip, renorm_warmup=cfg.renorm_warmup)
     actor = Actor(action_dim, tuple(cfg.actor_hidden), actor_norm, cfg.bn_momentum, cfg.final_init, **on)
     kind = TwinCritic if cfg.twin_critic else Critic
     critic = kind(
@@ -109,13 +115,14 @@ def _kernels_only(params: Any) -> Any:
 
 
 def build_optimizers(cfg: Config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-    actor_tx = optax.adam(cfg.actor_lr)
+    actor_tx = optax.adam(cfg.actor_lr, b1=cfg.adam_b1)
     if cfg.critic_weight_decay > 0:
         critic_tx = optax.chain(
-            optax.add_decayed_weights(cfg.critic_weight_decay, mask=_kernels_only), optax.adam(cfg.critic_lr)
+            optax.add_decayed_weights(cfg.critic_weight_decay, mask=_kernels_only),
+            optax.adam(cfg.critic_lr, b1=cfg.adam_b1),
         )
     else:
-        critic_tx = optax.adam(cfg.critic_lr)
+        critic_tx = optax.adam(cfg.critic_lr, b1=cfg.adam_b1)
     return actor_tx, critic_tx
 
 
@@ -149,15 +156,31 @@ def critic_target(
     batch: Batch,
     gamma: float,
     target_noise: jax.Array | None = None,
+    targets: bool = True,
 ) -> jax.Array:
     """y = r + gamma * (1 - terminated) * Q'(s', mu'(s')), with the target networks in inference mode.
 
     Twin critics: Q' = min(Q'_0, Q'_1). ``target_noise``: mu'(s') + noise, clipped to [-1, 1]. n-step batches
-    carry their own discount (gamma^m) and reward sum."""
-    next_a, _ = _apply(actor, state.actor_target, batch.next_obs, train=False)
-    if target_noise is not None:
-        next_a = jnp.clip(next_a + target_noise, -1.0, 1.0)
-    q_next, _ = _apply(critic, state.critic_target, batch.next_obs, next_a, train=False)
+    carry their own discount (gamma^m) and reward sum. ``targets`` False: the online actor and critic stand in for
+    mu' and Q' (CrossQ has no target networks)."""
+    next_a = next_action(actor, state.actor_target if targets else state.actor, batch, target_noise)
+    q_next, _ = _apply(
+        critic, state.critic_target if targets else state.critic, batch.next_obs, next_a, train=False
+    )
+    return bootstrap(batch, q_next, gamma)
+
+
+def next_action(
+    actor: Actor, actor_vars: Variables, batch: Batch, target_noise: jax.Array | None
+) -> jax.Array:
+    """mu(s') in inference mode, plus TD3's smoothing noise when given, clipped to [-1, 1]."""
+    next_a, _ = _apply(actor, actor_vars, batch.next_obs, train=False)
+    return next_a if target_noise is None else jnp.clip(next_a + target_noise, -1.0, 1.0)
+
+
+def bootstrap(batch: Batch, q_next: jax.Array, gamma: float) -> jax.Array:
+    """r + discount * (1 - terminated) * q_next, q_next the smaller of twin critics' values; n-step batches carry
+    their own discount (gamma^m) and reward sum."""
     if q_next.ndim == 2:
         q_next = jnp.min(q_next, axis=0)
     discount = gamma if batch.discount is None else batch.discount
@@ -177,6 +200,27 @@ def critic_loss(
     return jnp.sum(jnp.mean((q - y) ** 2, axis=-1)), (new_vars, jnp.mean(first_q(q)))
 
 
+def joint_critic_loss(
+    critic: nn.Module,
+    params: Any,
+    variables: Variables,
+    batch: Batch,
+    next_a: jax.Array,
+    gamma: float,
+    clip: tuple[float, ...],
+) -> tuple[jax.Array, tuple[Variables, jax.Array]]:
+    """CrossQ's critic loss: [s; s'] and [a; mu(s')] through the critic in one training-mode pass (one set of batch
+    statistics for both halves, and the batch statistics updated from it); the second half, without gradient,
+    bootstraps y = r + gamma (1 - terminated) Q(s', mu(s')), and the loss is mean((Q(s, a) - y)^2) (summed over
+    twin critics)."""
+    obs = jnp.concatenate([batch.obs, batch.next_obs], axis=0)
+    action = jnp.concatenate([batch.action, next_a], axis=0)
+    q_all, new_vars = _apply(critic, {**variables, "params": params}, obs, action, train=True)
+    q, q_next = jnp.split(q_all, 2, axis=-1)
+    y = jax.lax.stop_gradient(clip_target(bootstrap(batch, q_next, gamma), clip))
+    return jnp.sum(jnp.mean((q - y) ** 2, axis=-1)), (new_vars, jnp.mean(first_q(q)))
+
+
 def actor_loss(
     actor: Actor,
     critic: nn.Module,
@@ -185,10 +229,12 @@ def actor_loss(
     critic_vars: Variables,
     obs: jax.Array,
     action_l2: float = 0.0,
+    critic_train: bool = True,
 ) -> tuple[jax.Array, Variables]:
-    """-mean(Q(s, mu(s))) (+ action_l2 * mean(mu(s)^2), HER's penalty on the tanh output)."""
+    """-mean(Q(s, mu(s))) (+ action_l2 * mean(mu(s)^2), HER's penalty on the tanh output). The critic normalizes
+    with batch statistics (``critic_train``, the paper's batch norm) or its running ones (CrossQ's renorm)."""
     a, new_actor = _apply(actor, {**actor_vars, "params": params}, obs, train=True)
-    q, _ = _apply(critic, critic_vars, obs, a, train=True)  # critic's batch statistics are not updated here
+    q, _ = _apply(critic, critic_vars, obs, a, train=critic_train)  # critic's statistics are not updated here
     loss = -jnp.mean(first_q(q))
     if action_l2:
         loss = loss + action_l2 * jnp.mean(a**2)
@@ -219,23 +265,30 @@ def update_step(
         key, sub = jax.random.split(state.key)
         eps = smoothing_noise(sub, batch.action.shape, hp.target_noise, hp.target_noise_clip)
         state = state.replace(key=key)
-    y = critic_target(actor, critic, state, batch, hp.gamma, eps)
-    y = jax.lax.stop_gradient(clip_target(y, hp.target_clip))
-    (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(partial(critic_loss, critic), has_aux=True)(
-        state.critic["params"], state.critic, batch, y
-    )
+    if hp.joint_critic_pass:  # validation made sure the target networks are off
+        next_a = next_action(actor, state.actor, batch, eps)
+        loss_fn = partial(joint_critic_loss, critic, next_a=next_a, gamma=hp.gamma, clip=hp.target_clip)
+        (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.critic["params"], state.critic, batch
+        )
+    else:
+        y = critic_target(actor, critic, state, batch, hp.gamma, eps, hp.target_networks)
+        y = jax.lax.stop_gradient(clip_target(y, hp.target_clip))
+        (c_loss, (critic_vars, mean_q)), grads = jax.value_and_grad(
+            partial(critic_loss, critic), has_aux=True
+        )(state.critic["params"], state.critic, batch, y)
     upd, critic_opt = critic_tx.update(grads, state.critic_opt, state.critic["params"])
     critic_vars = {**critic_vars, "params": optax.apply_updates(state.critic["params"], upd)}
     state = state.replace(critic=critic_vars, critic_opt=critic_opt, step=state.step + 1)
 
     def actor_and_targets(state: TrainState) -> tuple[TrainState, jax.Array]:
         (a_loss, actor_vars), grads = jax.value_and_grad(partial(actor_loss, actor, critic), has_aux=True)(
-            state.actor["params"], state.actor, state.critic, batch.obs, hp.action_l2
+            state.actor["params"], state.actor, state.critic, batch.obs, hp.action_l2, not hp.batch_renorm
         )
         upd, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor["params"])
         actor_vars = {**actor_vars, "params": optax.apply_updates(state.actor["params"], upd)}
         state = state.replace(actor=actor_vars, actor_opt=actor_opt)
-        if hp.target_update == "step":
+        if hp.target_networks and hp.target_update == "step":
             state = state.replace(
                 actor_target=soft_update(actor_vars, state.actor_target, hp.tau),
                 critic_target=soft_update(state.critic, state.critic_target, hp.tau),
@@ -258,7 +311,9 @@ def update_many(state: TrainState, batches: Batch, **static: Any) -> tuple[Train
     """K gradient steps over batches stacked on axis 0, fused with ``lax.scan``; metrics are K-step means
     (the actor loss averages over the steps that updated the actor)."""
     state, m = jax.lax.scan(lambda s, b: update_step(s, b, **static), state, batches)
-    if static["hp"].target_update == "call":  # baselines' HER: the targets move once per cycle of K steps
+    if (
+        static["hp"].target_networks and static["hp"].target_update == "call"
+    ):  # HER: once per cycle of K steps
         tau = static["hp"].tau
         state = state.replace(
             actor_target=soft_update(state.actor, state.actor_target, tau),

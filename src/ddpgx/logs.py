@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,10 @@ class RunLogger:
                 ("mean_q", mean_q),
                 ("sps", sps),
             ):
-                self.tb.add_scalar(f"train/{k}", v, step)
+                if math.isfinite(
+                    v
+                ):  # no actor step yet (policy delay) is nan in train.csv, nothing in TensorBoard
+                    self.tb.add_scalar(f"train/{k}", v, step)
             for g, v in (clip_share or {}).items():
                 self.tb.add_scalar(f"obs_norm/clip_share_{g}", v, step)
 

@@ -1,0 +1,57 @@
+"""What CrossQ's critic costs per gradient step, against `modern`'s update, on Hopper-v5's shapes (obs 11, action 3,
+batch 256): the `crossq` preset with its 2048-wide critic and with narrower ones. Ratios come from one process.
+
+    python benchmarks/crossq_cost.py
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddpgx import preset_config
+from ddpgx.learner import Batch, Learner
+
+K, B, OBS, ACT = 20, 256, 11, 3
+
+
+def batches() -> Batch:
+    r = np.random.default_rng(0)
+    f = lambda *s: jnp.asarray(r.normal(size=s), jnp.float32)  # noqa: E731
+    return Batch(f(K, B, OBS), jnp.asarray(r.uniform(-1, 1, (K, B, ACT)), jnp.float32), f(K, B), f(K, B, OBS),
+                 jnp.zeros((K, B), jnp.float32))  # fmt: skip
+
+
+def ms_per_step(cfg) -> float:
+    learner = Learner(cfg, OBS, ACT)
+    state, data = learner.init(0), batches()
+    state, _ = learner.update(state, data)  # compile
+    jax.block_until_ready(state)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        state, _ = learner.update(state, data)
+        jax.block_until_ready(state)
+        best = min(best, (time.perf_counter() - t) / K * 1e3)
+    return best
+
+
+def main() -> None:
+    print(f"{platform.machine()}, {jax.device_count()} x {jax.devices()[0].platform}, jax {jax.__version__}")
+    cases = [("modern", preset_config("modern", "Hopper-v5"))] + [
+        (f"crossq, critic {w}-{w}", preset_config("crossq", "Hopper-v5", critic_hidden=(w, w)))
+        for w in (256, 512, 2048)
+    ]
+    base = None
+    for name, cfg in cases:
+        ms = ms_per_step(cfg)
+        base = base or ms
+        print(f"{name:24s} {ms:9.2f} ms per gradient step   {ms / base:7.1f}x modern", flush=True)
+
+
+if __name__ == "__main__":
+    main()
