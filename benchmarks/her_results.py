@@ -3,6 +3,11 @@ and FetchSlide-v4, from their sweeps' run directories (runs still going are show
 
     python benchmarks/her_results.py [--gifs]    # rewrites the "hard Fetch tasks" part of docs/RESULTS.md
 
+Each run's config.json and eval.csv are copied to docs/data/her/<sweep>/<run>/ (a few KB), with its status and steps
+in facts.json, so the table and the curves can be made again on a machine where the run directories are gone: a
+run found in benchmarks/out/her is read there, else from its copy. A row already in RESULTS.md whose run is in
+neither place (published before the copies were kept) stays as it was, and the plot says which runs it lacks.
+
 The sweeps (each resumes exactly where it stopped):
     ddpgx sweep benchmarks/sweeps/her_push.toml            # her8, seeds 0-2, <= 2M steps, stop at success 0.95
     ddpgx sweep benchmarks/sweeps/her_push_ablation.toml   # 1 seed, 500k: old normalizer / one-worker schedule
@@ -12,12 +17,15 @@ The sweeps (each resumes exactly where it stopped):
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 OUT = ROOT / "benchmarks" / "out" / "her"
+ARCHIVE = DOCS / "data" / "her"
 BEGIN, END = "<!-- her-hard:begin -->", "<!-- her-hard:end -->"
 SWEEPS = {"push8": "her_push.toml", "push_ablation": "her_push_ablation.toml", "hard8": "her_hard.toml"}
 
@@ -29,18 +37,58 @@ def run_facts(run: Path) -> dict:
     ev = list(csv.DictReader(open(run / "eval.csv"))) if (run / "eval.csv").exists() else []
     ep = list(csv.DictReader(open(run / "episodes.csv"))) if (run / "episodes.csv").exists() else []
     step = max(([int(ev[-1]["step"])] if ev else []) + ([int(ep[-1]["step"])] if ep else []), default=0)
+    kept = json.loads((run / "facts.json").read_text()) if (run / "facts.json").exists() else None
     wall = float(ev[-1]["wall_s"]) if ev else 0.0
     succ = [(int(r["step"]), float(r["success"])) for r in ev]
     hit = next((s for s, v in succ if v >= 0.9), None)
     return {
         "run": run, "step": step, "wall_s": wall, "sps": step / wall if wall else float("nan"),
         "final": succ[-1][1] if succ else float("nan"), "best": max((v for _, v in succ), default=float("nan")),
-        "first_09": hit, "status": run_status(run), "succ": succ,
+        "first_09": hit, "status": kept["status"] if kept else run_status(run), "succ": succ,
+        **({"step": kept["step"]} if kept else {}),
     }  # fmt: skip
 
 
-def section(gifs: bool) -> list[str]:
-    from ddpgx.report import expand_runs, group_stats, plot_curves
+def archive(run: Path, sweep: str) -> Path:
+    """Copy what the table and the curves need (config.json, eval.csv, status and steps) into docs/data/her."""
+    f = run_facts(run)
+    dst = ARCHIVE / sweep / run.name
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "eval.csv"):
+        shutil.copyfile(run / name, dst / name)
+    (dst / "facts.json").write_text(json.dumps({"status": f["status"], "step": f["step"]}) + "\n")
+    return dst
+
+
+def sweep_runs(sweep: str) -> list[Path]:
+    """The sweep's runs: live ones (archived on the way), and the archived copies of those not here."""
+    from ddpgx.report import expand_runs
+
+    d = OUT / sweep
+    live = [r for r in expand_runs([d]) if (r / "eval.csv").exists()] if d.is_dir() else []
+    for r in live:
+        archive(r, sweep)
+    names = {r.name for r in live}
+    old = (
+        sorted(p for p in (ARCHIVE / sweep).iterdir() if p.name not in names)
+        if (ARCHIVE / sweep).is_dir()
+        else []
+    )
+    return sorted(live + old)
+
+
+def published_rows(text: str) -> dict[str, str]:
+    """The table rows RESULTS.md already has, by run name."""
+    if BEGIN not in text:
+        return {}
+    part = text[text.index(BEGIN) : text.index(END)]
+    return {
+        ln.split("|")[2].strip(): ln for ln in part.splitlines() if ln.startswith("| ") and ln.count("|") > 8
+    }
+
+
+def section(gifs: bool, published: dict[str, str], gif_lines: list[str]) -> list[str]:
+    from ddpgx.report import group_stats, plot_curves
 
     lines = [
         BEGIN,
@@ -56,12 +104,16 @@ def section(gifs: bool) -> list[str]:
         "| sweep | run | env steps | success: final / best | first eval >= 0.9 | wall | env steps/s | status |",
         "|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    runs = []
+    runs, missing = [], []
     for sweep in SWEEPS:
-        d = OUT / sweep
-        found = [r for r in expand_runs([d]) if (r / "eval.csv").exists()] if d.is_dir() else []
+        found = sweep_runs(sweep)
         runs += found
-        for r in sorted(found):
+        names = {r.name for r in found}
+        for name, row in published.items():  # published before copies were kept: the row stays as it was
+            if row.split("|")[1].strip() == sweep and name not in names:
+                lines.append(row)
+                missing.append(name)
+        for r in found:
             f = run_facts(r)
             status = {"finished": "finished", "started": "stopped, resumable"}.get(f["status"], f["status"])
             lines.append(
@@ -72,27 +124,45 @@ def section(gifs: bool) -> list[str]:
     if not runs:
         return [*lines, "(no runs yet)", END]
     stats = group_stats(runs, "success")
-    png = plot_curves(stats, DOCS / "fetch_hard_success.png", "success")
-    lines += ["", f"![success on the hard Fetch tasks]({png.name})", ""]
-    if gifs:
-        from ddpgx.record import record
+    for st in stats:  # the sweep's variant name (her8-old-norm), not only the preset the variant starts from
+        st.label = st.scores[0].run.name.split("__")[1]
+    if missing:  # the published plot has their curves: it stays, and these runs get a plot of their own
+        lines += [""] + [ln for ln in gif_lines if ln.startswith("![success")]
+        png = plot_curves(stats, DOCS / "fetch_hard_success_more.png", "success")
+        lines += ["", f"![success of the runs with kept eval files]({png.name})", ""]
+    else:
+        png = plot_curves(stats, DOCS / "fetch_hard_success.png", "success")
+        lines += ["", f"![success on the hard Fetch tasks]({png.name})", ""]
+    if missing:
+        lines += [f"(The curves lack {', '.join(missing)}: their runs were published before their eval.csv files "
+                  "were kept in docs/data/her, and their run directories are gone; the first plot, published with them, has "
+                  "their curves.)", ""]  # fmt: skip
+    for env, slug in (("FetchPush-v4", "fetchpush"), ("FetchPickAndPlace-v4", "fetchpickandplace")):
+        # a GIF shows a solved task: recorded from a live run with final success >= 0.9, else the published one stays
+        cands = [run_facts(r) for r in runs if r.name.startswith(env) and OUT in r.parents]
+        best = max((f for f in cands if f["final"] >= 0.9), key=lambda f: f["final"], default=None)
+        if gifs and best is not None:
+            from ddpgx.record import record
 
-        for env, slug in (("FetchPush-v4", "fetchpush"), ("FetchPickAndPlace-v4", "fetchpickandplace")):
-            cands = [run_facts(r) for r in runs if r.name.startswith(env)]
-            if cands:
-                best = max(cands, key=lambda f: f["final"])
-                gif = DOCS / f"{slug}.gif"
-                res = record(best["run"], gif, max_steps=50, every=1, size=(160, 160), fps=15)
-                print(f"{gif}: {best['run'].name}, return {res.returns[0]:.1f}")
-                lines += [f"![{env} policy]({slug}.gif) ({env}, {best['run'].name}, final success "
-                          f"{best['final']:.2f}, noise-free)", ""]  # fmt: skip
+            gif = DOCS / f"{slug}.gif"
+            res = record(best["run"], gif, max_steps=50, every=1, size=(160, 160), fps=15)
+            print(f"{gif}: {best['run'].name}, return {res.returns[0]:.1f}")
+            lines += [f"![{env} policy]({slug}.gif) ({env}, {best['run'].name}, final success "
+                      f"{best['final']:.2f}, noise-free)", ""]  # fmt: skip
+        else:
+            lines += [ln for ln in gif_lines if ln.startswith(f"![{env} policy]")] + [""] * any(
+                ln.startswith(f"![{env} policy]") for ln in gif_lines
+            )
     lines.append(END)
     return lines
 
 
 def main() -> None:
     text = (DOCS / "RESULTS.md").read_text()
-    new = "\n".join(section("--gifs" in sys.argv[1:]))
+    old = text[text.index(BEGIN) : text.index(END)].splitlines() if BEGIN in text else []
+    new = "\n".join(
+        section("--gifs" in sys.argv[1:], published_rows(text), [ln for ln in old if ln.startswith("![")])
+    )
     if BEGIN in text:
         a, b = text.index(BEGIN), text.index(END) + len(END)
         text = text[:a] + new + text[b:]
