@@ -99,7 +99,9 @@ def main() -> None:
         done = read(OUT / f"s{seed}" / "eval.csv")
         if not done or done[-1][0] < args.steps:
             run_sb3(seed, args.steps)
-    print("| seed | SB3 TD3: final / last-5 mean / best | ddpgx td3: final / last-5 mean / best |\n|---|---|---|")
+    print(
+        "| seed | SB3 TD3: final / last-5 mean / best | ddpgx td3: final / last-5 mean / best |\n|---|---|---|"
+    )
     for seed in args.seeds:
         sb3 = summary(read(OUT / f"s{seed}" / "eval.csv"), args.steps)
         ours = summary(read(DDPGX_RUNS / f"{ENV}__td3__s{seed}" / "eval.csv"), args.steps)

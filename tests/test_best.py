@@ -9,7 +9,7 @@ import numpy as np
 
 from ddpgx import load_policy, preset_config, train
 from ddpgx.cli import main
-from ddpgx.io import load_params
+from ddpgx.runfiles import load_params
 
 
 def test_best_msgpack_holds_the_best_evaluation_and_which_best_loads_it(tmp_path, capsys):

@@ -27,7 +27,7 @@ def filled_buffer(k: int, strategy: str = "future", seed: int = 0) -> HerBuffer:
     """Episodes 1, 2 and 3 of lengths 10, 7 and 4 (the last cut short by a termination): step j of episode e
     achieves the goal (10 e + 0.05 j, 0), so every achieved goal names its episode and step; desired goals are
     (-e, -e), and stored rewards -(e + j) / 100, which no compute_reward gives."""
-    buf = HerBuffer(1_000, 10, GoalLayout(2, 2), 1, point_reward, k=k, strategy=strategy, seed=seed)
+    buf = HerBuffer(1_000, 10, GoalLayout(2, 2), 1, point_reward, her_k=k, strategy=strategy, seed=seed)
 
     def flat(e: int, step: int) -> np.ndarray:  # [observation | achieved | desired]
         g = [10 * e + 0.05 * step, 0.0]

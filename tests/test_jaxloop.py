@@ -17,10 +17,10 @@ from killing import kill_after_first_checkpoint, resume
 
 from ddpgx.cli import main
 from ddpgx.config import preset_config
-from ddpgx.io import load_params
 from ddpgx.jaxenvs import make_jax_env
 from ddpgx.jaxloop import Program, ring_add, ring_sample
 from ddpgx.learner import Learner
+from ddpgx.runfiles import load_params
 from ddpgx.train import train
 
 ENV = "gymnax:Pendulum-v1"

@@ -76,7 +76,9 @@ def test_clip_share_per_input_group_as_computed_by_hand():
 
 def test_goals_for_the_statistics_come_from_the_last_episode_relabelled_as_batches_are():
     lay = GoalLayout(obs_dim=1, goal_dim=1)
-    buf = HerBuffer(1000, 5, lay, 1, lambda a, d: np.zeros(len(a), np.float32), k=4, strategy="final", seed=0)
+    buf = HerBuffer(
+        1000, 5, lay, 1, lambda a, d: np.zeros(len(a), np.float32), her_k=4, strategy="final", seed=0
+    )
     for base in (100.0, 200.0):  # achieved goals base+1..base+5, desired goal -base
         for t in range(5):
             o = np.array([0.0, base + t, -base], np.float32)

@@ -54,7 +54,7 @@ def test_wraparound_with_episode_ends_keeps_each_next_obs():
 def test_samples_only_filled_rows():
     buf = ReplayBuffer(1000, 2, 1, seed=0)
     fill(buf, 7, episode_len=3)
-    b = buf.sample(64, k=4)
+    b = buf.sample(64, num_batches=4)
     assert b.obs.shape == (4, 64, 2) and b.reward.shape == (4, 64)
     assert set(np.unique(b.reward)) == set(range(7))
     np.testing.assert_array_equal(b.next_obs[..., 0], b.reward + 1)

@@ -18,7 +18,6 @@ from test_learner import mu, q  # noqa: E402 - the reference forward passes
 from ddpgx import load_policy, preset_config, train
 from ddpgx import noise as noise_lib
 from ddpgx.config import Config
-from ddpgx.io import load_params
 from ddpgx.learner import (
     PARAM_NOISE_ALPHA,
     Batch,
@@ -30,6 +29,7 @@ from ddpgx.learner import (
 )
 from ddpgx.obsnorm import EPS, RunningStats
 from ddpgx.replay import ReplayBuffer
+from ddpgx.runfiles import load_params
 from ddpgx.train import Interrupted
 
 TWIN = Config(

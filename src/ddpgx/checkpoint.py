@@ -30,7 +30,7 @@ import numpy as np
 from flax import serialization
 
 from ddpgx.errors import UserError
-from ddpgx.io import jax_to_numpy
+from ddpgx.runfiles import jax_to_numpy
 
 FORMAT_VERSION = 1
 DIRNAME = "checkpoints"

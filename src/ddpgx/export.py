@@ -199,7 +199,7 @@ def export_onnx(
             f"the ONNX model's actions differ from the JAX policy's by up to {diff:.3g} (> {TOLERANCE:g}) on "
             f"{len(rows)} observations from {source}; nothing was written"
         )
-    from ddpgx.io import atomic_write_bytes
+    from ddpgx.runfiles import atomic_write_bytes
 
     try:
         atomic_write_bytes(out, data)

@@ -35,14 +35,14 @@ class HerBuffer:
         layout: GoalLayout,
         action_dim: int,
         reward_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-        k: int = 4,
+        her_k: int = 4,
         strategy: str = "future",
         seed: int = 0,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"HER strategy must be one of {STRATEGIES}, got {strategy}")
         self.layout, self.max_steps, self.reward_fn = layout, max_steps, reward_fn
-        self.future_p, self.strategy = future_p(k), strategy
+        self.future_p, self.strategy = future_p(her_k), strategy
         self.episodes = max(2, capacity // max_steps)
         n, t, o, g = self.episodes, max_steps, layout.obs_dim, layout.goal_dim
         self.obs = np.zeros((n, t + 1, o), np.float32)
@@ -154,13 +154,13 @@ class HerBuffer:
         next_obs = np.concatenate([self.obs[ep, t + 1], self.achieved[ep, t + 1], goals], axis=-1)
         return Batch(obs, self.action[ep, t], reward, next_obs, self.terminated[ep, t])
 
-    def sample(self, batch_size: int, k: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
-        """``k`` relabelled batches of ``batch_size`` at once, shaped (k, batch_size, ...)."""
+    def sample(self, batch_size: int, num_batches: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
+        """``num_batches`` relabelled batches of ``batch_size`` at once, shaped (num_batches, batch_size, ...)."""
         if n_step != 1:
             raise ValueError("HER's replay takes one-step transitions only")
-        ep, t = self.sample_transitions(k * batch_size)
+        ep, t = self.sample_transitions(num_batches * batch_size)
         b = self.gather(ep, t)
-        return Batch(*(x.reshape(k, batch_size, *x.shape[1:]) for x in b[:5]))
+        return Batch(*(x.reshape(num_batches, batch_size, *x.shape[1:]) for x in b[:5]))
 
     # ------------------------------------------------------------------ checkpointing
     COLUMNS = ("obs", "achieved", "desired", "action", "reward", "terminated", "length")

@@ -38,7 +38,7 @@ import numpy as np
 from flax import serialization, struct
 
 from ddpgx import checkpoint as ckpt
-from ddpgx import io
+from ddpgx import runfiles
 from ddpgx.config import Config, available_memory, memory_estimate
 from ddpgx.errors import TrainingDiverged, UserError
 from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, make_jax_env
@@ -464,7 +464,7 @@ def make_check(
 ) -> Callable[[ckpt.Loaded], str | None]:
     """A checkpoint fits when its trees have the template's keys, shapes and dtypes (and its replay, unless
     ``replay`` is False: a look at the step only), and, given ``step``, is at that step."""
-    want = io.jax_to_numpy(checkpoint_state(template))
+    want = runfiles.jax_to_numpy(checkpoint_state(template))
 
     def check(loaded: ckpt.Loaded) -> str | None:
         problem = ckpt.tree_mismatch(want, loaded.state)
@@ -518,15 +518,15 @@ def train_compiled(cfg: Config, resume: bool, stop: Callable[[], bool] | None, t
             common = min(newest)
             for r in runs:
                 loaded_all.append(
-                    r.open(io.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
+                    r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
                 )
         else:
             if cfg.num_seeds > 1:
                 group.mkdir(parents=True, exist_ok=True)
-                io.write_json(group / GROUP_FILE, {"config": dataclasses.asdict(cfg), "seeds": seeds,
+                runfiles.write_json(group / GROUP_FILE, {"config": dataclasses.asdict(cfg), "seeds": seeds,
                                                    "runs": [Path(c.run_dir).name for c in cfgs]})  # fmt: skip
             for r in runs:
-                loaded_all.append(r.open(io.run_manifest(r.cfg, manifest_env)))
+                loaded_all.append(r.open(runfiles.run_manifest(r.cfg, manifest_env)))
         carries = []
         for c, loaded in zip(cfgs, loaded_all, strict=True):
             if loaded is None:

@@ -432,7 +432,7 @@ class Learner:
         self.param_noise = cfg.noise == "param"
 
     def precompile(
-        self, state: TrainState, k: int, batch_size: int, eval_episodes: int, num_envs: int = 1
+        self, state: TrainState, num_batches: int, batch_size: int, eval_episodes: int, num_envs: int = 1
     ) -> threading.Thread:
         """Compile what the training loop calls, from shapes alone, on a background thread.
 
@@ -447,12 +447,12 @@ class Learner:
         f32 = jnp.float32
         obs = jax.ShapeDtypeStruct((self.obs_dim,) if num_envs == 1 else (num_envs, self.obs_dim), f32)
         batches = Batch(
-            jax.ShapeDtypeStruct((k, batch_size, self.obs_dim), f32),
-            jax.ShapeDtypeStruct((k, batch_size, self.action_dim), f32),
-            jax.ShapeDtypeStruct((k, batch_size), f32),
-            jax.ShapeDtypeStruct((k, batch_size, self.obs_dim), f32),
-            jax.ShapeDtypeStruct((k, batch_size), f32),
-            jax.ShapeDtypeStruct((k, batch_size), f32) if self.n_step > 1 else None,
+            jax.ShapeDtypeStruct((num_batches, batch_size, self.obs_dim), f32),
+            jax.ShapeDtypeStruct((num_batches, batch_size, self.action_dim), f32),
+            jax.ShapeDtypeStruct((num_batches, batch_size), f32),
+            jax.ShapeDtypeStruct((num_batches, batch_size, self.obs_dim), f32),
+            jax.ShapeDtypeStruct((num_batches, batch_size), f32),
+            jax.ShapeDtypeStruct((num_batches, batch_size), f32) if self.n_step > 1 else None,
         )
 
         def work() -> None:

@@ -13,9 +13,9 @@ from flax import serialization
 
 from ddpgx.envs import ActionScaler
 from ddpgx.errors import UserError
-from ddpgx.io import load_params
 from ddpgx.learner import build_networks
 from ddpgx.run import BEST_PARAMS, FINAL_PARAMS, load_run_config
+from ddpgx.runfiles import load_params
 
 
 def actor_state_of(run_dir: Path, params_file: Path | str | None, template: dict) -> tuple[Path, dict, int]:

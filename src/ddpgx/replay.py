@@ -139,9 +139,10 @@ class ReplayBuffer:
             disc.astype(np.float32),
         )
 
-    def sample(self, batch_size: int, k: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
-        """``k`` batches of ``batch_size`` at once, shaped (k, batch_size, ...); n-step ones if ``n_step`` > 1."""
-        idx = self.sample_indices(k * batch_size).reshape(k, batch_size)
+    def sample(self, batch_size: int, num_batches: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
+        """``num_batches`` batches of ``batch_size`` at once, shaped (num_batches, batch_size, ...); n-step ones if
+        ``n_step`` > 1."""
+        idx = self.sample_indices(num_batches * batch_size).reshape(num_batches, batch_size)
         return self.gather(idx) if n_step == 1 else self.gather_n_step(idx, n_step, gamma)
 
     # ------------------------------------------------------------------ checkpointing
@@ -232,11 +233,12 @@ class PerEnvReplay:
     def last_episode_goals(self, env: int, count: int, rng: np.random.Generator) -> np.ndarray:
         return self.buffers[env].last_episode_goals(count, rng)
 
-    def sample(self, batch_size: int, k: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
-        """``k`` batches of ``batch_size`` shaped (k, batch_size, ...), drawn uniformly over every env's buffer."""
+    def sample(self, batch_size: int, num_batches: int = 1, n_step: int = 1, gamma: float = 0.99) -> Batch:
+        """``num_batches`` batches of ``batch_size`` shaped (num_batches, batch_size, ...), drawn uniformly over every
+        env's buffer."""
         if len(self.buffers) == 1:
-            return self.buffers[0].sample(batch_size, k, n_step, gamma)
-        count = k * batch_size
+            return self.buffers[0].sample(batch_size, num_batches, n_step, gamma)
+        count = num_batches * batch_size
         sizes = np.array([b.sample_space() for b in self.buffers], np.int64)
         cum = np.cumsum(sizes)
         if cum[-1] == 0:
@@ -265,7 +267,7 @@ class PerEnvReplay:
             out = np.empty((count, *first.shape[1:]), first.dtype)
             for sel, batch in parts:
                 out[sel] = batch[f]
-            fields.append(out.reshape(k, batch_size, *first.shape[1:]))
+            fields.append(out.reshape(num_batches, batch_size, *first.shape[1:]))
         return Batch(*fields)
 
     def _valid(self, which: np.ndarray, local: np.ndarray) -> np.ndarray:

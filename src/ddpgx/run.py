@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpgx import checkpoint as ckpt
-from ddpgx import io
+from ddpgx import runfiles
 from ddpgx.config import Config
 from ddpgx.errors import UserError, warn
 
@@ -179,7 +179,7 @@ class RunDir:
             self._create()
         # the new target is recorded only now: the lock is held, the checkpoint to continue from is valid and the
         # final file of a shorter run is gone, so an interrupted extension resumes like any other run
-        io.write_json(self.path / "config.json", manifest)
+        runfiles.write_json(self.path / "config.json", manifest)
         return loaded
 
     def _create(self) -> None:
@@ -262,12 +262,12 @@ class RunDir:
     def save_best(self, state: Any, step: int) -> None:
         """The policy of a new best evaluation (atomic; a resumed run rewrites the same bits where it passes the
         same evaluation again)."""
-        io.save_params(self.path / BEST_PARAMS, state, step)
+        runfiles.save_params(self.path / BEST_PARAMS, state, step)
 
     def finish(self, state: Any, step: int) -> Path:
         """The final parameters, written after the final checkpoint (which holds them too)."""
         path = self.path / FINAL_PARAMS
-        io.save_params(path, state, step)
+        runfiles.save_params(path, state, step)
         return path
 
     def close(self) -> None:

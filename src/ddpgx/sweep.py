@@ -274,7 +274,7 @@ def check_envs(cells: list[Cell]) -> None:
 def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
     """Record the sweep in ``out/sweep.json``; on a re-run, refuse a different spec, naming the difference."""
     from ddpgx import __version__
-    from ddpgx.io import write_json
+    from ddpgx.runfiles import write_json
 
     path = out / SPEC_FILE
     ident = spec.identity()
@@ -684,7 +684,7 @@ class _CtrlC:
 def record_runs(out: Path, runs: list[RunState]) -> None:
     """Merge these runs' outcomes into ``out/runs.json`` (rewritten atomically); what an earlier record said of a
     run that this one does not (where it ran) is kept."""
-    from ddpgx.io import write_json
+    from ddpgx.runfiles import write_json
 
     path = out / RUNS_FILE
     try:

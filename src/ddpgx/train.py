@@ -28,7 +28,7 @@ import numpy as np
 from flax import serialization
 
 from ddpgx import checkpoint as ckpt
-from ddpgx import io
+from ddpgx import runfiles
 from ddpgx.collect import Collector, EnvProcessDied
 from ddpgx.config import Config, check_memory, coerce, preset_config, validate
 from ddpgx.envs import make_env, scaler_for
@@ -169,7 +169,7 @@ def checkpoint_check(
     state: Any, buffer: PerEnvReplay, obs_norm: bool = False, goal_stats: bool = False, num_envs: int = 1
 ):
     """A checkpoint fits this run when its trees have the keys, shapes and dtypes the config implies."""
-    template = io.jax_to_numpy(serialization.to_state_dict(state))
+    template = runfiles.jax_to_numpy(serialization.to_state_dict(state))
 
     def check(loaded: ckpt.Loaded) -> str | None:
         problem = ckpt.tree_mismatch(template, loaded.state) or buffer.check_state(loaded.replay)
@@ -247,7 +247,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         check = checkpoint_check(
             state, buffer, cfg.obs_norm, cfg.obs_norm and cfg.goal_stats == "relabelled", cfg.num_envs
         )
-        loaded = run.open(io.run_manifest(cfg, env), check=check)
+        loaded = run.open(runfiles.run_manifest(cfg, env), check=check)
         return _loop(
             cfg, run, collector, learner, state, buffer, rng, evaluator, loaded, t_start, stop, layout
         )

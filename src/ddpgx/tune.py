@@ -233,7 +233,7 @@ def report_progress(t: Trial) -> None:
 
 
 def write_trials_csv(out: Path, study) -> None:
-    from ddpgx.io import atomic_write_bytes
+    from ddpgx.runfiles import atomic_write_bytes
 
     trials = study.get_trials(deepcopy=False)
     names = sorted({k for t in trials for k in t.params})
