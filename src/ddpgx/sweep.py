@@ -570,6 +570,9 @@ def start_ray(ray, address: str) -> bool:
         ray.init(address=address, **kwargs)
     else:  # an embedded local Ray on loopback only, one worker per core
         ray.init(address="local", num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", **kwargs)
+        from ddpgx import reaper
+
+        reaper.watch()  # its agents would outlive a killed driver
     return True
 
 
