@@ -106,7 +106,7 @@ def test_env_kwargs_reach_a_registered_env_and_its_evaluations(tmp_path, capsys)
                  "--run-dir", str(run)]) == 0  # fmt: skip
     assert set(lengths(run)) == {50}
     from ddpgx import load_policy
-    from ddpgx.train import make_run_env
+    from ddpgx.envs import make_run_env
 
     env = make_run_env(load_policy(run).config)
     assert env.spec.max_episode_steps == 50 and env.unwrapped.g == 3.5

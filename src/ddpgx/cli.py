@@ -156,9 +156,9 @@ def cmd_eval(args: list[str]) -> int:
 
     import numpy as np
 
+    from ddpgx.envs import make_run_env
     from ddpgx.evaluate import Evaluator
     from ddpgx.policy import load_policy
-    from ddpgx.train import make_run_env
 
     a = tyro.cli(EvalArgs, args=args, prog="ddpgx eval")
     if a.episodes <= 0:

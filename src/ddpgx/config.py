@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import types
 import typing
 from dataclasses import dataclass
@@ -771,3 +772,21 @@ def field_docs() -> dict[str, str]:
 
 
 __all__ = ["Config", "PRESETS", "preset_config", "default_preset", "validate", "check_memory"]
+
+
+def resolve(cfg: Config) -> Config:
+    """Fill in what a Config leaves open: the preset label and the run directory."""
+    cfg = coerce(cfg)
+    if not cfg.preset:
+        cfg = cfg.replace(preset="custom")
+    if not cfg.run_dir and isinstance(cfg.env, str):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = env_name(cfg.env)
+        seeds = f"{cfg.seed}" if cfg.num_seeds == 1 else f"{cfg.seed}-{cfg.seed + cfg.num_seeds - 1}"
+        cfg = cfg.replace(run_dir=f"runs/{name}__{cfg.preset}__s{seeds}__{stamp}")
+    return cfg
+
+
+def env_name(env: str) -> str:
+    """An env as run directories name it: ``gymnax:Pendulum-v1`` -> ``Pendulum-v1``, ``a/B-v0`` -> ``a-B-v0``."""
+    return env.split(":")[-1].replace("/", "-")

@@ -256,3 +256,8 @@ def reset_checked(env: gym.Env, seed: int | None = None) -> np.ndarray:
 def scaler_for(env: gym.Env) -> ActionScaler:
     space = env.action_space
     return ActionScaler(np.asarray(space.low, np.float64), np.asarray(space.high, np.float64))
+
+
+def make_run_env(cfg: Any, render_mode: str | None = None, **extra: Any) -> gym.Env:
+    """The env a Config names, with its keyword arguments and module (``make_env``)."""
+    return make_env(cfg.env, render_mode, cfg.env_kwargs, cfg.env_module, **extra)

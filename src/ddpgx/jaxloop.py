@@ -39,7 +39,7 @@ from flax import serialization, struct
 
 from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
-from ddpgx.config import Config, available_memory, memory_estimate
+from ddpgx.config import Config, available_memory, env_name, memory_estimate
 from ddpgx.errors import TrainingDiverged, UserError
 from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, make_jax_env
 from ddpgx.learner import Learner, TrainState, act, act_greedy, enable_compile_cache, update_many
@@ -47,7 +47,7 @@ from ddpgx.logs import RunLogger
 from ddpgx.replay import Batch
 from ddpgx.run import RunDir, load_run_config
 from ddpgx.schedule import UpdateSchedule, crossed
-from ddpgx.train import EVAL_SEED_OFFSET, Counters, Interrupted, TrainResult, _Signals, env_name
+from ddpgx.train import EVAL_SEED_OFFSET, Counters, Interrupted, TrainResult, _Signals
 
 GROUP_FILE = "group.json"  # --num-seeds > 1: the group directory's record of its seeds
 LOOP_KEY_TAG = (

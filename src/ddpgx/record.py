@@ -34,8 +34,7 @@ def _make_render_env(cfg, size: tuple[int, int]):
     """The run's env (with its kwargs and module) rendering ``size`` frames where the env takes a size."""
     import warnings
 
-    from ddpgx.envs import EnvArgumentError
-    from ddpgx.train import make_run_env
+    from ddpgx.envs import EnvArgumentError, make_run_env
 
     choose_gl_backend()
     width, height = size

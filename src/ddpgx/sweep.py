@@ -198,7 +198,7 @@ def _text(v: Any) -> str:
 
 def build_grid(spec: SweepSpec) -> list[Cell]:
     """Every cell x seed as a validated Config (all refused up front, before anything runs)."""
-    from ddpgx.train import resolve
+    from ddpgx.config import resolve
 
     if not spec.out:
         raise UserError("a sweep needs --out DIR (where its run directories go)")
@@ -261,7 +261,7 @@ def _check_variant(v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def check_envs(cells: list[Cell]) -> None:
     """Make each distinct env once, so an unknown env or a bad env kwarg is refused before any run starts."""
-    from ddpgx.train import make_run_env
+    from ddpgx.envs import make_run_env
 
     seen = set()
     for c in cells:

@@ -30,8 +30,8 @@ from flax import serialization
 from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
 from ddpgx.collect import Collector, EnvProcessDied
-from ddpgx.config import Config, check_memory, coerce, preset_config, validate
-from ddpgx.envs import make_env, scaler_for
+from ddpgx.config import Config, check_memory, preset_config, resolve, validate
+from ddpgx.envs import make_run_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import Evaluator
 from ddpgx.goals import goal_layout
@@ -79,29 +79,6 @@ class Counters:
     csv_sizes: dict[str, int] = field(default_factory=dict)
     clip_share: dict[str, float] = field(default_factory=dict)  # --obs-norm: of the last batch before a log
     best: list[float] | None = None  # [step, mean return] of the best noise-free evaluation (best.msgpack)
-
-
-def resolve(cfg: Config) -> Config:
-    """Fill in what a Config leaves open: the preset label and the run directory."""
-    cfg = coerce(cfg)
-    if not cfg.preset:
-        cfg = cfg.replace(preset="custom")
-    if not cfg.run_dir and isinstance(cfg.env, str):
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = env_name(cfg.env)
-        seeds = f"{cfg.seed}" if cfg.num_seeds == 1 else f"{cfg.seed}-{cfg.seed + cfg.num_seeds - 1}"
-        cfg = cfg.replace(run_dir=f"runs/{name}__{cfg.preset}__s{seeds}__{stamp}")
-    return cfg
-
-
-def env_name(env: str) -> str:
-    """An env as run directories name it: ``gymnax:Pendulum-v1`` -> ``Pendulum-v1``, ``a/B-v0`` -> ``a-B-v0``."""
-    return env.split(":")[-1].replace("/", "-")
-
-
-def make_run_env(cfg: Config, render_mode: str | None = None, **extra: Any):
-    """The env ``cfg`` names, with its keyword arguments and module (see envs.py)."""
-    return make_env(cfg.env, render_mode, cfg.env_kwargs, cfg.env_module, **extra)
 
 
 class _Signals:

@@ -182,8 +182,7 @@ class Trial:
 
 def trial_configs(spec: TuneSpec, number: int, params: dict[str, Any]) -> list:
     """The trial's run configs, one per seed, validated (a parameter set that makes no sensible run: UserError)."""
-    from ddpgx.config import preset_config, validate
-    from ddpgx.train import resolve
+    from ddpgx.config import preset_config, resolve, validate
 
     out = Path(spec.out).absolute()
     eval_every = spec.eval_every or max(spec.total_steps // 10, 1)
