@@ -11,12 +11,12 @@ import goal_envs
 import numpy as np
 import onnxruntime as ort
 import pytest
+from small import SMALL_BASE
 
 from ddpgx import load_policy, preset_config, train
 from ddpgx.cli import main
 
-SMALL = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), total_steps=600, learning_starts=200, eval_every=600,
-             eval_episodes=2, progress=False, plot=False, tensorboard=False)  # fmt: skip
+SMALL = dict(**SMALL_BASE, total_steps=600, learning_starts=200, eval_every=600, eval_episodes=2)
 CASES = {
     "modern": ("modern", "Pendulum-v1", {}),
     "paper-bn": ("paper", "Pendulum-v1", {}),

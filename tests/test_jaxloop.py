@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from killing import ENV as PROCESS_ENV
 from killing import kill_after_first_checkpoint, resume
+from small import SMALL_BASE
 
 from ddpgx.cli import main
 from ddpgx.config import preset_config
@@ -24,7 +25,7 @@ from ddpgx.runfiles import load_params
 from ddpgx.train import train
 
 ENV = "gymnax:Pendulum-v1"
-SMALL = dict(actor_hidden=(32, 32), critic_hidden=(32, 32), progress=False, plot=False, tensorboard=False)
+SMALL = SMALL_BASE
 
 
 def small_cfg(run_dir: Path | str = "", **kw):

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import serialization
+from small import SMALL_BASE
 from test_learner import mu, q  # noqa: E402 - the reference forward passes
 
 from ddpgx import load_policy, preset_config, train
@@ -198,9 +199,8 @@ def test_running_statistics_equal_numpys():
 
 
 SMALL = dict(
-    total_steps=2_000, learning_starts=300, actor_hidden=(32, 32), critic_hidden=(32, 32), batch_size=32,
-    buffer_size=5_000, update_every=2, eval_every=1_000, eval_episodes=2, log_every=200, checkpoint_every=600,
-    progress=False, plot=False, tensorboard=False,
+    **SMALL_BASE, total_steps=2_000, learning_starts=300, batch_size=32, buffer_size=5_000, update_every=2,
+    eval_every=1_000, eval_episodes=2, log_every=200, checkpoint_every=600,
 )  # fmt: skip
 
 

@@ -7,23 +7,20 @@ import json
 
 import numpy as np
 import pytest
+from small import SMALL_BASE
 
 from ddpgx import load_policy, preset_config, train
 from ddpgx.config import Config
 
 SMALL = dict(
+    **SMALL_BASE,
     total_steps=1_200,
     learning_starts=300,
-    actor_hidden=(32, 32),
-    critic_hidden=(32, 32),
     batch_size=32,
     buffer_size=5_000,
     eval_every=600,
     eval_episodes=2,
     log_every=200,
-    progress=False,
-    tensorboard=False,
-    plot=False,
 )
 
 
