@@ -16,6 +16,7 @@ UNIT_MODULES = {
     "test_obsnorm.py",
     "test_envs_networks.py",
     "test_crossq.py",
+    "test_messages.py",
 }
 
 

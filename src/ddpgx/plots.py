@@ -44,7 +44,10 @@ def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path} does not exist; is {run_dir} a ddpgx run directory?")
     rows = read_rows(path)
     if rows and col not in rows[0]:
-        raise UserError(f"{path} has no {col} column: a success rate is logged for goal envs (HER) only")
+        why = (
+            " (a success rate is logged for envs that report info['is_success'])" if col == "success" else ""
+        )
+        raise UserError(f"{path} has no {col} column; its columns are {', '.join(rows[0])}{why}")
     try:
         steps = np.array([float(r["step"]) for r in rows])
         values = np.array([float(r[col]) for r in rows])

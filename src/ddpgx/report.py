@@ -111,8 +111,13 @@ def score_run(run: Path, seed: int, metric: str) -> RunScore:
                 raise UserError(f"{run}/eval.csv has no evaluation yet")
             col = "mean_return" if metric == "eval" else "success"
             if col not in ev[0]:
+                why = (
+                    " (a success rate is logged for envs that report info['is_success'])"
+                    if col == "success"
+                    else ""
+                )
                 raise UserError(
-                    f"{run}/eval.csv has no success column: it is logged for goal envs (HER) only"
+                    f"{run}/eval.csv has no {col} column; its columns are {', '.join(ev[0])}{why}"
                 )
             steps = np.array([float(r["step"]) for r in ev])
             values = np.array([float(r[col]) for r in ev])

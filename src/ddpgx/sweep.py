@@ -198,7 +198,7 @@ def _text(v: Any) -> str:
 
 def build_grid(spec: SweepSpec) -> list[Cell]:
     """Every cell x seed as a validated Config (all refused up front, before anything runs)."""
-    from ddpgx.config import resolve
+    from ddpgx.config import env_name, resolve
 
     if not spec.out:
         raise UserError("a sweep needs --out DIR (where its run directories go)")
@@ -216,8 +216,10 @@ def build_grid(spec: SweepSpec) -> list[Cell]:
         spec.out
     ).absolute()  # workers on other nodes (or in another directory) write to the same place
     variants = [_check_variant(v) for v in spec.variant] or [("", {})]
-    if len({name for name, _ in variants}) != len(variants):
-        raise UserError("two variants have the same name")
+    names = [name for name, _ in variants]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"two variants are named {twice[0]!r}; each [[variant]] needs a name of its own")
     cells = []
     for env, preset, (vname, vover) in itertools.product(spec.env, spec.preset, variants):
         base = preset_config(vover.get("preset", preset), env)
@@ -232,7 +234,7 @@ def build_grid(spec: SweepSpec) -> list[Cell]:
                 if len(spec.set[n]) > 1
             )
             for seed in spec.seeds:
-                name = f"{env.split(':')[-1].replace('/', '-')}__{vname or base.preset}{tag}__s{seed}"
+                name = f"{env_name(env)}__{vname or base.preset}{tag}__s{seed}"
                 cfg = base.replace(**over, seed=seed, run_dir=str(out / name), progress=False)
                 cells.append(Cell(name, validate(resolve(cfg))))
     # seed-major: every configuration gets its first seed before any gets its second, so a sweep stopped half-way
@@ -240,7 +242,10 @@ def build_grid(spec: SweepSpec) -> list[Cell]:
     order = {seed: i for i, seed in enumerate(spec.seeds)}
     cells.sort(key=lambda c: order[c.cfg.seed])
     if not cells:
-        raise UserError("the sweep's grid is empty")
+        raise UserError(
+            f"the sweep's grid is empty: {len(spec.env)} env(s) x {len(spec.preset)} preset(s) x {len(variants)} "
+            f"variant(s) x {len(spec.seeds)} seed(s); give each at least one value"
+        )
     return cells
 
 
