@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_learner import BATCH  # noqa: E402 - the hand-checked batch of the update tests
 
 from ddpgx import preset_config
 from ddpgx.config import Config, validate
@@ -107,13 +108,7 @@ RUN = {
     "norm_input": (np.array([0.2, -0.1]), np.array([1.5, 0.8])),
     "norm_0": (np.array([0.4, 0.3]), np.array([0.6, 1.2])),
 }
-CBATCH = Batch(
-    obs=jnp.array([[1.0], [-2.0]]),
-    action=jnp.array([[0.5], [-1.0]]),
-    reward=jnp.array([1.0, -0.5]),
-    next_obs=jnp.array([[2.0], [0.5]]),
-    terminated=jnp.array([0.0, 1.0]),
-)
+CBATCH = BATCH  # test_learner's hand-checked batch: rewards 1.0, -0.5; the second transition terminates
 NEXT_A = np.array([[0.3], [-0.8]], np.float32)
 
 
