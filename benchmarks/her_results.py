@@ -32,7 +32,7 @@ SWEEPS = {"push8": "her_push.toml", "push_ablation": "her_push_ablation.toml", "
 
 def run_facts(run: Path) -> dict:
     """Steps, wall time, steps/s, final and best success, and whether it finished, from a run's own files."""
-    from ddpgx.sweep import run_status
+    from ddpgx.run import run_status
 
     ev = list(csv.DictReader(open(run / "eval.csv"))) if (run / "eval.csv").exists() else []
     ep = list(csv.DictReader(open(run / "episodes.csv"))) if (run / "episodes.csv").exists() else []

@@ -52,7 +52,7 @@ def main() -> None:
     import sys
 
     from ddpgx.report import expand_runs, group_stats, plot_curves
-    from ddpgx.sweep import run_status
+    from ddpgx.run import run_status
 
     stats = []
     for name in ("pendulum", "mujoco"):
@@ -130,7 +130,7 @@ def her_section(gifs: bool) -> list[str]:
     """DDPG + HER on the Fetch tasks: success rates over seeds, curves, the SB3 comparison and a GIF."""
 
     from ddpgx.report import expand_runs, group_stats, plot_curves
-    from ddpgx.sweep import run_status
+    from ddpgx.run import run_status
 
     lines = [
         "## DDPG + HER on the Fetch arm (gymnasium-robotics 1.4.2, MuJoCo 3.11.0)",

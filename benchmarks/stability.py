@@ -49,9 +49,9 @@ def last_std(values: np.ndarray, k: int = 5) -> float:
 
 
 def main() -> None:
+    from ddpgx.grid import load_toml
     from ddpgx.report import _mean, bootstrap_ci, iqm, plot_curves, score_run
-    from ddpgx.run import load_run_config
-    from ddpgx.sweep import load_toml, run_status
+    from ddpgx.run import load_run_config, run_status
 
     variants = [v["name"] for v in load_toml(SPEC).variant]
     runs = {v: sorted(OUT.glob(f"Hopper-v5__{v}__s*")) for v in variants}

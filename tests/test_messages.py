@@ -7,9 +7,9 @@ import json
 import pytest
 
 from ddpgx.errors import UserError
+from ddpgx.grid import SweepSpec, build_grid
 from ddpgx.plots import read_curve
 from ddpgx.report import score_run
-from ddpgx.sweep import SweepSpec, build_grid
 
 
 def _run(tmp_path, header: str):

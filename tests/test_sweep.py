@@ -302,7 +302,7 @@ def test_without_ray_the_sweep_names_the_extra_to_install(tmp_path, monkeypatch,
 
 
 def test_variants_are_named_configs_crossed_with_seeds_and_run_seed_major(tmp_path):
-    from ddpgx.sweep import build_grid, load_toml
+    from ddpgx.grid import build_grid, load_toml
 
     f = tmp_path / "s.toml"
     f.write_text(
@@ -336,7 +336,7 @@ def test_variants_are_named_configs_crossed_with_seeds_and_run_seed_major(tmp_pa
 
 
 def test_a_sweep_grows_by_seeds_or_variants_keeps_its_runs_and_adopts_runs_made_before_it(tmp_path, capsys):
-    from ddpgx.sweep import SPEC_FILE, build_grid, check_spec_file
+    from ddpgx.grid import SPEC_FILE, build_grid, check_spec_file
 
     out = tmp_path / "grow"
     small = spec(out, seeds=(0,), taus=("0.01",))
@@ -365,7 +365,7 @@ def test_a_sweep_grows_by_seeds_or_variants_keeps_its_runs_and_adopts_runs_made_
 def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_more_runs(
     tmp_path, monkeypatch
 ):
-    import ddpgx.sweep as sw
+    import ddpgx.worker as worker
     from ddpgx.run import RunLock
 
     out = tmp_path / "locked"
@@ -388,7 +388,7 @@ def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_mo
         Path(stop_file).write_text("stop\n")
         return {"status": "stopped", "step": 0}
 
-    monkeypatch.setattr(sw, "run_task", fake_task)
+    monkeypatch.setattr(worker, "run_task", fake_task)
     res = run_sweep(small.__class__(**{**small.__dict__, "max_parallel": 1}), live=False)
     assert log.read_text().split() == ["0"] and [r.status for r in res.runs] == ["stopped"] * 3
     # runs.json lists every run of the grid, the ones never started too
@@ -401,14 +401,14 @@ def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_mo
 def test_a_sweep_stopped_by_its_stop_file_exits_non_zero_with_the_command_to_continue(
     tmp_path, monkeypatch, capsys
 ):
-    import ddpgx.sweep as sw
+    import ddpgx.worker as worker
     from ddpgx.cli import main
 
     def fake_task(cfg, stop_file, cpus, cwd):
         Path(stop_file).write_text("stop\n")
         return {"status": "stopped", "step": 0}
 
-    monkeypatch.setattr(sw, "run_task", fake_task)
+    monkeypatch.setattr(worker, "run_task", fake_task)
     argv = ["sweep", "--env", "Pendulum-v1", "--seeds", "0-1", "--total-steps", "400", "--out", str(tmp_path / "o"),
             "--max-parallel", "1", "--no-live"]  # fmt: skip
     assert main(argv) == 130

@@ -14,7 +14,7 @@ import pytest
 
 from ddpgx import load_policy
 from ddpgx.cli import main
-from ddpgx.sweep import run_status
+from ddpgx.run import run_status
 from ddpgx.tune import TuneSpec, run_tune
 
 SPACE = {
@@ -66,7 +66,7 @@ def test_best_prints_the_best_trials_and_writes_a_sweep_variant_a_command_and_th
     assert main(["tune", str(out), "--best"]) == 0
     text = capsys.readouterr().out
     assert "ddpgx train --env Pendulum-v1 --preset pendulum" in text and "--learning-starts 200" in text
-    from ddpgx.sweep import build_grid, load_toml
+    from ddpgx.grid import build_grid, load_toml
 
     variant = load_toml(out / "best.toml")
     (cell, *_) = build_grid(variant)  # the best config, as a sweep takes it: the tuned and the fixed fields
@@ -112,7 +112,22 @@ def test_a_stopped_study_continues_its_unfinished_trial(tmp_path):
 def test_bad_tune_inputs_are_one_line(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "space.toml"
     bad.write_text('[taux]\ntype = "float"\nlow = 0.1\nhigh = 0.2\n')
+    spaces = {
+        "gauss.toml": (
+            '[tau]\ntype = "gauss"\nlow = 0.1\nhigh = 0.2\n',
+            'needs type = "float", "int" or "categorical"',
+        ),
+        "upside.toml": ('[tau]\ntype = "float"\nlow = 0.2\nhigh = 0.1\n', "needs numbers low < high"),
+        "nochoice.toml": ('[noise]\ntype = "categorical"\n', "needs choices = [...]"),
+        "broken.toml": ("[tau\n", "is not valid TOML"),
+    }
+    bad_spaces = []
+    for name, (text, message) in spaces.items():
+        (tmp_path / name).write_text(text)
+        bad_spaces.append((["tune", "--env", "Pendulum-v1", "--out", str(tmp_path / name) + ".out", "--space",
+                            str(tmp_path / name)], message))  # fmt: skip
     for argv, message in (
+        *bad_spaces,
         (
             ["tune", "--env", "Pendulum-v1", "--out", str(tmp_path / "a"), "--space", str(bad)],
             "not a Config field",
@@ -140,3 +155,126 @@ def test_bad_tune_inputs_are_one_line(tmp_path, capsys, monkeypatch):
     assert main(["tune", "--env", "Pendulum-v1", "--out", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
     assert "pip install 'ddpgx[tune]'" in err and err.count("\n") == 1
+
+
+TUNE_FILE = """
+env = "Pendulum-v1"
+trials = 6
+total_steps = 2000
+eval_every = 400
+sampler = "random"
+pruner = "none"
+max_parallel = 2
+out = "{out}"
+
+[set]
+learning_starts = 200
+actor_hidden = [32, 32]
+critic_hidden = [32, 32]
+eval_episodes = 2
+checkpoint_every = 400
+
+[space.tau]
+type = "float"
+low = 0.001
+high = 0.05
+log = true
+
+[space.batch_size]
+type = "categorical"
+choices = [64, 128]
+"""
+
+
+def test_a_sigkilled_driver_then_the_same_command_finishes_the_six_trials_with_none_lost_or_repeated(
+    tmp_path,
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "t"
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(TUNE_FILE.format(out=out))
+    cmd = [sys.executable, "-m", "ddpgx.cli", "tune", str(study_file), "--no-live"]
+    log = open(tmp_path / "driver.log", "w")
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+    def complete() -> dict[str, str]:
+        try:
+            return {r["number"]: r["value"] for r in trials_csv(out) if r["state"] == "complete"}
+        except (OSError, KeyError):
+            return {}
+
+    def mid_run() -> list[Path]:  # trial runs with a checkpoint that have not finished
+        return [d for d in out.glob("trial_*__s0") if (d / "checkpoints" / "latest").exists()
+                and not (d / "final.msgpack").exists()]  # fmt: skip
+
+    t0 = time.time()
+    while not (len(complete()) >= 2 and mid_run()):
+        assert p.poll() is None, (tmp_path / "driver.log").read_text()
+        assert time.time() - t0 < 300, "the study did not get going"
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)  # the driver, mid-study: no chance to checkpoint or to tell the storage
+    p.wait(timeout=30)
+    kept, interrupted = complete(), mid_run()
+    assert 2 <= len(kept) < 6 and interrupted
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # the same command, at once
+    assert r.returncode == 0, r.stdout + r.stderr
+    study = optuna.load_study(study_name="ddpgx", storage=f"sqlite:///{out / 'study.db'}")
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == list(
+        range(6)
+    )  # six trials, each once: none lost, none repeated
+    assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
+    assert sorted(p.name for p in out.glob("trial_*__s*")) == [f"trial_{n:04d}__s0" for n in range(6)]
+    rows = {r["number"]: r["value"] for r in trials_csv(out)}
+    assert all(rows[n] == v for n, v in kept.items())  # the completed trials kept, not re-run
+    for run in interrupted:  # resumed from its checkpoint, not restarted: every evaluation and episode once
+        assert [int(e["step"]) for e in csv.DictReader(open(run / "eval.csv"))] == [
+            400,
+            800,
+            1200,
+            1600,
+            2000,
+        ]
+        assert [int(e["step"]) for e in csv.DictReader(open(run / "episodes.csv"))] == list(
+            range(200, 2001, 200)
+        )
+        assert run_status(run) == "finished"
+
+
+def test_a_killed_worker_s_trial_resumes_from_its_checkpoint_and_ends_bitwise_equal(tmp_path):
+    import os
+    import signal
+
+    from ddpgx.run import lock_holder
+
+    s = dict(trials=1, total_steps=3000, eval_every=500, max_parallel=1)
+    run_tune(spec(tmp_path / "ref", **s), live=False)  # the same trial (the sampler is seeded), uninterrupted
+    out = tmp_path / "t"
+    run = out / "trial_0000__s0"
+    killed: list[int] = []
+
+    def kill_the_worker() -> None:
+        while not (run / "checkpoints" / "latest").exists():
+            time.sleep(0.02)
+        pid = lock_holder(run)
+        killed.append(pid)
+        os.kill(pid, signal.SIGKILL)
+
+    watcher = threading.Thread(target=kill_the_worker, daemon=True)
+    watcher.start()
+    run_tune(spec(out, **s), live=False)
+    watcher.join(timeout=5)
+    assert killed and killed[0] != os.getpid() and lock_holder(run) != killed[0]  # another worker finished it
+    (t,) = optuna.load_study(study_name="ddpgx", storage=f"sqlite:///{out / 'study.db'}").get_trials()
+    assert t.state == optuna.trial.TrialState.COMPLETE
+    assert [int(e["step"]) for e in csv.DictReader(open(run / "eval.csv"))] == list(range(500, 3001, 500))
+    ref = tmp_path / "ref" / "trial_0000__s0"
+    assert (run / "final.msgpack").read_bytes() == (ref / "final.msgpack").read_bytes()
+    assert len(list(csv.DictReader(open(run / "episodes.csv")))) == 15
+    assert [r["return"] for r in csv.DictReader(open(run / "episodes.csv"))] == [
+        r["return"] for r in csv.DictReader(open(ref / "episodes.csv"))
+    ]

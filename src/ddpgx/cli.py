@@ -122,7 +122,7 @@ def seeds_flag(args: list[str]) -> list[str]:
     value = _flag_value(args, "--seeds")
     if value is None:
         return args
-    from ddpgx.sweep import parse_seeds
+    from ddpgx.grid import parse_seeds
 
     seeds = parse_seeds(value)
     if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
@@ -405,7 +405,7 @@ class SweepArgs:
 
 
 def sweep_spec(a: SweepArgs):  # -> SweepSpec
-    from ddpgx.sweep import SweepSpec, load_toml, parse_seeds, parse_set
+    from ddpgx.grid import SweepSpec, load_toml, parse_seeds, parse_set
 
     if a.file:
         if a.env or a.preset or a.set or a.seeds != "0" or a.total_steps is not None:
@@ -493,6 +493,8 @@ class TuneArgs:
     """Trials at once at most (0: as many as the cores allow)."""
     set: Annotated[list[str], tyro.conf.UseAppendAction] = dataclasses.field(default_factory=list)
     """FIELD=VALUE, repeatable: Config fields fixed for every trial."""
+    live: bool = True
+    """Show the live progress table (trials' runs, steps/s, ETA, the best so far)."""
     best: bool = False
     """Print the best trials of the study in FILE (its --out directory) instead of running it; write best.toml (a
     sweep variant), the train command, history.png and importance.png."""
@@ -502,7 +504,7 @@ def tune_spec(a: TuneArgs):  # -> TuneSpec
     from pathlib import Path
 
     from ddpgx.config import parse_field
-    from ddpgx.sweep import parse_seeds, read_toml
+    from ddpgx.grid import parse_seeds, read_toml
     from ddpgx.tune import TuneSpec, check_space, load_space
 
     spec = TuneSpec()
@@ -567,7 +569,7 @@ def cmd_tune(args: list[str]) -> int:
         return tune_best(a)
     spec = tune_spec(a)
     try:
-        study = run_tune(spec)
+        study = run_tune(spec, live=a.live)
     except KeyboardInterrupt:
         print(
             f"ddpgx: tune stopped; continue it with the same command: ddpgx tune {' '.join(args)}",

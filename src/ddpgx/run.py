@@ -104,6 +104,18 @@ def lock_holder(run_dir: Path) -> int | None:
         return None
 
 
+def run_status(run_dir: Path) -> str:
+    """``finished`` (its last checkpoint is the run's end), ``started`` (it has a checkpoint), or ``new``."""
+    name = ckpt.latest_name(run_dir)
+    if name is None:
+        return "new"
+    try:
+        manifest = json.loads((run_dir / ckpt.DIRNAME / name / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "started"
+    return "finished" if manifest.get("finished") else "started"
+
+
 def config_from_dict(d: dict) -> Config:
     """Rebuild a Config from config.json (lists back to tuples; unknown keys rejected)."""
     names = {f.name for f in dataclasses.fields(Config)}

@@ -18,13 +18,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ddpgx.driver import STOP_FILE
 from ddpgx.errors import UserError
 
-STOP_FILE = ".stop"
 EXTRA = "pip install 'ddpgx[tune]'"
 
 # rl-baselines3-zoo's TD3/DDPG space (hyperparams_opt.py), in ddpgx's fields. Two names stand for tied fields:
@@ -75,7 +76,7 @@ def _optuna():
 def load_space(path: Path) -> dict[str, dict[str, Any]]:
     """A TOML space file: one table per Config field, ``[field] type = "float"|"int"|"categorical"`` with
     ``low``/``high`` (and ``log = true``) or ``choices``."""
-    from ddpgx.sweep import read_toml
+    from ddpgx.grid import read_toml
 
     data = read_toml(path)
     data = data.get("space", data)
@@ -163,11 +164,22 @@ def make_pruner(name: str):
 
 
 @dataclass
+class TrialRun:
+    """One seed's run of a trial, as the live table shows it."""
+
+    name: str
+    run_dir: Path
+    total_steps: int
+    status: str = "running"
+    error: str = ""
+    started: float = 0.0
+
+
+@dataclass
 class Trial:
     handle: Any  # optuna.trial.Trial
-    runs: list[Path]
-    refs: list[Any] = field(default_factory=list)
-    results: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[TrialRun]
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)  # seed index -> what its task returned
     pruned: bool = False
     reported: set[int] = field(default_factory=set)  # evaluation steps already reported to Optuna
 
@@ -176,8 +188,16 @@ class Trial:
         return self.handle.number
 
     @property
+    def dirs(self) -> list[Path]:
+        return [r.run_dir for r in self.runs]
+
+    @property
     def stop_file(self) -> Path:
-        return self.runs[0].parent / f"trial_{self.number:04d}.stop"
+        return self.runs[0].run_dir.parent / f"trial_{self.number:04d}.stop"
+
+    def mark(self, status: str) -> None:
+        for r in self.runs:
+            r.status = status
 
 
 def trial_configs(spec: TuneSpec, number: int, params: dict[str, Any]) -> list:
@@ -220,7 +240,7 @@ def objective(runs: list[Path], last: int) -> float:
 
 def report_progress(t: Trial) -> None:
     """Report each evaluation step every seed has reached (their mean) once; ask the pruner."""
-    per_run = [dict(eval_rows(r)) for r in t.runs]
+    per_run = [dict(eval_rows(r)) for r in t.dirs]
     steps = sorted(set.intersection(*(set(d) for d in per_run))) if per_run else []
     for step in steps:
         if step not in t.reported:
@@ -249,8 +269,9 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     """Run the study to ``spec.trials`` finished trials (complete, pruned or failed); returns the Optuna study."""
     optuna = _optuna()
     from ddpgx.config import preset_config
+    from ddpgx.driver import Driver, import_ray
+    from ddpgx.livetable import LiveTable
     from ddpgx.run import RunLock, RunLocked
-    from ddpgx.sweep import _import_ray, remote_run_task, start_ray
 
     if not spec.env or not spec.out:
         raise UserError("ddpgx tune needs --env and --out")
@@ -278,6 +299,7 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     except Exception as e:  # noqa: BLE001 - a missing driver, an unreachable server, a bad URL: the same fix
         text = (str(e).strip().splitlines() or [""])[0][:200]
         raise UserError(f"cannot open the study storage {storage}: {type(e).__name__}: {text}") from None
+    import_ray(spec.address)  # not installed: one line, before the study is locked
     lock = RunLock(out)
     try:
         lock.acquire()
@@ -285,17 +307,14 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
         raise UserError(
             f"--out {out} is being tuned by another process; wait for it or `touch {out / STOP_FILE}`"
         ) from None
-    ray = _import_ray(spec.address)
     stop_file = out / STOP_FILE
     stop_file.unlink(missing_ok=True)
-    started = start_ray(ray, spec.address)
-    task = remote_run_task(ray, spec.cpus_per_run, 0.0, spec.max_retries)
-    cpus = max(1, int(spec.cpus_per_run))
     limit = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run) // len(spec.seeds))
     # trials a stopped driver left running come first, with the parameters the storage holds for them
     resumable = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
     running: list[Trial] = []
-    from ddpgx.sweep import _CtrlC
+    shown: list[TrialRun] = []  # every trial run this driver started, for the live table
+    driver = Driver(spec.address, spec.cpus_per_run, 0.0, spec.max_retries, stop_file)
 
     def launch(handle: Any, params: dict[str, Any], reported: dict[int, float] | None = None) -> None:
         try:
@@ -306,13 +325,34 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
             study.tell(handle, state=optuna.trial.TrialState.FAIL)
             print(f"trial {handle.number}: {e}")
             return
-        t = Trial(handle, [Path(c.run_dir) for c in cfgs], reported=set(reported or {}))
-        t.stop_file.unlink(missing_ok=True)
-        t.refs = [
-            task.remote(dataclasses.asdict(c), str(stop_file), cpus, os.getcwd(), str(t.stop_file))
-            for c in cfgs
+        runs = [
+            TrialRun(Path(c.run_dir).name, Path(c.run_dir), c.total_steps, started=time.time()) for c in cfgs
         ]
+        t = Trial(handle, runs, reported=set(reported or {}))
+        t.stop_file.unlink(missing_ok=True)
+        for i, c in enumerate(cfgs):
+            driver.submit(dataclasses.asdict(c), (t, i), own_stop=t.stop_file)
         running.append(t)
+        shown.extend(runs)
+
+    def settle(t: Trial) -> None:
+        """All its runs have returned: tell the study (complete, pruned or failed), or leave it running to resume."""
+        failed = [r for r in t.results.values() if r["status"] == "failed"]
+        if failed:
+            study.tell(t.handle, state=optuna.trial.TrialState.FAIL)
+            t.mark("failed")
+            t.runs[0].error = failed[0].get("error", "")
+            print(f"trial {t.number} failed: {t.runs[0].error}")
+        elif t.pruned:
+            study.tell(t.handle, state=optuna.trial.TrialState.PRUNED)
+            t.mark("pruned")
+        elif any(r["status"] != "done" for r in t.results.values()):
+            t.mark(
+                "stopped"
+            )  # stopped (Ctrl-C, .stop): it stays running in the storage, and resumes next time
+        else:
+            study.tell(t.handle, objective(t.dirs, spec.objective_evals))
+            t.mark("done")
 
     def finished() -> int:
         states = (
@@ -322,65 +362,51 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
         )
         return sum(t.state in states for t in study.get_trials(deepcopy=False))
 
-    ctrl_c = _CtrlC()
+    def best() -> str:
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+        if not done:
+            return f"{finished()}/{spec.trials} trials finished"
+        top = max(done, key=lambda t: t.value)
+        return f"{finished()}/{spec.trials} trials finished, best {top.value:.1f} (trial {top.number})"
+
+    def planned() -> int:  # env steps of the trials not asked yet
+        return max(0, spec.trials - finished() - len(running)) * len(spec.seeds) * spec.total_steps
+
+    table = LiveTable(lambda: shown, live, label="tune", planned_steps=planned, note=best)
     try:
-        with ctrl_c:
-            while True:
-                if ctrl_c.count:
-                    raise KeyboardInterrupt
-                stopping = stop_file.exists()
-                while (
-                    not stopping
-                    and len(running) < limit
-                    and (resumable or finished() + len(running) < spec.trials)
-                ):
-                    if resumable:
-                        ft = resumable.pop(0)
-                        launch(optuna.trial.Trial(study, ft._trial_id), ft.params, ft.intermediate_values)
-                    else:
-                        h = study.ask(dists)
-                        launch(h, h.params)
-                if not running:
-                    break
-                refs = [r for t in running for r in t.refs]
-                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=1.0)
-                ready = set(ready)
-                for t in list(running):
-                    report_progress(t)
-                    if not all(r in ready for r in t.refs):
-                        continue
-                    running.remove(t)
-                    try:
-                        results = [ray.get(r) for r in t.refs]
-                    except Exception as e:  # noqa: BLE001 - a trial whose run fails for good is failed, the rest go on
-                        study.tell(t.handle, state=optuna.trial.TrialState.FAIL)
-                        print(
-                            f"trial {t.number} failed: {type(e).__name__}: {str(e).strip().splitlines()[-1:]}"
-                        )
-                        continue
-                    if t.pruned:
-                        study.tell(t.handle, state=optuna.trial.TrialState.PRUNED)
-                    elif any(r["status"] != "done" for r in results):
-                        pass  # stopped (Ctrl-C, .stop): it stays running in the storage, and resumes next time
-                    else:
-                        study.tell(t.handle, objective(t.runs, spec.objective_evals))
-                    write_trials_csv(out, study)
-                if stopping and not running:
-                    break
-    except KeyboardInterrupt:
-        stop_file.write_text("stop\n")
-        print("ddpgx: stopping: each running trial checkpoints at its next episode end")
-        for t in running:
-            for r in t.refs:
-                try:
-                    ray.get(r)
-                except Exception:  # noqa: BLE001
-                    pass
-        raise
+        with driver, table:
+            try:
+                while True:
+                    stopping = driver.stopping
+                    while (
+                        not stopping
+                        and len(running) < limit
+                        and (resumable or finished() + len(running) < spec.trials)
+                    ):
+                        if resumable:
+                            ft = resumable.pop(0)
+                            launch(optuna.trial.Trial(study, ft._trial_id), ft.params, ft.intermediate_values)
+                        else:
+                            h = study.ask(dists)
+                            launch(h, h.params)
+                    if not running:
+                        break
+                    for (t, i), result in driver.poll():
+                        t.results[i] = result
+                    for t in list(running):
+                        report_progress(t)
+                        if len(t.results) == len(t.runs):
+                            running.remove(t)
+                            settle(t)
+                            write_trials_csv(out, study)
+                    table.update()
+                    if stopping and not running:
+                        break
+            except KeyboardInterrupt:
+                driver.drain()  # the trials stay running in the storage and resume next time
+                raise
     finally:
         write_trials_csv(out, study)
-        if started:
-            ray.shutdown()
         lock.release()
     return study
 

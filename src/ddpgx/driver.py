@@ -1,0 +1,201 @@
+"""The driver side of many runs on Ray, shared by ``ddpgx sweep`` and ``ddpgx tune``.
+
+``Driver`` starts an embedded local Ray (or joins a cluster), submits runs as tasks of ``worker.run_task``, hands
+back what each returns, and stops them all on ``touch OUT/.stop`` or Ctrl-C: each running run checkpoints at its
+next episode end. What to run next and what a result means (a sweep's grid, a tune's trials) is the caller's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from ddpgx.errors import UserError
+
+STOP_FILE = (
+    ".stop"  # `touch OUT/.stop`: every running run checkpoints at its next episode end, no new one starts
+)
+
+
+def import_ray(address: str = ""):
+    if address.rpartition(":")[0] in ("127.0.0.1", "localhost") and "ray" not in sys.modules:
+        # Ray rewrites a loopback address to the machine's outward IP before connecting, where a cluster started on
+        # loopback does not listen; Ray's own switch for local-only clusters keeps it on loopback (read on import)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise UserError(
+            "ddpgx sweep runs on Ray, which is not installed: pip install 'ddpgx[cluster]'"
+        ) from None
+    return ray
+
+
+def check_address(address: str) -> None:
+    """An unreachable --address fails here in a second, not after Ray's own minute of retries."""
+    if address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+            pass
+    except (OSError, ValueError) as e:
+        raise UserError(
+            f"cannot reach a Ray cluster at --address {address} ({getattr(e, 'strerror', None) or e}); "
+            "start one with `ray start --head` and pass the address it prints (HOST:6379)"
+        ) from None
+
+
+def error_line(e: BaseException) -> str:
+    cause = getattr(e, "cause", None) or e
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:300]
+
+
+def start_ray(ray, address: str) -> bool:
+    """Join the cluster at ``address``, or start an embedded local Ray on loopback (one worker per core); True if
+    this call started or joined it (the caller shuts it down)."""
+    import logging
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    if address:
+        host = address.rpartition(":")[0]
+        if host in ("127.0.0.1", "localhost"):  # a cluster on loopback: this driver's node is on loopback too
+            kwargs["_node_ip_address"] = "127.0.0.1"
+        ray.init(address=address, **kwargs)
+    else:  # an embedded local Ray on loopback only, one worker per core
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", **kwargs)
+        from ddpgx import reaper
+
+        reaper.watch()  # its agents would outlive a killed driver
+    return True
+
+
+def remote_run_task(ray, cpus_per_run: float, gpus_per_run: float, max_retries: int):
+    """``worker.run_task`` as a Ray task: a fresh process per run (``max_calls=1``), so its core pinning and thread
+    limits hold from its first op; a killed worker's run is retried and resumes from its checkpoint."""
+    from ddpgx import worker
+
+    cpus = max(1, int(cpus_per_run))
+    env_vars = {v: str(cpus) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    if gpus_per_run > 0:  # several runs share a GPU: jax must not preallocate most of its memory
+        env_vars["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{max(0.05, 0.9 * min(1.0, gpus_per_run)):.2f}"
+    return ray.remote(max_calls=1)(worker.run_task).options(
+        num_cpus=cpus_per_run,
+        num_gpus=gpus_per_run or None,
+        max_retries=max_retries,
+        retry_exceptions=False,
+        runtime_env={"env_vars": env_vars},
+    )
+
+
+class CtrlC:
+    """SIGINT sets a flag the driver's loop checks (its first Ctrl-C stops the runs gracefully); a second one
+    raises KeyboardInterrupt at once (abandon the running runs)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.previous: Any = None
+
+    def __enter__(self) -> CtrlC:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self.previous)
+
+
+class Driver:
+    """Runs on Ray, each one ``worker.run_task``: ``submit`` a run's config under a tag of the caller's, ``poll``
+    for the ones that returned, ``drain`` after a Ctrl-C. Used as a context manager, which starts (or joins) Ray
+    and shuts down what it started.
+
+    A result is the task's dict (``status`` done or stopped, where it ran, its last step and eval), or, for a run
+    that failed for good (an exception, or a worker lost more often than ``max_retries``),
+    ``{"status": "failed", "error": one line}``."""
+
+    def __init__(
+        self, address: str, cpus_per_run: float, gpus_per_run: float, max_retries: int, stop_file: Path
+    ) -> None:
+        self.ray = import_ray(address)
+        self.address, self.stop_file = address, stop_file
+        self.cpus_per_run, self.gpus_per_run, self.max_retries = cpus_per_run, gpus_per_run, max_retries
+        self.pending: dict[Any, Any] = {}  # Ray ref -> the caller's tag
+        self.ctrl_c = CtrlC()
+        self.started_here = False
+        self.task: Any = None
+
+    def __enter__(self) -> Driver:
+        self.started_here = start_ray(self.ray, self.address)
+        self.task = remote_run_task(self.ray, self.cpus_per_run, self.gpus_per_run, self.max_retries)
+        # Ray's blocking calls may swallow a KeyboardInterrupt; a flag checked at every poll cannot
+        self.ctrl_c.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.ctrl_c.__exit__(*exc)
+        if self.started_here:
+            self.ray.shutdown()
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``OUT/.stop`` exists: start no more runs."""
+        return self.stop_file.exists()
+
+    def submit(self, cfg: dict[str, Any], tag: Any, own_stop: Path | None = None) -> None:
+        """Start one run (``dataclasses.asdict`` of its Config); ``own_stop``: a file that stops this run alone."""
+        extra = (str(own_stop),) if own_stop else ()
+        cpus = max(1, int(self.cpus_per_run))
+        ref = self.task.remote(cfg, str(self.stop_file), cpus, os.getcwd(), *extra)
+        self.pending[ref] = tag
+
+    def _result(self, ref: Any) -> dict[str, Any]:
+        try:
+            return self.ray.get(ref)
+        except Exception as e:  # noqa: BLE001 - a run that fails for good is reported, the others go on
+            return {"status": "failed", "error": error_line(e)}
+
+    def poll(self, timeout: float = 1.0) -> list[tuple[Any, dict[str, Any]]]:
+        """(tag, result) of the runs that returned within ``timeout`` seconds; KeyboardInterrupt on a Ctrl-C."""
+        if self.ctrl_c.count:
+            raise KeyboardInterrupt
+        if not self.pending:
+            return []
+        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        if ready:  # and whatever else has returned by now
+            ready, _ = self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+        return [(self.pending.pop(ref), self._result(ref)) for ref in ready]
+
+    def drain(self) -> list[tuple[Any, dict[str, Any]]]:
+        """After a Ctrl-C: every running run checkpoints at its next episode end; returns their results. A second
+        Ctrl-C abandons them (their results are then not known: the caller keeps them as stopped)."""
+        self.stop_file.write_text("stop\n")
+        print(
+            "ddpgx: stopping: each running run checkpoints at its next episode end (Ctrl-C again to abandon)"
+        )
+        results = []
+        try:
+            for ref in list(self.pending):
+                results.append((self.pending[ref], self._result(ref)))
+                del self.pending[ref]
+        except KeyboardInterrupt:
+            for ref in self.pending:
+                self.ray.cancel(ref, force=True)
+        return results
