@@ -17,47 +17,35 @@ The sweeps (each resumes exactly where it stopped):
 from __future__ import annotations
 
 import csv
-import json
-import shutil
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from archive import facts as archived  # noqa: E402
+from archive import status, study_runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 OUT = ROOT / "benchmarks" / "out" / "her"
-ARCHIVE = DOCS / "data" / "her"
 BEGIN, END = "<!-- her-hard:begin -->", "<!-- her-hard:end -->"
 SWEEPS = {"push8": "her_push.toml", "push_ablation": "her_push_ablation.toml", "hard8": "her_hard.toml"}
 
 
 def run_facts(run: Path) -> dict:
     """Steps, wall time, steps/s, final and best success, and whether it finished, from a run's own files."""
-    from ddpgx.run import run_status
-
     ev = list(csv.DictReader(open(run / "eval.csv"))) if (run / "eval.csv").exists() else []
     ep = list(csv.DictReader(open(run / "episodes.csv"))) if (run / "episodes.csv").exists() else []
     step = max(([int(ev[-1]["step"])] if ev else []) + ([int(ep[-1]["step"])] if ep else []), default=0)
-    kept = json.loads((run / "facts.json").read_text()) if (run / "facts.json").exists() else None
+    kept = archived(run)
     wall = float(ev[-1]["wall_s"]) if ev else 0.0
     succ = [(int(r["step"]), float(r["success"])) for r in ev]
     hit = next((s for s, v in succ if v >= 0.9), None)
     return {
-        "run": run, "step": step, "wall_s": wall, "sps": step / wall if wall else float("nan"),
+        "run": run, "step": kept.get("step", step), "wall_s": wall,
+        "sps": kept.get("step", step) / wall if wall else float("nan"),
         "final": succ[-1][1] if succ else float("nan"), "best": max((v for _, v in succ), default=float("nan")),
-        "first_09": hit, "status": kept["status"] if kept else run_status(run), "succ": succ,
-        **({"step": kept["step"]} if kept else {}),
+        "first_09": hit, "status": status(run), "succ": succ,
     }  # fmt: skip
-
-
-def archive(run: Path, sweep: str) -> Path:
-    """Copy what the table and the curves need (config.json, eval.csv, status and steps) into docs/data/her."""
-    f = run_facts(run)
-    dst = ARCHIVE / sweep / run.name
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "eval.csv"):
-        shutil.copyfile(run / name, dst / name)
-    (dst / "facts.json").write_text(json.dumps({"status": f["status"], "step": f["step"]}) + "\n")
-    return dst
 
 
 def sweep_runs(sweep: str) -> list[Path]:
@@ -65,16 +53,7 @@ def sweep_runs(sweep: str) -> list[Path]:
     from ddpgx.report import expand_runs
 
     d = OUT / sweep
-    live = [r for r in expand_runs([d]) if (r / "eval.csv").exists()] if d.is_dir() else []
-    for r in live:
-        archive(r, sweep)
-    names = {r.name for r in live}
-    old = (
-        sorted(p for p in (ARCHIVE / sweep).iterdir() if p.name not in names)
-        if (ARCHIVE / sweep).is_dir()
-        else []
-    )
-    return sorted(live + old)
+    return study_runs(expand_runs([d]) if d.is_dir() else [], f"her/{sweep}")
 
 
 def published_rows(text: str) -> dict[str, str]:
@@ -127,7 +106,7 @@ def section(gifs: bool, published: dict[str, str], gif_lines: list[str]) -> list
     for st in stats:  # the sweep's variant name (her8-old-norm), not only the preset the variant starts from
         st.label = st.scores[0].run.name.split("__")[1]
     if missing:  # the published plot has their curves: it stays, and these runs get a plot of their own
-        lines += [""] + [ln for ln in gif_lines if ln.startswith("![success")]
+        lines += [""] + [ln for ln in gif_lines if ln.startswith("![success on the hard Fetch tasks]")]
         png = plot_curves(stats, DOCS / "fetch_hard_success_more.png", "success")
         lines += ["", f"![success of the runs with kept eval files]({png.name})", ""]
     else:

@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from archive import DATA, archive, facts, status, study_runs  # noqa: E402
 from stability import PASS, share_above  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = [ROOT / "benchmarks" / "out" / d for d in ("hopper300", "hopper300_crossq")]
 DOC = ROOT / "docs" / "STABILITY.md"
 BEGIN, END = "<!-- hopper300:begin (benchmarks/hopper300.py --write) -->", "<!-- hopper300:end -->"
+STUDY = "hopper300"  # docs/data/hopper300: each run's eval.csv, config.json and facts, kept in git
 FRESH_EPISODES = 50
 FRESH_SEED = (
     7_000_000  # episodes no training evaluation saw (those are seeded from the run's seed + 1_000_003)
@@ -47,7 +49,11 @@ def worst_fall(values: np.ndarray, threshold: float = PASS) -> tuple[float, floa
 
 
 def fresh_best(run: Path) -> tuple[float, float, int]:
-    """The run's best policy on FRESH_EPISODES new episodes: (mean return, the eval it was picked with, its step)."""
+    """The run's best policy on FRESH_EPISODES new episodes: (mean return, the eval it was picked with, its step).
+    Computed once, from the live run's best.msgpack, and kept in its archived facts.json."""
+    kept = facts(DATA / STUDY / run.name)
+    if "fresh_best" in kept:
+        return tuple(kept["fresh_best"])  # type: ignore[return-value]
     import csv
     from functools import partial
 
@@ -60,17 +66,18 @@ def fresh_best(run: Path) -> tuple[float, float, int]:
     returns = ev.run(policy.normalized)
     ev.close()
     evals = {int(r["step"]): float(r["mean_return"]) for r in csv.DictReader(open(run / "eval.csv"))}
-    return float(np.mean(returns)), evals.get(policy.step, float("nan")), policy.step
+    res = (float(np.mean(returns)), evals.get(policy.step, float("nan")), policy.step)
+    archive(run, DATA / STUDY / run.name, fresh_best=list(res))
+    return res
 
 
 def main() -> None:
     from ddpgx.report import _mean, bootstrap_ci, iqm, score_run
-    from ddpgx.run import load_run_config, run_status
+    from ddpgx.run import load_run_config
 
     groups: dict[str, list[Path]] = {}
-    for sweep in SWEEPS:
-        for r in sorted(sweep.glob("Hopper-v5__*__s*")):
-            groups.setdefault(r.name.split("__")[1], []).append(r)
+    for r in study_runs([r for sweep in SWEEPS for r in sweep.glob("Hopper-v5__*__s*")], STUDY):
+        groups.setdefault(r.name.split("__")[1], []).append(r)
     lines = [
         BEGIN,
         "| variant | seeds done | final eval: mean [95% CI] | IQM | last-5 mean: mean [95% CI] | worst fall after "
@@ -80,7 +87,7 @@ def main() -> None:
     ]
     under_way = []
     for name, runs in groups.items():
-        done = [r for r in runs if run_status(r) == "finished"]
+        done = [r for r in runs if status(r) == "finished"]
         under_way += [r for r in runs if r not in done and (r / "eval.csv").is_file()]
         if not done:
             continue

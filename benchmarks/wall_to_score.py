@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from archive import status, study_runs  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "halfcheetah300"
 DOC = ROOT / "docs" / "VECTOR.md"
@@ -56,8 +59,7 @@ def ci(x: np.ndarray, digits: int = 0) -> str:
 
 
 def main() -> None:
-    from ddpgx.run import run_status
-
+    every = study_runs(OUT.glob("HalfCheetah-v5__*__s*"), "halfcheetah300")  # live runs, and the kept copies
     lines = [
         BEGIN,
         f"| variant | seeds done | reached {TARGET:.0f} | env steps to {TARGET:.0f}: mean [95% CI] | wall time to "
@@ -67,8 +69,8 @@ def main() -> None:
     ]
     pending = []
     for name, what in WHAT.items():
-        runs = sorted(OUT.glob(f"HalfCheetah-v5__{name}__s*"))
-        done = [r for r in runs if run_status(r) == "finished"]
+        runs = [r for r in every if r.name.split("__")[1] == name]
+        done = [r for r in runs if status(r) == "finished"]
         pending += [r for r in runs if r not in done and (r / "eval.csv").is_file()]
         if not done:
             continue

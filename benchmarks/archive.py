@@ -1,0 +1,56 @@
+"""Study results that outlive their run directories: each run's config.json and eval.csv (a few KB) copied to
+docs/data/<study>/<run>/ with facts.json (its status, last step, and whatever else a study computed from files
+that are not kept, such as a best policy's fresh evaluation), so a study's tables and curves can be made again, and
+the study continued with only its missing runs, on a machine where the run directories are gone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "docs" / "data"
+
+
+def facts(run: Path) -> dict:
+    """What an archived copy says of its run ({} for a live run never archived)."""
+    path = run / "facts.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def status(run: Path) -> str:
+    """finished / started / new: from the checkpoints of a live run, from facts.json for an archived copy."""
+    from ddpgx.run import run_status
+
+    return facts(run).get("status") or run_status(run)
+
+
+def archive(run: Path, dst: Path, **extra) -> Path:
+    """Copy ``run``'s config.json and eval.csv to ``dst``, with its status, last step and ``extra`` in facts.json
+    (what an earlier copy recorded is kept unless given again)."""
+    import csv
+
+    from ddpgx.run import run_status
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "eval.csv"):
+        shutil.copyfile(run / name, dst / name)
+    steps = [int(r["step"]) for name in ("eval.csv", "episodes.csv") if (run / name).is_file()
+             for r in csv.DictReader(open(run / name))]  # fmt: skip
+    kept = {**facts(dst), "status": run_status(run), "step": max(steps, default=0), **extra}
+    (dst / "facts.json").write_text(json.dumps(kept, sort_keys=True) + "\n")
+    return dst
+
+
+def study_runs(live: Iterable[Path], study: str) -> list[Path]:
+    """The study's runs: the live ones (archived to docs/data/<study> on the way) and the archived copies of the
+    ones not here, by name."""
+    live = sorted(r for r in live if (r / "eval.csv").is_file())
+    for r in live:
+        archive(r, DATA / study / r.name)
+    names = {r.name for r in live}
+    kept = (
+        sorted(p for p in (DATA / study).iterdir() if p.name not in names) if (DATA / study).is_dir() else []
+    )
+    return sorted(live + kept, key=lambda p: p.name)
