@@ -24,8 +24,8 @@ demo: install sysdeps
 	@echo "plot:   $(DEMO_DIR)/returns.png"
 	@echo "policy: $(DEMO_DIR)/policy.gif"
 
-test: install sysdeps
-	$(BIN)/python -m pytest
+test: install sysdeps  # two workers (tests/conftest.py: a module per worker, Ray modules one at a time)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: install  # the maths and unit tests only, about a minute
 	$(BIN)/python -m pytest -m "not slow"

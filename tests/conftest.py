@@ -20,9 +20,17 @@ UNIT_MODULES = {
 }
 
 
+# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): each module stays on one worker
+# (module-scoped fixtures are made once), and the modules that start Ray clusters share one group, so no two clusters
+# run at once.
+RAY_MODULES = {"test_sweep.py", "test_tune.py"}
+
+
 def pytest_collection_modifyitems(config, items):
     import pytest
 
     for item in items:
         if item.path.name not in UNIT_MODULES:
             item.add_marker(pytest.mark.slow)
+        group = "ray" if item.path.name in RAY_MODULES else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(group))
