@@ -54,3 +54,15 @@ def study_runs(live: Iterable[Path], study: str) -> list[Path]:
         sorted(p for p in (DATA / study).iterdir() if p.name not in names) if (DATA / study).is_dir() else []
     )
     return sorted(live + kept, key=lambda p: p.name)
+
+
+def write_block(doc: Path, begin: str, end: str, text: str) -> None:
+    """Put ``text`` (which starts with ``begin`` and ends with ``end``) in place of that block of ``doc``, or at its
+    end the first time; the rest of the page, written by hand, stays as it is."""
+    page = doc.read_text()
+    if begin in page:
+        head, _, rest = page.partition(begin)
+        page = head + text + rest.partition(end)[2]
+    else:
+        page = page.rstrip() + "\n\n" + text + "\n"
+    doc.write_text(page)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from archive import status, study_runs  # noqa: E402
+from archive import status, study_runs, write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "halfcheetah300"
@@ -124,13 +124,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if "--write" in sys.argv[1:]:
-        doc = DOC.read_text()
-        if BEGIN in doc:
-            head, _, rest = doc.partition(BEGIN)
-            doc = head + text + rest.partition(END)[2]
-        else:
-            doc = doc.rstrip() + "\n\n" + text + "\n"
-        DOC.write_text(doc)
+        write_block(DOC, BEGIN, END, text)
 
 
 if __name__ == "__main__":
