@@ -88,7 +88,7 @@ def main() -> None:
     under_way = []
     for name, runs in groups.items():
         done = [r for r in runs if status(r) == "finished"]
-        under_way += [r for r in runs if r not in done and (r / "eval.csv").is_file()]
+        under_way += [r for r in runs if r not in done and len((r / "eval.csv").read_text().splitlines()) > 1]
         if not done:
             continue
         scores = [score_run(r, load_run_config(r).seed, "eval") for r in done]
