@@ -10,7 +10,7 @@ neither place (published before the copies were kept) stays as it was, and the p
 
 The sweeps (each resumes exactly where it stopped):
     ddpgx sweep benchmarks/sweeps/her_push.toml            # her8, seeds 0-2, <= 2M steps, stop at success 0.95
-    ddpgx sweep benchmarks/sweeps/her_push_ablation.toml   # 1 seed, 500k: old normalizer / one-worker schedule
+    ddpgx sweep benchmarks/sweeps/her_push_ablation.toml   # 1 seed, 800k: old normalizer / one-worker schedule
     ddpgx sweep benchmarks/sweeps/her_hard.toml            # PickAndPlace and Slide, her8, 1 seed, <= 2M
 """
 
