@@ -66,6 +66,10 @@ def published_rows(text: str) -> dict[str, str]:
     }
 
 
+GIF_ENVS = (("FetchPush-v4", "fetchpush"), ("FetchPickAndPlace-v4", "fetchpickandplace"))
+"""The envs whose policy GIF this section records and shows (from its `her8` runs); results.py leaves them alone."""
+
+
 def section(gifs: bool, published: dict[str, str], gif_lines: list[str]) -> list[str]:
     from ddpgx.report import group_stats, plot_curves
 
@@ -116,7 +120,7 @@ def section(gifs: bool, published: dict[str, str], gif_lines: list[str]) -> list
         lines += [f"(The curves lack {', '.join(missing)}: their runs were published before their eval.csv files "
                   "were kept in docs/data/her, and their run directories are gone; the first plot, published with them, has "
                   "their curves.)", ""]  # fmt: skip
-    for env, slug in (("FetchPush-v4", "fetchpush"), ("FetchPickAndPlace-v4", "fetchpickandplace")):
+    for env, slug in GIF_ENVS:
         # a GIF shows a solved task: recorded from a live run with final success >= 0.9, else the published one stays
         cands = [run_facts(r) for r in runs if r.name.startswith(env) and OUT in r.parents]
         best = max((f for f in cands if f["final"] >= 0.9), key=lambda f: f["final"], default=None)
