@@ -53,7 +53,6 @@ def record_best(stats) -> None:
 
 
 def main() -> None:
-
     from ddpgx.report import expand_runs, group_stats, plot_curves
     from ddpgx.run import run_status
 
