@@ -105,18 +105,21 @@ def read(path: Path) -> list[tuple[int, float, float]]:
 def stats(rows: list[tuple[int, float, float]], steps: int) -> dict | None:
     """Final, last-5 mean, best, first eval >= 1000 and env steps/s of one run's curve up to ``steps``."""
     rows = [r for r in rows if r[0] <= steps]
-    if not rows or rows[-1][0] < steps:
+    if not rows:
         return None
     first = next((s for s, m, _ in rows if m >= 1000), None)
     return {"final": rows[-1][1], "last5": float(np.mean([m for _, m, _ in rows[-5:]])),
-            "best": max(m for _, m, _ in rows), "first": first, "sps": rows[-1][0] / rows[-1][2]}  # fmt: skip
+            "best": max(m for _, m, _ in rows), "first": first, "sps": rows[-1][0] / rows[-1][2],
+            "step": rows[-1][0], "done": rows[-1][0] >= steps}  # fmt: skip
 
 
 def cell(st: dict | None) -> str:
+    """A run's figures; a run that stopped short says where (its figures are up to there)."""
     if st is None:
         return "- (not run yet)"
     first = f"{st['first'] // 1000}k" if st["first"] is not None else "never"
-    return f"{st['final']:.0f} / {st['last5']:.0f} / {st['best']:.0f} / {first}"
+    short = "" if st["done"] else f" (stopped at {st['step'] // 1000}k)"
+    return f"{st['final']:.0f} / {st['last5']:.0f} / {st['best']:.0f} / {first}{short}"
 
 
 def curves(steps: int) -> tuple[dict[int, list], dict[int, list]]:
@@ -176,7 +179,7 @@ def table(sb3: dict[int, list], ours: dict[int, list], steps: int) -> str:
         a, b = stats(sb3.get(seed, []), steps), stats(ours.get(seed, []), steps)
         sps = " / ".join(f"{st['sps']:.0f}" if st and st["sps"] == st["sps"] else "-" for st in (a, b))
         lines.append(f"| {seed} | {cell(a)} | {cell(b)} | {sps} |")
-        if a and b:
+        if a and b and a["done"] and b["done"]:
             both["sb3"].append(a)
             both["ours"].append(b)
     if both["sb3"]:
