@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,29 +42,37 @@ ENV = "Hopper-v5"
 EVAL_EVERY, EVAL_EPISODES = 5_000, 10
 
 
+def sb3_td3(cfg: Any, env: Any, **overrides: Any) -> Any:
+    """Stable-Baselines3's TD3 on ``env`` with the settings of the ddpgx config ``cfg`` (its Gaussian exploration,
+    one gradient step per env step, CPU); ``overrides`` replace any of TD3's keyword arguments."""
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    assert cfg.actor_lr == cfg.critic_lr, "SB3's TD3 has one learning rate"
+    act_dim = env.action_space.shape[0]
+    kw = dict(
+        learning_rate=cfg.actor_lr, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
+        batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma, train_freq=1, gradient_steps=1,
+        action_noise=NormalActionNoise(np.zeros(act_dim), cfg.noise_sigma * np.ones(act_dim)),
+        policy_delay=cfg.policy_delay, target_policy_noise=cfg.target_noise, target_noise_clip=cfg.target_noise_clip,
+        policy_kwargs=dict(net_arch=dict(pi=list(cfg.actor_hidden), qf=list(cfg.critic_hidden))),
+        device="cpu", verbose=0,
+    )  # fmt: skip
+    return TD3("MlpPolicy", env, **{**kw, **overrides})
+
+
 def run_sb3(seed: int, steps: int) -> Path:
     import gymnasium as gym
     import torch
-    from stable_baselines3 import TD3
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.noise import NormalActionNoise
 
     from ddpgx import preset_config
 
     cfg = preset_config("td3", ENV)
-    assert cfg.actor_hidden == cfg.critic_hidden and cfg.actor_lr == cfg.critic_lr
     torch.set_num_threads(1)  # one core per run, as the ddpgx runs of the study had
     out = OUT / f"s{seed}"
     out.mkdir(parents=True, exist_ok=True)
-    env = gym.make(ENV)
-    act_dim = env.action_space.shape[0]
-    model = TD3(
-        "MlpPolicy", env, learning_rate=cfg.actor_lr, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
-        batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma, train_freq=1, gradient_steps=1,
-        action_noise=NormalActionNoise(np.zeros(act_dim), cfg.noise_sigma * np.ones(act_dim)),
-        policy_delay=cfg.policy_delay, target_policy_noise=cfg.target_noise, target_noise_clip=cfg.target_noise_clip,
-        policy_kwargs=dict(net_arch=list(cfg.actor_hidden)), seed=seed, device="cpu", verbose=0,
-    )  # fmt: skip
+    model = sb3_td3(cfg, gym.make(ENV), seed=seed)
     eval_env = gym.make(ENV)
     rows: list[tuple[int, float, float]] = []
     start = time.perf_counter()

@@ -12,14 +12,16 @@ themselves). After every step it compares every parameter of the actor, both cri
 critic loss. Float32 on both sides: agreement is to rounding, where a fault
 (a wrong delay phase, a target updated on the wrong steps, the wrong critic in the actor loss, a missing clip, a
 mis-wired min) shows as a difference of the order of the update itself: each network's gap is the distance
-between the two sides' weights over the distance its weights moved from the shared start. Exits 1 if any step disagrees. `--inject delay|smoothing-clip|tau|no-smoothing`
-changes one setting on ddpgx's side only, to show that the check catches a fault of that kind.
+between the two sides' weights over the distance its weights moved from the shared start. Exits 1 if any step
+disagrees. `--inject delay|smoothing-clip|tau|no-smoothing` changes one setting on ddpgx's side only, to show that
+the check catches a fault of that kind.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -27,40 +29,48 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def flax_to_torch(seq: Any, params: dict) -> None:
-    """Copy a flax MLP (hidden_0, hidden_1, ..., out) into a torch Sequential of Linear layers."""
+def layers(params: dict) -> list[dict]:
+    """A flax MLP's Dense layers in order: hidden_0, hidden_1, ..., out."""
+    hidden = sorted((k for k in params if k.startswith("hidden_")), key=lambda k: int(k[7:]))
+    return [params[k] for k in [*hidden, "out"]]
+
+
+def linears(seq: Any) -> list[Any]:
+    """A torch Sequential's Linear layers in order."""
     import torch
 
-    linears = [m for m in seq if isinstance(m, torch.nn.Linear)]
-    names = sorted((k for k in params if k.startswith("hidden_")), key=lambda k: int(k[7:])) + ["out"]
-    assert len(linears) == len(names), (len(linears), names)
+    return [m for m in seq if isinstance(m, torch.nn.Linear)]
+
+
+def flax_to_torch(seq: Any, params: dict) -> None:
+    """Copy a flax MLP into a torch Sequential of the same shape (torch keeps weights as (out, in))."""
+    import torch
+
     with torch.no_grad():
-        for lin, name in zip(linears, names, strict=True):
-            lin.weight.copy_(torch.from_numpy(np.asarray(params[name]["kernel"]).T.copy()))
-            lin.bias.copy_(torch.from_numpy(np.asarray(params[name]["bias"]).copy()))
+        for lin, layer in zip(linears(seq), layers(params), strict=True):
+            lin.weight.copy_(torch.from_numpy(np.asarray(layer["kernel"]).T.copy()))
+            lin.bias.copy_(torch.from_numpy(np.asarray(layer["bias"]).copy()))
 
 
 def flat_torch(seq: Any) -> np.ndarray:
     """A torch MLP's weights and biases as one vector, in flax's layout and order."""
-    import torch
-
-    linears = [m for m in seq if isinstance(m, torch.nn.Linear)]
     return np.concatenate([np.concatenate([lin.weight.detach().numpy().T.ravel(), lin.bias.detach().numpy()])
-                           for lin in linears])  # fmt: skip
+                           for lin in linears(seq)])  # fmt: skip
 
 
 def flat_flax(params: dict) -> np.ndarray:
-    names = sorted((k for k in params if k.startswith("hidden_")), key=lambda k: int(k[7:])) + ["out"]
-    return np.concatenate([np.concatenate([np.asarray(params[n]["kernel"]).ravel(), np.asarray(params[n]["bias"])])
-                           for n in names])  # fmt: skip
+    return np.concatenate([np.concatenate([np.asarray(layer["kernel"]).ravel(), np.asarray(layer["bias"])])
+                           for layer in layers(params)])  # fmt: skip
 
 
-def gap(theirs: np.ndarray, ours: np.ndarray, start: np.ndarray) -> float:
-    """||theirs - ours|| relative to how far ours moved from the shared start, ||ours - start||: 0 for the same
-    update, about 1 or more for a different one; rounding gives about 1e-6 to 1e-3 (Adam's first steps turn the
-    sign of a near-zero gradient into a whole learning-rate step, so a few weights may differ by 2 lr)."""
-    moved = float(np.linalg.norm(ours - start))
-    return float(np.linalg.norm(theirs - ours)) / moved if moved > 0 else float(np.linalg.norm(theirs - ours))
+def gap(theirs: Any, ours: dict, start: np.ndarray) -> float:
+    """||theirs - ours|| (a torch MLP against a flax one) relative to how far ours moved from the shared start,
+    ||ours - start||: 0 for the same update, about 1 or more for a different one; rounding gives about 1e-6 to 1e-3
+    (Adam's first steps turn the sign of a near-zero gradient into a whole learning-rate step, so a few weights may
+    differ by 2 lr)."""
+    t, o = flat_torch(theirs), flat_flax(ours)
+    moved = float(np.linalg.norm(o - start))
+    return float(np.linalg.norm(t - o)) / moved if moved > 0 else float(np.linalg.norm(t - o))
 
 
 FAULTS = {  # one setting changed on ddpgx's side only: the check must call each of these different
@@ -88,13 +98,15 @@ def main() -> int:
 
     import gymnasium as gym
     import torch
-    from stable_baselines3 import TD3
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
     from ddpgx import preset_config
     from ddpgx.learner import Learner
     from ddpgx.replay import Batch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from td3_sb3_hopper import sb3_td3
 
     torch.set_num_threads(1)
     cfg = preset_config(args.preset, args.env)
@@ -106,13 +118,7 @@ def main() -> int:
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     learner = Learner(cfg.replace(**FAULTS[args.inject]), obs_dim, act_dim)
     state = learner.init(0)
-    model = TD3(
-        "MlpPolicy", env, learning_rate=cfg.actor_lr, batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma,
-        policy_delay=cfg.policy_delay, target_policy_noise=cfg.target_noise, target_noise_clip=cfg.target_noise_clip,
-        policy_kwargs=dict(net_arch=dict(pi=list(cfg.actor_hidden), qf=list(cfg.critic_hidden))),
-        buffer_size=1000, learning_starts=0, seed=0, device="cpu", verbose=0,
-    )  # fmt: skip
-    assert cfg.actor_lr == cfg.critic_lr, "SB3's TD3 has one learning rate"
+    model = sb3_td3(cfg, env, buffer_size=1000, learning_starts=0, seed=0)  # batches come from this script
     model.set_logger(configure(None, []))  # train() records its losses here
     pol = model.policy
     for net, params in ((pol.actor.mu, state.actor["params"]), (pol.actor_target.mu, state.actor["params"])):
@@ -161,16 +167,15 @@ def main() -> int:
         finally:
             torch.Tensor.normal_ = normal_orig  # type: ignore[method-assign]
         sb3_loss = model.logger.name_to_value["train/critic_loss"]
-        nets = {
-            "actor": (pol.actor.mu, state.actor["params"], starts["actor"]),
-            "critics": [(pol.critic.q_networks[i], state.critic["params"][f"q{i}"], starts[f"q{i}"]) for i in (0, 1)],
-            "targets": [(pol.actor_target.mu, state.actor_target["params"], starts["actor"])]
-            + [(pol.critic_target.q_networks[i], state.critic_target["params"][f"q{i}"], starts[f"q{i}"])
-               for i in (0, 1)],
-        }  # fmt: skip
-        a = gap(flat_torch(nets["actor"][0]), flat_flax(nets["actor"][1]), nets["actor"][2])
-        c = max(gap(flat_torch(n), flat_flax(p), s0) for n, p, s0 in nets["critics"])
-        tg = max(gap(flat_torch(n), flat_flax(p), s0) for n, p, s0 in nets["targets"])
+        a = gap(pol.actor.mu, state.actor["params"], starts["actor"])
+        c = max(
+            gap(pol.critic.q_networks[i], state.critic["params"][f"q{i}"], starts[f"q{i}"]) for i in (0, 1)
+        )
+        tg = max(
+            gap(pol.actor_target.mu, state.actor_target["params"], starts["actor"]),
+            *(gap(pol.critic_target.q_networks[i], state.critic_target["params"][f"q{i}"], starts[f"q{i}"])
+              for i in (0, 1)),
+        )  # fmt: skip
         loss_rel = abs(float(metrics.critic_loss) - sb3_loss) / (abs(sb3_loss) + 1e-12)
         worst = max(a, c, tg, loss_rel)  # the actor's gap is 0 until its first update (step policy_delay)
         worst_all = max(worst_all, worst)
