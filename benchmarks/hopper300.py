@@ -1,8 +1,11 @@
 """docs/STABILITY.md's 300k study on Hopper-v5: which variant keeps hopping, over seeds.
 
     ddpgx sweep benchmarks/sweeps/hopper300.toml          # modern --obs-norm and td3-paper, seeds 0-2
+    ddpgx sweep benchmarks/sweeps/hopper300_final.toml    # the same two, seeds 2-4 (screening's seed 2, the final)
     ddpgx sweep benchmarks/sweeps/hopper300_crossq.toml   # DDPG with CrossQ's critic (256-wide), seeds 0-2
-    python benchmarks/hopper300.py                        # prints the table; --write puts it into STABILITY.md
+    ddpgx sweep benchmarks/sweeps/hopper300_td3obs.toml   # td3-paper with --obs-norm, seeds 0-4
+    ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml   # the HalfCheetah check: td3-paper, seeds 0-2
+    python benchmarks/hopper300.py     # prints the tables; --write puts them and docs/hopper300.png into STABILITY.md
 
 For every finished run: its final noise-free eval, the mean of its last five, the worst fall after it first passed
 1000 (from the highest eval reached so far, in return and as a share of that level: the issue's goal is a fall of
@@ -10,6 +13,10 @@ at most 30%), the share of evaluations from then on that stay at or above 1000, 
 (best.msgpack, picked by the 10-episode training evaluations) re-evaluated on 50 fresh episodes beside the figure
 it was picked with. Across seeds: mean [95% bootstrap CI] and IQM, ddpgx report's statistics. Runs still under way
 are listed with their step.
+
+The HalfCheetah check (a stabilizer that hurts HalfCheetah is not a default): the Hopper study's variants on
+HalfCheetah-v5 at 300k beside `modern`'s runs of the same budget (halfcheetah300.toml's n1, archived), final eval and
+last-5 mean across seeds.
 """
 
 from __future__ import annotations
@@ -24,9 +31,17 @@ from archive import DATA, archive, facts, status, study_runs, write_block  # noq
 from stability import PASS, share_above  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEPS = [ROOT / "benchmarks" / "out" / d for d in ("hopper300", "hopper300_crossq")]
+SWEEPS = [ROOT / "benchmarks" / "out" / d for d in ("hopper300", "hopper300_crossq", "hopper300_td3obs")]
+CHEETAH_SWEEP = ROOT / "benchmarks" / "out" / "halfcheetah300_check"
+CHEETAH_STUDY = "halfcheetah_check"
+CHEETAH_MODERN = (
+    "halfcheetah300/HalfCheetah-v5__n1__s*"  # modern's side: wall_to_score's runs, archived in docs/data
+)
+PLOT = ROOT / "docs" / "hopper300.png"
 DOC = ROOT / "docs" / "STABILITY.md"
 BEGIN, END = "<!-- hopper300:begin (benchmarks/hopper300.py --write) -->", "<!-- hopper300:end -->"
+CHEETAH_BEGIN = "<!-- halfcheetah-check:begin (benchmarks/hopper300.py --write) -->"
+CHEETAH_END = "<!-- halfcheetah-check:end -->"
 STUDY = "hopper300"  # docs/data/hopper300: each run's eval.csv, config.json and facts, kept in git
 FRESH_EPISODES = 50
 FRESH_SEED = (
@@ -71,13 +86,29 @@ def fresh_best(run: Path) -> tuple[float, float, int]:
     return res
 
 
-def main() -> None:
-    from ddpgx.report import _mean, bootstrap_ci, iqm, score_run
+def ci(x: np.ndarray) -> str:
+    """The mean's 95% bootstrap CI across seeds, as ddpgx report computes it."""
+    from ddpgx.report import _mean, bootstrap_ci
+
+    if len(x) < 2:
+        return "[-, -]"
+    lo, hi = bootstrap_ci([x], _mean)
+    return f"[{lo:.0f}, {hi:.0f}]"
+
+
+def finished_scores(runs: list[Path]) -> tuple[list[Path], list]:
+    """The finished runs among ``runs`` and their eval curves (ddpgx report's RunScore)."""
+    from ddpgx.report import score_run
     from ddpgx.run import load_run_config
 
-    groups: dict[str, list[Path]] = {}
-    for r in study_runs([r for sweep in SWEEPS for r in sweep.glob("Hopper-v5__*__s*")], STUDY):
-        groups.setdefault(r.name.split("__")[1], []).append(r)
+    done = [r for r in runs if status(r) == "finished"]
+    return done, [score_run(r, load_run_config(r).seed, "eval") for r in done]
+
+
+def hopper_table(groups: dict[str, list[Path]]) -> str:
+    """The issue's columns, a row per variant, and the runs still under way."""
+    from ddpgx.report import iqm, score_run
+
     lines = [
         BEGIN,
         "| variant | seeds done | final eval: mean [95% CI] | IQM | last-5 mean: mean [95% CI] | worst fall after "
@@ -87,11 +118,10 @@ def main() -> None:
     ]
     under_way = []
     for name, runs in groups.items():
-        done = [r for r in runs if status(r) == "finished"]
+        done, scores = finished_scores(runs)
         under_way += [r for r in runs if r not in done and len((r / "eval.csv").read_text().splitlines()) > 1]
         if not done:
             continue
-        scores = [score_run(r, load_run_config(r).seed, "eval") for r in done]
         finals = np.array([s.final for s in scores])
         last5 = np.array([np.mean(s.values[-5:]) for s in scores])
         falls = np.array([worst_fall(s.values) for s in scores])
@@ -102,13 +132,6 @@ def main() -> None:
             for l5, (_, rel) in zip(last5, falls, strict=True)
             if l5 >= GOAL_LAST5 and rel == rel and rel <= GOAL_FALL
         )
-
-        def ci(x: np.ndarray) -> str:
-            if len(x) < 2:
-                return "[-, -]"
-            lo, hi = bootstrap_ci([x], _mean)
-            return f"[{lo:.0f}, {hi:.0f}]"
-
         reached = ~np.isnan(falls[:, 0])
         fall_txt = f"{falls[reached, 0].mean():.0f}; {falls[reached, 0].max():.0f}" if reached.any() else "-"
         rel_txt = f"{falls[reached, 1].max():.0%}" if reached.any() else "-"
@@ -127,10 +150,80 @@ def main() -> None:
         lines += ["", "Under way (the sweeps' commands continue them): " + ", ".join(
             f"{r.name} at {score_run(r, 0, 'eval').step // 1000}k" for r in under_way) + "."]  # fmt: skip
     lines.append(END)
-    text = "\n".join(lines)
-    print(text)
+    return "\n".join(lines)
+
+
+def plot_seeds(groups: dict[str, list[Path]], out: Path) -> None:
+    """A panel per variant, every finished seed's eval curve in it: the swings a mean curve would hide."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(name, finished_scores(runs)[1]) for name, runs in groups.items()]
+    panels = [(name, scores) for name, scores in panels if scores]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), sharey=True, squeeze=False)
+    for ax, (name, scores) in zip(axes[0], panels, strict=True):
+        for s in scores:
+            ax.plot(s.steps / 1000, s.values, lw=1.1, color=f"C{s.seed}", label=f"s{s.seed}")
+        ax.axhline(PASS, color="grey", lw=0.6, ls=":")
+        ax.axhline(GOAL_LAST5, color="grey", lw=0.6, ls="--")
+        ax.set(title=f"{name} ({len(scores)} seeds)", xlabel="env steps (k)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0][0].set_ylabel("noise-free eval return (10 episodes)")
+    fig.suptitle("Hopper-v5, 300k steps: every seed (dotted: 1000, dashed: the goal's 2500)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def cheetah_table() -> str:
+    """The HalfCheetah check: each variant run on HalfCheetah-v5 at 300k beside `modern`'s runs of that budget."""
+    from ddpgx.report import iqm
+
+    live = CHEETAH_SWEEP.glob("HalfCheetah-v5__*__s*") if CHEETAH_SWEEP.is_dir() else []
+    groups: dict[str, list[Path]] = {"modern": sorted(DATA.glob(CHEETAH_MODERN))}
+    for r in study_runs(live, CHEETAH_STUDY):
+        groups.setdefault(r.name.split("__")[1], []).append(r)
+    lines = [
+        CHEETAH_BEGIN,
+        "| variant on HalfCheetah-v5, 300k | seeds done | final eval: mean [95% CI] | IQM | last-5 mean: mean "
+        "[95% CI] | best eval (mean) | per seed: final / last-5 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    under_way = []
+    for name, runs in groups.items():
+        done, scores = finished_scores(runs)
+        under_way += [r.name for r in runs if r not in done]
+        if not done:
+            continue
+        finals = np.array([s.final for s in scores])
+        last5 = np.array([np.mean(s.values[-5:]) for s in scores])
+        lines.append(
+            f"| {name} | {len(done)} | {finals.mean():.0f} {ci(finals)} | {float(iqm(finals)):.0f} | "
+            f"{last5.mean():.0f} {ci(last5)} | {np.mean([s.values.max() for s in scores]):.0f} | "
+            + ", ".join(f"s{s.seed}: {s.final:.0f} / {l5:.0f}" for s, l5 in zip(scores, last5, strict=True))
+            + " |"
+        )
+    if under_way:
+        lines += ["", "Not finished (`ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml` continues them): "
+                  + ", ".join(under_way) + "."]  # fmt: skip
+    lines.append(CHEETAH_END)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    groups: dict[str, list[Path]] = {}
+    for r in study_runs([r for sweep in SWEEPS for r in sweep.glob("Hopper-v5__*__s*")], STUDY):
+        groups.setdefault(r.name.split("__")[1], []).append(r)
+    hopper, cheetah = hopper_table(groups), cheetah_table()
+    print(hopper, cheetah, sep="\n\n")
     if "--write" in sys.argv[1:]:
-        write_block(DOC, BEGIN, END, text)
+        write_block(DOC, BEGIN, END, hopper)
+        write_block(DOC, CHEETAH_BEGIN, CHEETAH_END, cheetah)
+        plot_seeds(groups, PLOT)
+        print(f"wrote {DOC} and {PLOT}")
 
 
 if __name__ == "__main__":
