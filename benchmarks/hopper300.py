@@ -3,7 +3,7 @@
     ddpgx sweep benchmarks/sweeps/hopper300.toml          # modern --obs-norm and td3-paper, seeds 0-2
     ddpgx sweep benchmarks/sweeps/hopper300_final.toml    # the same two, seeds 2-4 (screening's seed 2, the final)
     ddpgx sweep benchmarks/sweeps/hopper300_crossq.toml   # DDPG with CrossQ's critic (256-wide), seeds 0-2
-    ddpgx sweep benchmarks/sweeps/hopper300_td3obs.toml   # td3-paper with --obs-norm, seeds 0-2
+    ddpgx sweep benchmarks/sweeps/hopper300_td3obs.toml   # td3-paper with --obs-norm, seeds 0-4
     ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml   # the HalfCheetah check: crossq-256, seeds 0-2
     python benchmarks/hopper300.py     # prints the tables; --write puts them and docs/hopper300.png into STABILITY.md
 
