@@ -63,6 +63,15 @@ def worst_fall(values: np.ndarray, threshold: float = PASS) -> tuple[float, floa
     return float(falls[i]), float(falls[i] / peak[i]) if falls[i] > 0 else 0.0
 
 
+def late_dips(values: np.ndarray, k: int = 20) -> tuple[float, int]:
+    """The last ``k`` evaluations (the last 100k steps at one per 5k): their median, and how many of them fell more
+    than GOAL_FALL below it. A run that holds a level and dips for single evaluations has a high median and few
+    dips; one that swings has a low median, or many."""
+    last = values[-k:]
+    med = float(np.median(last))
+    return med, int(np.sum(last < (1 - GOAL_FALL) * med))
+
+
 def fresh_best(run: Path) -> tuple[float, float, int]:
     """The run's best policy on FRESH_EPISODES new episodes: (mean return, the eval it was picked with, its step).
     Computed once, from the live run's best.msgpack, and kept in its archived facts.json."""
@@ -113,8 +122,9 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
         BEGIN,
         "| variant | seeds done | final eval: mean [95% CI] | IQM | last-5 mean: mean [95% CI] | worst fall after "
         "first 1000 (mean; max) | as share of its peak (max) | evals >= 1000 after first 1000 | best policy on 50 "
-        "fresh episodes: mean [95% CI]: per seed (the eval it was picked with @ step) | goal met (last-5 >= 2500, fall <= 30%) | per seed: final / last-5 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "fresh episodes: mean [95% CI]: per seed (the eval it was picked with @ step) | last 100k (20 evals): median, "
+        "mean over seeds; dips over 30% below it, per seed | goal met (last-5 >= 2500, fall <= 30%) | per seed: final / last-5 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     under_way = []
     for name, runs in groups.items():
@@ -126,6 +136,7 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
         last5 = np.array([np.mean(s.values[-5:]) for s in scores])
         falls = np.array([worst_fall(s.values) for s in scores])
         shares = np.array([share_above(s.values) for s in scores])
+        dips = [late_dips(s.values) for s in scores]
         fresh = [fresh_best(r) for r in done]
         met = sum(
             1
@@ -145,6 +156,7 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
         lines.append(
             f"| {name} | {len(done)} | {finals.mean():.0f} {ci(finals)} | {float(iqm(finals)):.0f} | "
             f"{last5.mean():.0f} {ci(last5)} | {fall_txt} | {rel_txt} | {share_txt} | {fresh_txt} | "
+            f"{np.mean([m for m, _ in dips]):.0f}; {', '.join(str(n) for _, n in dips)} | "
             f"{met} of {len(done)} | "
             + ", ".join(f"s{s.seed}: {s.final:.0f} / {l5:.0f}" for s, l5 in zip(scores, last5, strict=True))
             + " |"
