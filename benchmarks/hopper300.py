@@ -114,6 +114,29 @@ def finished_scores(runs: list[Path]) -> tuple[list[Path], list]:
     return done, [score_run(r, load_run_config(r).seed, "eval") for r in done]
 
 
+def grouped(runs: list[Path]) -> dict[str, list[Path]]:
+    """Runs by variant (the middle of ENV__VARIANT__sSEED)."""
+    groups: dict[str, list[Path]] = {}
+    for r in runs:
+        groups.setdefault(r.name.split("__")[1], []).append(r)
+    return groups
+
+
+def variants(groups: dict[str, list[Path]]):
+    """Per variant with a finished run: (name, finished runs, their eval curves, finals, last-5 means)."""
+    for name, runs in groups.items():
+        done, scores = finished_scores(runs)
+        if done:
+            finals = np.array([s.final for s in scores])
+            yield name, done, scores, finals, np.array([np.mean(s.values[-5:]) for s in scores])
+
+
+def not_finished(groups: dict[str, list[Path]]) -> list[Path]:
+    """Runs started (at least one evaluation) but not finished."""
+    return [r for runs in groups.values() for r in runs
+            if status(r) != "finished" and len((r / "eval.csv").read_text().splitlines()) > 1]  # fmt: skip
+
+
 def hopper_table(groups: dict[str, list[Path]]) -> str:
     """The issue's columns, a row per variant, and the runs still under way."""
     from ddpgx.report import iqm, score_run
@@ -126,14 +149,7 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
         "mean over seeds; dips over 30% below it, per seed | goal met (last-5 >= 2500, fall <= 30%) | per seed: final / last-5 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    under_way = []
-    for name, runs in groups.items():
-        done, scores = finished_scores(runs)
-        under_way += [r for r in runs if r not in done and len((r / "eval.csv").read_text().splitlines()) > 1]
-        if not done:
-            continue
-        finals = np.array([s.final for s in scores])
-        last5 = np.array([np.mean(s.values[-5:]) for s in scores])
+    for name, done, scores, finals, last5 in variants(groups):
         falls = np.array([worst_fall(s.values) for s in scores])
         shares = np.array([share_above(s.values) for s in scores])
         dips = [late_dips(s.values) for s in scores]
@@ -161,7 +177,7 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
             + ", ".join(f"s{s.seed}: {s.final:.0f} / {l5:.0f}" for s, l5 in zip(scores, last5, strict=True))
             + " |"
         )
-    if under_way:
+    if under_way := not_finished(groups):
         lines += ["", "Under way (the sweeps' commands continue them): " + ", ".join(
             f"{r.name} at {score_run(r, 0, 'eval').step // 1000}k" for r in under_way) + "."]  # fmt: skip
     lines.append(END)
@@ -198,40 +214,29 @@ def cheetah_table() -> str:
     from ddpgx.report import iqm
 
     live = CHEETAH_SWEEP.glob("HalfCheetah-v5__*__s*") if CHEETAH_SWEEP.is_dir() else []
-    groups: dict[str, list[Path]] = {"modern": sorted(DATA.glob(CHEETAH_MODERN))}
-    for r in study_runs(live, CHEETAH_STUDY):
-        groups.setdefault(r.name.split("__")[1], []).append(r)
+    groups = {"modern": sorted(DATA.glob(CHEETAH_MODERN)), **grouped(study_runs(live, CHEETAH_STUDY))}
     lines = [
         CHEETAH_BEGIN,
         "| variant on HalfCheetah-v5, 300k | seeds done | final eval: mean [95% CI] | IQM | last-5 mean: mean "
         "[95% CI] | best eval (mean) | per seed: final / last-5 |",
         "|---|---|---|---|---|---|---|",
     ]
-    under_way = []
-    for name, runs in groups.items():
-        done, scores = finished_scores(runs)
-        under_way += [r.name for r in runs if r not in done]
-        if not done:
-            continue
-        finals = np.array([s.final for s in scores])
-        last5 = np.array([np.mean(s.values[-5:]) for s in scores])
+    for name, done, scores, finals, last5 in variants(groups):
         lines.append(
             f"| {name} | {len(done)} | {finals.mean():.0f} {ci(finals)} | {float(iqm(finals)):.0f} | "
             f"{last5.mean():.0f} {ci(last5)} | {np.mean([s.values.max() for s in scores]):.0f} | "
             + ", ".join(f"s{s.seed}: {s.final:.0f} / {l5:.0f}" for s, l5 in zip(scores, last5, strict=True))
             + " |"
         )
-    if under_way:
+    if under_way := not_finished(groups):
         lines += ["", "Not finished (`ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml` continues them): "
-                  + ", ".join(under_way) + "."]  # fmt: skip
+                  + ", ".join(r.name for r in under_way) + "."]  # fmt: skip
     lines.append(CHEETAH_END)
     return "\n".join(lines)
 
 
 def main() -> None:
-    groups: dict[str, list[Path]] = {}
-    for r in study_runs([r for sweep in SWEEPS for r in sweep.glob("Hopper-v5__*__s*")], STUDY):
-        groups.setdefault(r.name.split("__")[1], []).append(r)
+    groups = grouped(study_runs([r for sweep in SWEEPS for r in sweep.glob("Hopper-v5__*__s*")], STUDY))
     hopper, cheetah = hopper_table(groups), cheetah_table()
     print(hopper, cheetah, sep="\n\n")
     if "--write" in sys.argv[1:]:
