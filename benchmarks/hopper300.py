@@ -4,7 +4,9 @@
     ddpgx sweep benchmarks/sweeps/hopper300_final.toml    # the same two, seeds 2-4 (screening's seed 2, the final)
     ddpgx sweep benchmarks/sweeps/hopper300_crossq.toml   # DDPG with CrossQ's critic (256-wide), seeds 0-2
     ddpgx sweep benchmarks/sweeps/hopper300_td3obs.toml   # td3-paper with --obs-norm, seeds 0-4
-    ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml   # the HalfCheetah check: crossq-256, seeds 0-2
+    ddpgx sweep benchmarks/sweeps/hopper300_crossq_final.toml     # crossq-256, seeds 3-4
+    ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml       # the HalfCheetah check: td3-paper-obs-norm, 3 seeds
+    ddpgx sweep benchmarks/sweeps/halfcheetah300_check_crossq.toml    # and crossq-256, 3 seeds
     python benchmarks/hopper300.py     # prints the tables; --write puts them and docs/hopper300.png into STABILITY.md
 
 For every finished run: its final noise-free eval, the mean of its last five, the worst fall after it first passed
@@ -32,7 +34,9 @@ from stability import PASS, share_above  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = [ROOT / "benchmarks" / "out" / d for d in ("hopper300", "hopper300_crossq", "hopper300_td3obs")]
-CHEETAH_SWEEP = ROOT / "benchmarks" / "out" / "halfcheetah300_check"
+CHEETAH_SWEEPS = [
+    ROOT / "benchmarks" / "out" / d for d in ("halfcheetah300_check", "halfcheetah300_check_crossq")
+]
 CHEETAH_STUDY = "halfcheetah_check"
 CHEETAH_MODERN = (
     "halfcheetah300/HalfCheetah-v5__n1__s*"  # modern's side: wall_to_score's runs, archived in docs/data
@@ -213,7 +217,7 @@ def cheetah_table() -> str:
     """The HalfCheetah check: each variant run on HalfCheetah-v5 at 300k beside `modern`'s runs of that budget."""
     from ddpgx.report import iqm
 
-    live = CHEETAH_SWEEP.glob("HalfCheetah-v5__*__s*") if CHEETAH_SWEEP.is_dir() else []
+    live = [r for sweep in CHEETAH_SWEEPS for r in sweep.glob("HalfCheetah-v5__*__s*")]
     groups = {"modern": sorted(DATA.glob(CHEETAH_MODERN)), **grouped(study_runs(live, CHEETAH_STUDY))}
     lines = [
         CHEETAH_BEGIN,
@@ -229,7 +233,7 @@ def cheetah_table() -> str:
             + " |"
         )
     if under_way := not_finished(groups):
-        lines += ["", "Not finished (`ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml` continues them): "
+        lines += ["", "Not finished (the check's sweeps continue them): "
                   + ", ".join(r.name for r in under_way) + "."]  # fmt: skip
     lines.append(CHEETAH_END)
     return "\n".join(lines)
