@@ -10,6 +10,8 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 DATA = Path(__file__).resolve().parent.parent / "docs" / "data"
 
 
@@ -66,3 +68,17 @@ def write_block(doc: Path, begin: str, end: str, text: str) -> None:
     else:
         page = page.rstrip() + "\n\n" + text + "\n"
     doc.write_text(page)
+
+
+def mean_ci(x: np.ndarray, digits: int = 0) -> str:
+    """``mean [lo, hi]`` over seeds, the 95% bootstrap CI of the mean as ddpgx report computes it; the mean alone
+    for one value, ``-`` for none (NaNs, runs that never got there, are left out)."""
+    from ddpgx.report import _mean, bootstrap_ci
+
+    x = x[~np.isnan(x)]
+    if not len(x):
+        return "-"
+    if len(x) < 2:
+        return f"{x.mean():.{digits}f}"
+    lo, hi = bootstrap_ci([x], _mean)
+    return f"{x.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from archive import DATA, archive, facts, status, study_runs, write_block  # noqa: E402
+from archive import DATA, archive, facts, mean_ci, status, study_runs, write_block  # noqa: E402
 from stability import PASS, share_above  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +38,7 @@ CHEETAH_SWEEPS = [
     ROOT / "benchmarks" / "out" / d for d in ("halfcheetah300_check", "halfcheetah300_check_crossq")
 ]
 CHEETAH_STUDY = "halfcheetah_check"
-CHEETAH_MODERN = (
-    "halfcheetah300/HalfCheetah-v5__n1__s*"  # modern's side: wall_to_score's runs, archived in docs/data
-)
+CHEETAH_MODERN = "halfcheetah300/HalfCheetah-v5__n1__s*"  # modern's side: wall_to_score's runs (docs/data)
 PLOT = ROOT / "docs" / "hopper300.png"
 DOC = ROOT / "docs" / "STABILITY.md"
 BEGIN, END = "<!-- hopper300:begin (benchmarks/hopper300.py --write) -->", "<!-- hopper300:end -->"
@@ -99,16 +97,6 @@ def fresh_best(run: Path) -> tuple[float, float, int]:
     return res
 
 
-def ci(x: np.ndarray) -> str:
-    """The mean's 95% bootstrap CI across seeds, as ddpgx report computes it."""
-    from ddpgx.report import _mean, bootstrap_ci
-
-    if len(x) < 2:
-        return "[-, -]"
-    lo, hi = bootstrap_ci([x], _mean)
-    return f"[{lo:.0f}, {hi:.0f}]"
-
-
 def finished_scores(runs: list[Path]) -> tuple[list[Path], list]:
     """The finished runs among ``runs`` and their eval curves (ddpgx report's RunScore)."""
     from ddpgx.report import score_run
@@ -141,7 +129,7 @@ def not_finished(groups: dict[str, list[Path]]) -> list[Path]:
             if status(r) != "finished" and len((r / "eval.csv").read_text().splitlines()) > 1]  # fmt: skip
 
 
-def hopper_table(groups: dict[str, list[Path]]) -> str:
+def hopper_table(groups: dict[str, list[Path]], summary: list) -> str:
     """The issue's columns, a row per variant, and the runs still under way."""
     from ddpgx.report import iqm, score_run
 
@@ -153,7 +141,7 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
         "mean over seeds; dips over 30% below it, per seed | goal met (last-5 >= 2500, fall <= 30%) | per seed: final / last-5 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, done, scores, finals, last5 in variants(groups):
+    for name, done, scores, finals, last5 in summary:
         falls = np.array([worst_fall(s.values) for s in scores])
         shares = np.array([share_above(s.values) for s in scores])
         dips = [late_dips(s.values) for s in scores]
@@ -170,12 +158,12 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
             fall_txt += f" ({len(falls) - reached.sum()} never at 1000)"
         share_txt = f"{np.nanmean(shares):.0%}" if reached.any() else "-"
         fresh_mean = np.array([m for m, _, _ in fresh])
-        fresh_txt = f"{fresh_mean.mean():.0f} {ci(fresh_mean)}: " + ", ".join(
+        fresh_txt = f"{mean_ci(fresh_mean)}: " + ", ".join(
             f"{m:.0f} ({p:.0f} @ {st // 1000}k)" for m, p, st in fresh
         )
         lines.append(
-            f"| {name} | {len(done)} | {finals.mean():.0f} {ci(finals)} | {float(iqm(finals)):.0f} | "
-            f"{last5.mean():.0f} {ci(last5)} | {fall_txt} | {rel_txt} | {share_txt} | {fresh_txt} | "
+            f"| {name} | {len(done)} | {mean_ci(finals)} | {float(iqm(finals)):.0f} | "
+            f"{mean_ci(last5)} | {fall_txt} | {rel_txt} | {share_txt} | {fresh_txt} | "
             f"{np.mean([m for m, _ in dips]):.0f}; {', '.join(str(n) for _, n in dips)} | "
             f"{met} of {len(done)} | "
             + ", ".join(f"s{s.seed}: {s.final:.0f} / {l5:.0f}" for s, l5 in zip(scores, last5, strict=True))
@@ -188,15 +176,14 @@ def hopper_table(groups: dict[str, list[Path]]) -> str:
     return "\n".join(lines)
 
 
-def plot_seeds(groups: dict[str, list[Path]], out: Path) -> None:
+def plot_seeds(summary: list, out: Path) -> None:
     """A panel per variant, every finished seed's eval curve in it: the swings a mean curve would hide."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(name, finished_scores(runs)[1]) for name, runs in groups.items()]
-    panels = [(name, scores) for name, scores in panels if scores]
+    panels = [(name, scores) for name, _, scores, _, _ in summary]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), sharey=True, squeeze=False)
     for ax, (name, scores) in zip(axes[0], panels, strict=True):
         for s in scores:
@@ -227,8 +214,8 @@ def cheetah_table() -> str:
     ]
     for name, done, scores, finals, last5 in variants(groups):
         lines.append(
-            f"| {name} | {len(done)} | {finals.mean():.0f} {ci(finals)} | {float(iqm(finals)):.0f} | "
-            f"{last5.mean():.0f} {ci(last5)} | {np.mean([s.values.max() for s in scores]):.0f} | "
+            f"| {name} | {len(done)} | {mean_ci(finals)} | {float(iqm(finals)):.0f} | "
+            f"{mean_ci(last5)} | {np.mean([s.values.max() for s in scores]):.0f} | "
             + ", ".join(f"s{s.seed}: {s.final:.0f} / {l5:.0f}" for s, l5 in zip(scores, last5, strict=True))
             + " |"
         )
@@ -241,12 +228,13 @@ def cheetah_table() -> str:
 
 def main() -> None:
     groups = grouped(study_runs([r for sweep in SWEEPS for r in sweep.glob("Hopper-v5__*__s*")], STUDY))
-    hopper, cheetah = hopper_table(groups), cheetah_table()
+    summary = list(variants(groups))  # each finished run's curve, read once for the table and the plot
+    hopper, cheetah = hopper_table(groups, summary), cheetah_table()
     print(hopper, cheetah, sep="\n\n")
     if "--write" in sys.argv[1:]:
         write_block(DOC, BEGIN, END, hopper)
         write_block(DOC, CHEETAH_BEGIN, CHEETAH_END, cheetah)
-        plot_seeds(groups, PLOT)
+        plot_seeds(summary, PLOT)
         print(f"wrote {DOC} and {PLOT}")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from archive import mean_ci as ci  # noqa: E402
 from archive import status, study_runs, write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,18 +45,6 @@ def first_at(rows: list[dict[str, float]], target: float) -> tuple[float, float]
         if r["mean_return"] >= target:
             return r["step"], r["wall_s"]
     return float("nan"), float("nan")
-
-
-def ci(x: np.ndarray, digits: int = 0) -> str:
-    from ddpgx.report import _mean, bootstrap_ci
-
-    x = x[~np.isnan(x)]
-    if not len(x):
-        return "-"
-    if len(x) < 2:
-        return f"{x.mean():.{digits}f}"
-    lo, hi = bootstrap_ci([x], _mean)
-    return f"{x.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def plot_wall(runs: list[Path]) -> Path:
