@@ -33,7 +33,10 @@ from archive import DATA, archive, facts, mean_ci, status, study_runs, write_blo
 from stability import PASS, share_above  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEPS = [ROOT / "benchmarks" / "out" / d for d in ("hopper300", "hopper300_crossq", "hopper300_td3obs")]
+SWEEPS = [
+    ROOT / "benchmarks" / "out" / d
+    for d in ("hopper300", "hopper300_crossq", "hopper300_crossq_final", "hopper300_td3obs")
+]
 CHEETAH_SWEEPS = [
     ROOT / "benchmarks" / "out" / d for d in ("halfcheetah300_check", "halfcheetah300_check_crossq")
 ]
