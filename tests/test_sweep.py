@@ -182,8 +182,10 @@ def test_a_worker_killed_mid_run_is_retried_from_its_checkpoint_and_ends_bitwise
 
 def test_ctrl_c_checkpoints_the_running_runs_and_the_same_command_continues(tmp_path):
     out = tmp_path / "stopped"
+    # the tiny run steps at ~4000/s once it updates, and a Ctrl-C reaches it within ~1-2 s (the driver polls each
+    # second, the run looks at each episode end): 30k steps leave it far from its end when the stop arrives
     cmd = sweep_cli(
-        "--seeds", "1", "--set", "checkpoint_every=100000", "--total-steps", "6000", "--out", str(out)
+        "--seeds", "1", "--set", "checkpoint_every=100000", "--total-steps", "30000", "--out", str(out)
     )
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = out / "Pendulum-v1__pendulum__s1"
@@ -198,10 +200,10 @@ def test_ctrl_c_checkpoints_the_running_runs_and_the_same_command_continues(tmp_
     assert "continue it with the same command: ddpgx sweep" in stderr
     assert (run / "checkpoints" / "latest").exists() and not (run / "final.msgpack").exists()
     stopped_at = int(json.loads((out / "runs.json").read_text())["Pendulum-v1__pendulum__s1"]["step"])
-    assert 0 < stopped_at < 6000 and stopped_at % 200 == 0  # at an episode end
+    assert 0 < stopped_at < 30000 and stopped_at % 200 == 0  # at an episode end
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert [int(x["step"]) for x in table(run / "episodes.csv")] == list(range(200, 6001, 200))
+    assert [int(x["step"]) for x in table(run / "episodes.csv")] == list(range(200, 30001, 200))
 
 
 def test_a_sweep_joins_a_two_node_cluster_and_spreads_its_runs(tmp_path):
