@@ -238,3 +238,19 @@ def test_a_playground_mjx_task_trains_in_the_compiled_loop_and_evaluates_behind_
         obs, r, term, trunc, _ = env.step(policy(obs))
         total, steps, done = total + r, steps + 1, term or trunc
     assert steps == 200 and trunc and 0.0 < total < 200.0
+
+
+def test_the_compiled_loop_evaluates_and_keeps_the_averaged_policy_and_trains_as_without_it(tmp_path):
+    from ddpgx import checkpoint as ckpt
+
+    kw = dict(total_steps=1600, learning_starts=400, eval_every=800, eval_episodes=2, log_every=400)
+    train(small_cfg(tmp_path / "plain", **kw))
+    train(small_cfg(tmp_path / "avg", policy_avg=0.05, **kw))
+    plain, avg = tmp_path / "plain", tmp_path / "avg"
+    assert rows(plain / "episodes.csv") == rows(avg / "episodes.csv")
+    assert rows(plain / "train.csv") == rows(avg / "train.csv")
+    assert rows(plain / "eval.csv") != rows(avg / "eval.csv")
+    a, p = load_params(avg / "final.msgpack"), load_params(plain / "final.msgpack")
+    state = ckpt.load(avg, replay=False).state
+    assert leaves_diff(a["actor"], state["actor_avg"]) == 0.0
+    assert leaves_diff(p["actor"], state["actor"]) == 0.0 and leaves_diff(a["actor"], p["actor"]) > 1e-4

@@ -312,6 +312,7 @@ SWITCHES = {
     "crossq": dict(
         batch_renorm=True, joint_critic_pass=True, target_networks=False, adam_b1=0.5, renorm_warmup=500
     ),
+    "policy_avg": dict(policy_avg=0.01),
 }
 
 
@@ -428,3 +429,69 @@ def test_td3_paper_starts_with_10k_random_steps_on_halfcheetah_and_ant_only():
     assert (
         c.twin_critic and c.policy_delay == 2 and c.target_noise == 0.2 and c.actor_lr == c.critic_lr == 1e-3
     )
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+@pytest.mark.parametrize("delay", [1, 2])
+def test_policy_avg_follows_the_actor_by_its_rate_after_each_actor_update_only(delay):
+    from test_crossq import _batches
+
+    base = dict(actor_hidden=(8,), critic_hidden=(8,), batch_size=16, policy_delay=delay)
+    off = Learner(Config(**base), 3, 2)
+    assert off.init(0).actor_avg == {} and off.update(off.init(0), _batches(1, 16))[0].actor_avg == {}
+    rate = 0.25
+    learner = Learner(Config(**base, policy_avg=rate), 3, 2)
+    s0 = learner.init(0)
+    assert all(np.array_equal(a, b) for a, b in zip(_leaves(s0.actor_avg), _leaves(s0.actor), strict=True))
+    a0 = _leaves(s0.actor)
+    # 3 gradient steps: the actor moves at steps 1, 2, 3 (delay 1) or at step 2 alone (delay 2)
+    s = s0
+    hand = [x.copy() for x in a0]
+    for k in range(3):
+        s, _ = learner.update(s, _batches(1, 16, seed=k))
+        if (k + 1) % delay == 0:
+            hand = [rate * x + (1 - rate) * h for x, h in zip(_leaves(s.actor), hand, strict=True)]
+    for got, want in zip(_leaves(s.actor_avg), hand, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert not all(np.allclose(x, y) for x, y in zip(_leaves(s.actor_avg), _leaves(s.actor), strict=True))
+    # the critic and the actor learn as without the switch: the same bits
+    s_off = off.init(0)
+    for k in range(3):
+        s_off, _ = off.update(s_off, _batches(1, 16, seed=k))
+    for x, y in zip(_leaves((s.actor, s.critic)), _leaves((s_off.actor, s_off.critic)), strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_policy_avg_changes_what_is_evaluated_and_kept_but_not_training(tmp_path):
+    cfg = preset_config("pendulum", "Pendulum-v1", seed=5, **SMALL)
+    plain, avg = tmp_path / "plain", tmp_path / "avg"
+    train(cfg.replace(run_dir=str(plain)))
+    train(cfg.replace(run_dir=str(avg), policy_avg=0.02))
+
+    def rows(run, name):  # without the wall-clock column
+        return [ln.rsplit(",", 1)[0] for ln in (run / name).read_text().splitlines()]
+
+    assert rows(plain, "episodes.csv") == rows(avg, "episodes.csv")  # exploration and learning: the same
+    assert rows(plain, "eval.csv") != rows(avg, "eval.csv")  # the averaged policy is what is evaluated
+    p_plain, p_avg = load_params(plain / "final.msgpack"), load_params(avg / "final.msgpack")
+    for x, y in zip(_leaves(p_plain["critic"]), _leaves(p_avg["critic"]), strict=True):
+        assert np.array_equal(x, y)
+    # final.msgpack's actor is the checkpoint's averaged actor, not its online one, and load_policy serves it
+    from ddpgx import checkpoint as ckpt
+
+    state = ckpt.load(avg, replay=False).state
+    for x, y in zip(_leaves(p_avg["actor"]), _leaves(state["actor_avg"]), strict=True):
+        assert np.array_equal(x, y)
+    assert not all(
+        np.array_equal(x, y) for x, y in zip(_leaves(p_avg["actor"]), _leaves(state["actor"]), strict=True)
+    )
+    for x, y in zip(_leaves(p_plain["actor"]), _leaves(state["actor"]), strict=True):
+        assert np.array_equal(x, y)  # the online actor is the plain run's
+    obs = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, -2.0]], np.float32)
+    pol = load_policy(avg)
+    for x, y in zip(_leaves(pol.variables), _leaves(p_avg["actor"]), strict=True):
+        assert np.array_equal(x, y)
+    assert not np.allclose(pol.normalized(obs), load_policy(plain).normalized(obs))

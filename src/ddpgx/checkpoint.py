@@ -249,13 +249,18 @@ def remove_temporaries(run_dir: Path) -> list[Path]:
     return gone
 
 
+def policy_actor(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The policy's actor in a checkpoint's state dict: the averaged one with --policy-avg, else the actor."""
+    return state.get("actor_avg") or state.get("actor")
+
+
 def load_actor_state(
     path: Path, check: Callable[[dict[str, Any]], str | None] | None = None
 ) -> tuple[dict[str, Any], int]:
     """The actor variables (state dict) of a checkpoint directory, verified (and checked by ``check``), and the
     env step it was taken at."""
     manifest = verify(path)
-    actor = _read_state(path).get("actor")
+    actor = policy_actor(_read_state(path))
     problem = "it holds no actor" if actor is None else (check(actor) if check is not None else None)
     if problem:
         raise CheckpointError(f"{path.name}: {problem}")

@@ -125,6 +125,11 @@ class Config:
     +-target_noise_clip, the action then clipped to [-1, 1] (0: off; TD3 uses 0.2)."""
     target_noise_clip: float = 0.5
     """Clip of the target policy smoothing noise, in units of the normalized action range (TD3: 0.5)."""
+    policy_avg: float = 0.0
+    """Polyak-averaged policy (weight averaging): a copy of the actor that follows it at this rate after every
+    actor update, avg <- policy_avg * actor + (1 - policy_avg) * avg, is the policy the run evaluates, keeps as
+    best.msgpack and final.msgpack, records and exports; exploration and learning use the actor itself, so training
+    is unchanged (0: off; 0.001 averages over ~1000 actor updates)."""
     n_step: int = 1
     """n-step returns: y = r_t + ... + gamma^(n-1) r_(t+n-1) + gamma^n Q'(s_(t+n), mu'(s_(t+n))); a termination
     inside the window ends the sum with no bootstrap, an episode's end by time limit bootstraps from its last
@@ -554,6 +559,10 @@ def validate(cfg: Config) -> Config:
     )
     need(cfg.target_noise >= 0, f"--target-noise must be >= 0, got {cfg.target_noise}")
     need(cfg.target_noise_clip > 0, f"--target-noise-clip must be > 0, got {cfg.target_noise_clip}")
+    need(
+        math.isfinite(cfg.policy_avg) and 0 <= cfg.policy_avg <= 1,
+        f"--policy-avg must be in [0, 1] (0: off; 0.001 averages over ~1000 actor updates), got {cfg.policy_avg}",
+    )
     need(1 <= cfg.n_step <= 100, f"--n-step must be in [1, 100], got {cfg.n_step}")
     need(cfg.obs_clip > 0, f"--obs-clip must be > 0, got {cfg.obs_clip}")
     need(

@@ -42,7 +42,16 @@ from ddpgx import runfiles
 from ddpgx.config import Config, available_memory, env_name, memory_estimate
 from ddpgx.errors import TrainingDiverged, UserError
 from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, make_jax_env
-from ddpgx.learner import Learner, TrainState, act, act_greedy, enable_compile_cache, update_many
+from ddpgx.learner import (
+    NEWER_FIELDS,
+    Learner,
+    TrainState,
+    act,
+    act_greedy,
+    enable_compile_cache,
+    policy_vars,
+    update_many,
+)
 from ddpgx.logs import RunLogger
 from ddpgx.replay import Batch
 from ddpgx.run import RunDir, load_run_config
@@ -452,7 +461,9 @@ def leaves_back(template: Any, d: dict[str, Any]) -> Any:
 
 def carry_from_checkpoint(template: Carry, loaded: ckpt.Loaded) -> Carry:
     d = loaded.state
-    train = serialization.from_state_dict(template.train, {k: v for k, v in d.items() if k != "loop"})
+    train = serialization.from_state_dict(
+        template.train, {**NEWER_FIELDS, **{k: v for k, v in d.items() if k != "loop"}}
+    )
     rest = serialization.from_state_dict(loop_part(template), d["loop"])
     rest["env_state"] = leaves_back(template.env_state, rest["env_state"])
     carry = Carry(train=train, ring=ring_from_state(template.ring, loaded.replay), **rest)
@@ -633,7 +644,7 @@ def _host_loop(
                             )
                         lg.losses(step, cl, al, q, sps / s_count)
                 if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
-                    returns = np.asarray(program.evaluate(carry.train.actor, eval_keys(seeds, step)))
+                    returns = np.asarray(program.evaluate(policy_vars(carry.train), eval_keys(seeds, step)))
                     for i, (r, c, lg) in enumerate(zip(runs, counters, loggers, strict=True)):
                         c.last_eval = [float(returns[i].mean()), float(returns[i].std())]
                         lg.evaluation(step, *c.last_eval)

@@ -57,6 +57,17 @@ class TrainState(struct.PyTreeNode):
     explore: (
         Variables  # parameter noise: {"params": the perturbed actor's params, "sigma": its scale}; else {}
     )
+    actor_avg: Variables = struct.field(default_factory=dict)  # --policy-avg: the averaged actor; else {}
+
+
+# TrainState fields a checkpoint written before they existed lacks; empty (their switch off) is what they were
+NEWER_FIELDS: dict[str, Any] = {"explore": {}, "actor_avg": {}}
+
+
+def policy_vars(state: TrainState) -> Variables:
+    """The actor a run evaluates and keeps (best, final, export): the averaged one with --policy-avg, else the
+    actor itself."""
+    return state.actor_avg or state.actor
 
 
 class Metrics(NamedTuple):
@@ -85,6 +96,7 @@ class Hyper:
     target_networks: bool = True
     joint_critic_pass: bool = False
     batch_renorm: bool = False
+    policy_avg: float = 0.0
 
     @classmethod
     def of(cls, cfg: Config) -> Hyper:
@@ -288,6 +300,8 @@ def update_step(
         upd, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor["params"])
         actor_vars = {**actor_vars, "params": optax.apply_updates(state.actor["params"], upd)}
         state = state.replace(actor=actor_vars, actor_opt=actor_opt)
+        if hp.policy_avg > 0:
+            state = state.replace(actor_avg=soft_update(actor_vars, state.actor_avg, hp.policy_avg))
         if hp.target_networks and hp.target_update == "step":
             state = state.replace(
                 actor_target=soft_update(actor_vars, state.actor_target, hp.tau),
@@ -487,7 +501,8 @@ class Learner:
         stats = lambda: {"mean": np.array(mean, np.float32), "std": np.array(std, np.float32)}  # noqa: E731
         return state.replace(**{
             name: {**getattr(state, name), "obs_stats": stats()}
-            for name in ("actor", "critic", "actor_target", "critic_target")
+            for name in ("actor", "critic", "actor_target", "critic_target", "actor_avg")
+            if getattr(state, name)
         })  # fmt: skip
 
     def _assemble(
@@ -504,4 +519,5 @@ class Learner:
             key=key,
             step=jnp.zeros((), jnp.int32),
             explore=explore,
+            actor_avg=actor_vars if self.cfg.policy_avg > 0 else {},
         )

@@ -45,8 +45,8 @@ def actor_state_of(run_dir: Path, params_file: Path | str | None, template: dict
     final = run_dir / FINAL_PARAMS
     if final.exists() or not (run_dir / ckpt.DIRNAME).exists():
         return from_params(final)
-    loaded = ckpt.load(run_dir, check=lambda ld: fits(ld.state.get("actor", {})), replay=False)
-    return loaded.path, loaded.state["actor"], int(loaded.manifest["step"])
+    loaded = ckpt.load(run_dir, check=lambda ld: fits(ckpt.policy_actor(ld.state) or {}), replay=False)
+    return loaded.path, ckpt.policy_actor(loaded.state), int(loaded.manifest["step"])
 
 
 class Policy:

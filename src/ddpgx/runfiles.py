@@ -64,11 +64,14 @@ def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
 
 
 def save_params(path: Path, state: Any, step: int | None = None) -> None:
-    """Actor and critic variables (params and batch statistics) as flax msgpack, with the env step they are of."""
+    """Actor and critic variables (params and batch statistics) as flax msgpack, with the env step they are of.
+    The actor is the policy's: the averaged one with --policy-avg."""
+    from ddpgx.learner import policy_vars
+
     payload = {
         "format": PARAMS_FORMAT,
         "step": -1 if step is None else int(step),
-        "actor": serialization.to_state_dict(state.actor),
+        "actor": serialization.to_state_dict(policy_vars(state)),
         "critic": serialization.to_state_dict(state.critic),
     }
     atomic_write_bytes(path, serialization.msgpack_serialize(jax_to_numpy(payload)))

@@ -35,7 +35,7 @@ from ddpgx.envs import make_run_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import Evaluator
 from ddpgx.goals import goal_layout
-from ddpgx.learner import Learner, Metrics, enable_compile_cache
+from ddpgx.learner import NEWER_FIELDS, Learner, Metrics, enable_compile_cache, policy_vars
 from ddpgx.logs import RunLogger
 from ddpgx.obsnorm import Normalizer
 from ddpgx.replay import PerEnvReplay, ReplayBuffer
@@ -321,8 +321,8 @@ def _loop(
 
     if loaded is not None:
         m = loaded.manifest
-        # a checkpoint written before parameter noise existed has no `explore` entry: there was nothing to keep
-        state = serialization.from_state_dict(state, {"explore": {}, **loaded.state})
+        # a checkpoint written before parameter noise (or --policy-avg) existed lacks its entry: nothing to keep
+        state = serialization.from_state_dict(state, {**NEWER_FIELDS, **loaded.state})
         state = jax.tree_util.tree_map(jnp.asarray, state)
         buffer.load_state_dict(loaded.replay)
         ckpt.set_rng_state(buffer.rng, m["rng"]["replay"])
@@ -499,7 +499,7 @@ def _loop(
                         logger.losses(step, cl, al, q, sps, update_frac, c.clip_share)
                 if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
                     state = fresh(state)
-                    returns = evaluator.run(partial(learner.act_greedy, state.actor))
+                    returns = evaluator.run(partial(learner.act_greedy, policy_vars(state)))
                     c.last_eval = [float(returns.mean()), float(returns.std())]
                     if goal:
                         c.last_eval.append(float(np.mean(evaluator.successes)))
