@@ -5,6 +5,7 @@
     ddpgx sweep benchmarks/sweeps/hopper300_crossq.toml   # DDPG with CrossQ's critic (256-wide), seeds 0-2
     ddpgx sweep benchmarks/sweeps/hopper300_td3obs.toml   # td3-paper with --obs-norm, seeds 0-4
     ddpgx sweep benchmarks/sweeps/hopper300_crossq_final.toml     # crossq-256, seeds 3-4
+    ddpgx sweep benchmarks/sweeps/hopper300_td3obs_avg.toml       # td3-paper-obs-norm with --policy-avg, seeds 0-4
     ddpgx sweep benchmarks/sweeps/halfcheetah300_check.toml       # the HalfCheetah check: td3-paper-obs-norm, 3 seeds
     ddpgx sweep benchmarks/sweeps/halfcheetah300_check_crossq.toml    # and crossq-256, 3 seeds
     python benchmarks/hopper300.py     # prints the tables; --write puts them and docs/hopper300.png into STABILITY.md
@@ -15,6 +16,10 @@ at most 30%), the share of evaluations from then on that stay at or above 1000, 
 (best.msgpack, picked by the 10-episode training evaluations) re-evaluated on 50 fresh episodes beside the figure
 it was picked with. Across seeds: mean [95% bootstrap CI] and IQM, ddpgx report's statistics. Runs still under way
 are listed with their step.
+
+The averaged policy, paired: `--policy-avg` changes what is evaluated, not how the run trains, so each seed of
+td3-paper-obs-norm-avg trained as td3-paper-obs-norm's same seed did (checked row by row on episodes.csv where both
+run directories are here, and kept in facts.json): per seed, the goal's two halves for the actor and for its average.
 
 The HalfCheetah check (a stabilizer that hurts HalfCheetah is not a default): the Hopper study's variants on
 HalfCheetah-v5 at 300k beside `modern`'s runs of the same budget (halfcheetah300.toml's n1, archived), final eval and
@@ -35,8 +40,19 @@ from stability import PASS, share_above  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = [
     ROOT / "benchmarks" / "out" / d
-    for d in ("hopper300", "hopper300_crossq", "hopper300_crossq_final", "hopper300_td3obs")
+    for d in (
+        "hopper300",
+        "hopper300_crossq",
+        "hopper300_crossq_final",
+        "hopper300_td3obs",
+        "hopper300_td3obs_avg",
+    )
 ]
+AVG_PAIR = ("td3-paper-obs-norm", "td3-paper-obs-norm-avg")  # the actor, and its average in the same runs
+AVG_BEGIN, AVG_END = (
+    "<!-- hopper300-avg:begin (benchmarks/hopper300.py --write) -->",
+    "<!-- hopper300-avg:end -->",
+)
 CHEETAH_SWEEPS = [
     ROOT / "benchmarks" / "out" / d for d in ("halfcheetah300_check", "halfcheetah300_check_crossq")
 ]
@@ -179,6 +195,60 @@ def hopper_table(groups: dict[str, list[Path]], summary: list) -> str:
     return "\n".join(lines)
 
 
+def same_training(run: Path, twin: Path) -> bool | None:
+    """Whether ``run`` and ``twin`` trained the same (episodes.csv equal row by row but for the wall clock): computed
+    while both run directories are here and kept in ``run``'s facts.json; None where it cannot be told."""
+    kept = facts(DATA / STUDY / run.name)
+    if "same_training" in kept:
+        return kept["same_training"]
+    a, b = run / "episodes.csv", twin / "episodes.csv"
+    if not (a.is_file() and b.is_file()):
+        return None
+    rows = lambda p: [ln.rsplit(",", 1)[0] for ln in p.read_text().splitlines()]  # noqa: E731
+    same = rows(a) == rows(b)
+    archive(run, DATA / STUDY / run.name, same_training=same)
+    return same
+
+
+def goal_halves(values: np.ndarray) -> tuple[float, float, float, int]:
+    """(last-5 mean, worst fall after first 1000 as a share of its peak, median of the last 20, dips below it)."""
+    return (float(np.mean(values[-5:])), worst_fall(values)[1], *late_dips(values))
+
+
+def avg_table(groups: dict[str, list[Path]], summary: list) -> str:
+    """Per seed, the actor's evaluations beside those of its average in the same training (AVG_PAIR)."""
+    online, averaged = AVG_PAIR
+    by = {
+        name: {s.seed: (r, s) for r, s in zip(done, scores, strict=True)}
+        for name, done, scores, _, _ in summary
+    }
+    lines = [
+        AVG_BEGIN,
+        f"| seed | trained the same bits | {online}: last-5 / worst fall / median last 20 (dips) | {averaged}: "
+        "last-5 / worst fall / median last 20 (dips) | goal met: actor, average |",
+        "|---|---|---|---|---|",
+    ]
+    met = [0, 0]
+    pairs = sorted(set(by.get(online, {})) & set(by.get(averaged, {})))
+    for seed in pairs:
+        (r_on, s_on), (r_avg, s_avg) = by[online][seed], by[averaged][seed]
+        same = same_training(r_avg, r_on)
+        cells, ok = [], []
+        for s_ in (s_on, s_avg):
+            l5, rel, med, dips = goal_halves(s_.values)
+            cells.append(
+                f"{l5:.0f} / {rel:.0%} / {med:.0f} ({dips})" if rel == rel else f"{l5:.0f} / - / {med:.0f}"
+            )
+            ok.append(l5 >= GOAL_LAST5 and rel == rel and rel <= GOAL_FALL)
+        met = [m + int(o) for m, o in zip(met, ok, strict=True)]
+        same_txt = {True: "yes", False: "no", None: "-"}[same]
+        yes = lambda b: "yes" if b else "no"  # noqa: E731
+        lines.append(f"| s{seed} | {same_txt} | {cells[0]} | {cells[1]} | {yes(ok[0])}, {yes(ok[1])} |")
+    lines.append(f"| all | | | | {met[0]} of {len(pairs)}, {met[1]} of {len(pairs)} |")
+    lines.append(AVG_END)
+    return "\n".join(lines)
+
+
 def plot_seeds(summary: list, out: Path) -> None:
     """A panel per variant, every finished seed's eval curve in it: the swings a mean curve would hide."""
     import matplotlib
@@ -232,10 +302,11 @@ def cheetah_table() -> str:
 def main() -> None:
     groups = grouped(study_runs([r for sweep in SWEEPS for r in sweep.glob("Hopper-v5__*__s*")], STUDY))
     summary = list(variants(groups))  # each finished run's curve, read once for the table and the plot
-    hopper, cheetah = hopper_table(groups, summary), cheetah_table()
-    print(hopper, cheetah, sep="\n\n")
+    hopper, cheetah, avg = hopper_table(groups, summary), cheetah_table(), avg_table(groups, summary)
+    print(hopper, avg, cheetah, sep="\n\n")
     if "--write" in sys.argv[1:]:
         write_block(DOC, BEGIN, END, hopper)
+        write_block(DOC, AVG_BEGIN, AVG_END, avg)
         write_block(DOC, CHEETAH_BEGIN, CHEETAH_END, cheetah)
         plot_seeds(summary, PLOT)
         print(f"wrote {DOC} and {PLOT}")
