@@ -22,7 +22,7 @@ from pathlib import Path
 
 CHILD = """
 import sys
-from ddpgx.config import preset_config
+from ddpgx.presets import preset_config
 from ddpgx.train import train
 cfg = preset_config("modern", "Hopper-v5", seed=0, total_steps=int(sys.argv[1]), learning_starts=1000,
                     log_every=500, eval_every=10**9, eval_episodes=1, checkpoint_every=10**9, progress=False,

@@ -50,7 +50,7 @@ CASES = [
     (["--seed", "-1"], "--seed must be >= 0, got -1"),
     (
         ["--actor-hidden", "1000000", "1000000"],
-        "this run needs about 18626.6 GiB (networks --actor-hidden 1000000 1000000",
+        "this run needs about 18626.6 GiB of host memory (networks --actor-hidden 1000000 1000000",
     ),
     (["--env", "TestNanReset-v0"], "TestNanReset-v0's reset() returned a NaN or inf observation"),
     (
@@ -175,7 +175,7 @@ def test_wrong_config_types_from_python_name_the_field(tmp_path):
     # friendly forms are accepted: a list for a tuple, numpy integers, a dict of env kwargs
     import numpy as np
 
-    from ddpgx.config import resolve
+    from ddpgx.presets import resolve
 
     cfg = resolve(preset_config("pendulum", seed=np.int64(3), actor_hidden=[8, 8], env_kwargs={"g": 9.0}))
     assert (cfg.seed, cfg.actor_hidden, cfg.env_kwargs) == (3, (8, 8), ("g=9.0",))

@@ -10,10 +10,11 @@ import pytest
 from test_learner import BATCH  # noqa: E402 - the hand-checked batch of the update tests
 
 from ddpgx import preset_config
-from ddpgx.config import Config, validate
+from ddpgx.config import Config
 from ddpgx.errors import UserError
 from ddpgx.learner import Batch, Learner, actor_loss, joint_critic_loss
 from ddpgx.networks import RENORM_D_MAX, RENORM_EPS, RENORM_R_MAX, BatchRenorm
+from ddpgx.validate import validate
 
 X = np.array([[1.0, -2.0], [3.0, 0.5], [-1.0, 4.0], [0.0, 1.5]], np.float32)
 SCALE, BIAS = np.array([1.5, 0.5], np.float32), np.array([0.1, -0.2], np.float32)

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddpgx.config import PAPER, preset_config
 from ddpgx.envs import ActionScaler
 from ddpgx.learner import Learner, build_networks
 from ddpgx.networks import init_variables
+from ddpgx.presets import PAPER, preset_config
 
 
 def test_action_scaling_round_trip_with_asymmetric_bounds():

@@ -17,10 +17,10 @@ from killing import kill_after_first_checkpoint, resume
 from small import SMALL_BASE
 
 from ddpgx.cli import main
-from ddpgx.config import preset_config
 from ddpgx.jaxenvs import make_jax_env
 from ddpgx.jaxloop import Program, ring_add, ring_sample
 from ddpgx.learner import Learner
+from ddpgx.presets import preset_config
 from ddpgx.runfiles import load_params
 from ddpgx.train import train
 
@@ -55,7 +55,7 @@ def test_an_iteration_updates_with_the_learners_update_on_the_batch_it_draws():
                           terminated=jnp.asarray(rng.random(64) < 0.2, jnp.float32), ptr=jnp.int32(5),
                           size=jnp.int32(64))  # fmt: skip
     c = c.replace(ring=ring)
-    new, (done, ret, length) = jax.jit(prog._iteration)(c, jnp.int32(100))  # a unit is due at step 101
+    new, (done, ret, length, bad) = jax.jit(prog._iteration)(c, jnp.int32(100))  # a unit is due at step 101
 
     # the same iteration by hand: act, step, write, draw the unit's batches, and the Learner's own update
     key, _, k_env, k_sample = jax.random.split(c.key, 4)

@@ -5,9 +5,10 @@
 >>> policy = load_policy(result.run_dir)
 """
 
-from ddpgx.config import PRESETS, Config, preset_config
+from ddpgx.config import Config
 from ddpgx.errors import UserError
 from ddpgx.policy import load_policy
+from ddpgx.presets import PRESETS, preset_config
 from ddpgx.train import TrainResult, train
 
 __version__ = "0.1.0"

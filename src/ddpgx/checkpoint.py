@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 from flax import serialization
 
 from ddpgx.errors import UserError
-from ddpgx.runfiles import jax_to_numpy
 
 FORMAT_VERSION = 1
 DIRNAME = "checkpoints"
@@ -91,7 +91,7 @@ def save(
         shutil.rmtree(tmp)
     try:
         tmp.mkdir()
-        state_bytes = serialization.msgpack_serialize(jax_to_numpy(serialization.to_state_dict(state)))
+        state_bytes = serialization.msgpack_serialize(to_numpy(serialization.to_state_dict(state)))
         _write_file(tmp / "state.msgpack", lambda f: f.write(state_bytes))
         _write_file(tmp / "replay.npz", lambda f: np.savez(f, **replay))
         files = {n: sha256(tmp / n) for n in ("state.msgpack", "replay.npz")}
@@ -267,19 +267,6 @@ def load_actor_state(
     return actor, int(manifest["step"])
 
 
-def rng_state(gen: np.random.Generator) -> dict[str, Any]:
-    return _jsonable(gen.bit_generator.state)
-
-
-def set_rng_state(gen: np.random.Generator, state: dict[str, Any]) -> None:
-    gen.bit_generator.state = state
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
+def to_numpy(tree: Any) -> Any:
+    """A tree of jax (or numpy) arrays as numpy arrays (what msgpack and the checks take)."""
+    return jax.tree_util.tree_map(np.asarray, tree)

@@ -66,7 +66,8 @@ def check_flags(args: list[str], cls: type, extra: tuple[str, ...] = ()) -> None
 
 def parse_train_args(args: list[str]):  # -> Config
     """Start from the preset (``--preset``, else the env's default) and let each flag override one field."""
-    from ddpgx.config import Config, preset_config
+    from ddpgx.config import Config
+    from ddpgx.presets import preset_config
 
     check_flags(args, Config, extra=("--resume",))
     env_id = _flag_value(args, "--env") or Config.env
@@ -225,7 +226,8 @@ def cmd_export(args: list[str]) -> int:
 def cmd_presets(args: list[str]) -> int:
     """`ddpgx presets`: every preset side by side (the meaning column only where the terminal is wide enough);
     `ddpgx presets NAME`: one preset, each field with its meaning and the preset's sources."""
-    from ddpgx.config import PRESET_HELP, PRESET_SOURCES, PRESETS, Config, default_preset, field_docs
+    from ddpgx.config import Config, field_docs
+    from ddpgx.presets import PRESET_HELP, PRESET_SOURCES, PRESETS, default_preset
 
     if args and args[0] in ("-h", "--help"):
         print(
@@ -503,7 +505,7 @@ class TuneArgs:
 def tune_spec(a: TuneArgs):  # -> TuneSpec
     from pathlib import Path
 
-    from ddpgx.config import parse_field
+    from ddpgx.fieldtypes import parse_field
     from ddpgx.grid import parse_seeds, read_toml
     from ddpgx.tune import TuneSpec, check_space, load_space
 

@@ -25,6 +25,8 @@ import gymnasium as gym
 import numpy as np
 
 from ddpgx.errors import TrainingDiverged, UserError
+from ddpgx.memory import HOST, Need
+from ddpgx.rngstate import rng_state, set_rng_state
 
 ASYNC_PROCESS_BYTES = 200 * 2**20  # memory estimate of one env subprocess (Python, numpy, the simulator)
 
@@ -115,6 +117,12 @@ class Collector:
         self.pending: np.ndarray | None = None
 
     # ------------------------------------------------------------------ stepping
+    @staticmethod
+    def need(num_envs: int, vector: str) -> Need:
+        """Memory of the envs beyond the first, on the host: one process each for async."""
+        n = (num_envs - 1) * ASYNC_PROCESS_BYTES if vector == "async" else 0
+        return Need(f"{num_envs} {vector} envs", n, HOST, "fewer --num-envs")
+
     def reset_done(self) -> np.ndarray:
         """Reset the envs whose episode ended (all of them at the start); returns the mask of those reset."""
         mask = self.need_reset.copy()
@@ -195,8 +203,6 @@ class Collector:
         )
 
     def rng_states(self) -> dict[str, Any]:
-        from ddpgx.checkpoint import rng_state
-
         if self.n == 1:
             env = self.envs.envs[0]  # type: ignore[attr-defined]
             return {"env": rng_state(env.unwrapped.np_random)}
@@ -205,8 +211,6 @@ class Collector:
     def load(self, st: dict[str, Any] | None, rngs: dict[str, Any]) -> None:
         """Continue from a checkpoint: N = 1 at an episode end (the env's random stream restored); N > 1 at any
         step (each env rebuilt from its seed and actions, and checked)."""
-        from ddpgx.checkpoint import set_rng_state
-
         if self.n == 1:
             env = self.envs.envs[0]  # type: ignore[attr-defined]
             set_rng_state(env.unwrapped.np_random, rngs["env"])
@@ -264,8 +268,3 @@ class Collector:
 
 class EnvProcessDied(UserError):
     """An env subprocess of ``--vector async`` is gone (killed, crashed)."""
-
-
-def env_memory(num_envs: int, vector: str) -> int:
-    """Bytes the envs take beyond the first: one process each for async."""
-    return (num_envs - 1) * ASYNC_PROCESS_BYTES if vector == "async" else 0

@@ -8,6 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 from ddpgx.envs import ActionScaler, reset_checked, scaler_for
+from ddpgx.rngstate import rng_state, set_rng_state
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation envs are seeded apart from the training env
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batch of observations -> batch of actions in [-1, 1]
 
@@ -49,14 +52,10 @@ class Evaluator:
 
     def state(self) -> dict:
         """Random-generator states of the eval envs (JSON-able), for checkpoints."""
-        from ddpgx.checkpoint import rng_state
-
         envs = [] if self.first else [rng_state(e.unwrapped.np_random) for e in self.envs]
         return {"first": self.first, "envs": envs}
 
     def load_state(self, state: dict) -> None:
-        from ddpgx.checkpoint import set_rng_state
-
         self.first = bool(state["first"])
         if not self.first:
             for env, s in zip(self.envs, state["envs"], strict=True):

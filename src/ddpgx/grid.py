@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddpgx.config import Config, parse_field, preset_config, validate
+from ddpgx.config import Config, env_name
 from ddpgx.driver import STOP_FILE
 from ddpgx.errors import UserError
+from ddpgx.fieldtypes import parse_field
+from ddpgx.presets import preset_config, resolve
+from ddpgx.validate import validate
 
 SPEC_FILE = "sweep.json"
 EXECUTION = ("address", "cpus_per_run", "gpus_per_run", "max_parallel", "max_retries", "out")
@@ -186,8 +189,6 @@ def _text(v: Any) -> str:
 
 def build_grid(spec: SweepSpec) -> list[Cell]:
     """Every cell x seed as a validated Config (all refused up front, before anything runs)."""
-    from ddpgx.config import env_name, resolve
-
     if not spec.out:
         raise UserError("a sweep needs --out DIR (where its run directories go)")
     if not spec.env:

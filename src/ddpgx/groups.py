@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddpgx.config import PRESETS, Config
+from ddpgx.config import Config
 from ddpgx.errors import UserError
+from ddpgx.presets import PRESETS
 
 # fields that do not change what is learned: runs differing only in these are seeds of one experiment
 NOT_THE_EXPERIMENT = frozenset(

@@ -24,10 +24,10 @@ moves the targets once per unit, not once per iteration).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import math
-import time
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import serialization, struct
+from jax._src import xla_bridge
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
-from ddpgx.config import Config, available_memory, env_name, memory_estimate
-from ddpgx.errors import TrainingDiverged, UserError
+from ddpgx.config import Config, env_name
+from ddpgx.errors import TrainingDiverged, UserError, warn
+from ddpgx.evaluate import EVAL_SEED_OFFSET
+from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot, counters_problem
 from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, make_jax_env
 from ddpgx.learner import (
     NEWER_FIELDS,
@@ -49,14 +53,14 @@ from ddpgx.learner import (
     act,
     act_greedy,
     enable_compile_cache,
+    memory_need,
     policy_vars,
     update_many,
 )
-from ddpgx.logs import RunLogger
+from ddpgx.memory import Need, check_memory, jax_device
 from ddpgx.replay import Batch
-from ddpgx.run import RunDir, load_run_config
-from ddpgx.schedule import UpdateSchedule, crossed
-from ddpgx.train import EVAL_SEED_OFFSET, Counters, Interrupted, TrainResult, _Signals
+from ddpgx.run import RunDir, check_new_run_dir, config_from_dict
+from ddpgx.schedule import UpdateSchedule
 
 GROUP_FILE = "group.json"  # --num-seeds > 1: the group directory's record of its seeds
 LOOP_KEY_TAG = (
@@ -96,19 +100,30 @@ def ring_init(capacity: int, obs_dim: int, act_dim: int) -> Ring:
 
 
 def ring_add(ring: Ring, obs: jax.Array, action: jax.Array, reward: jax.Array, next_obs: jax.Array,
-             terminated: jax.Array) -> Ring:  # fmt: skip
-    """Write N rows (one per env, in env order) at ``ptr``, wrapping around."""
+             terminated: jax.Array, valid: jax.Array | None = None) -> Ring:  # fmt: skip
+    """Write N rows (one per env, in env order) at ``ptr``, wrapping around; rows where ``valid`` is False (non-finite
+    env data) are not written and take no place."""
     n, cap = obs.shape[0], ring.obs.shape[0]
-    idx = (ring.ptr + jnp.arange(n, dtype=jnp.int32)) % cap
+    valid = jnp.ones((n,), bool) if valid is None else valid
+    pos = jnp.cumsum(valid.astype(jnp.int32)) - 1  # each valid row's place among this write's valid rows
+    idx = jnp.where(valid, (ring.ptr + pos) % cap, cap)  # an invalid row's index is out of bounds: dropped
+    written = jnp.sum(valid.astype(jnp.int32))
+    put = lambda a, x: a.at[idx].set(x, mode="drop")  # noqa: E731
     return ring.replace(
-        obs=ring.obs.at[idx].set(obs),
-        action=ring.action.at[idx].set(action),
-        reward=ring.reward.at[idx].set(reward),
-        next_obs=ring.next_obs.at[idx].set(next_obs),
-        terminated=ring.terminated.at[idx].set(terminated),
-        ptr=(ring.ptr + n) % cap,
-        size=jnp.minimum(ring.size + n, cap),
+        obs=put(ring.obs, obs),
+        action=put(ring.action, action),
+        reward=put(ring.reward, reward),
+        next_obs=put(ring.next_obs, next_obs),
+        terminated=put(ring.terminated, terminated),
+        ptr=(ring.ptr + written) % cap,
+        size=jnp.minimum(ring.size + written, cap),
     )
+
+
+def ring_need(capacity: int, obs_dim: int, act_dim: int) -> Need:
+    """One seed's ring, on jax's device (allocated whole at the start)."""
+    row = (2 * obs_dim + act_dim + 2) * 4
+    return Need(f"a replay ring of {capacity} rows", capacity * row, jax_device(), "a smaller --buffer-size")
 
 
 def ring_sample(ring: Ring, key: jax.Array, k: int, batch_size: int) -> Batch:
@@ -238,8 +253,11 @@ class Program:
         next_obs, env_state, reward, terminated, truncated, final = jax.vmap(j.step)(
             jax.random.split(k_env, n), c.env_state, self.to_env(a)
         )
-        reward = reward.astype(jnp.float32)
-        ring = ring_add(c.ring, c.obs, a, reward, final.astype(jnp.float32), terminated.astype(jnp.float32))
+        reward, final = reward.astype(jnp.float32), final.astype(jnp.float32)
+        # a row with a non-finite observation, reward or final observation never enters the ring; the host stops
+        # the run at the chunk's end (DM Control's `done` also means "the physics went NaN")
+        ok = jnp.isfinite(c.obs).all(-1) & jnp.isfinite(reward) & jnp.isfinite(final).all(-1)
+        ring = ring_add(c.ring, c.obs, a, reward, final, terminated.astype(jnp.float32), ok)
         done = jnp.logical_or(terminated, truncated)
         ret, length = c.ep_return + reward, c.ep_length + 1
         # the OU process restarts with each episode (Gaussian noise keeps an unused zero state)
@@ -266,17 +284,25 @@ class Program:
             key=key,
             metrics=metrics,
         )
-        return carry, (done, ret, length)
+        return carry, (done, ret, length, ~ok)
 
     def _chunk(self, carry: Carry, start: jax.Array, n_iter: jax.Array) -> tuple[Carry, Any]:
         """``n_iter`` (at most ``chunk_iters``) iterations of every seed from env step ``start``; returns the carry
-        and, per iteration, seed and env: (episode ended, its return, its length)."""
+        and, per iteration, seed and env: (episode ended, its return, its length, a non-finite row)."""
         seeds = carry.ep_return.shape[0]
-        step_all = jax.vmap(self._iteration, in_axes=(0, None))
+        if seeds == 1:  # one seed runs unbatched, so per-seed branches (policy delay's) stay branches
+
+            def step_all(c: Carry, before: jax.Array) -> tuple[Carry, Any]:
+                one, out = self._iteration(unstack(c, 0), before)
+                return jax.tree_util.tree_map(lambda x: x[None], (one, out))
+
+        else:
+            step_all = jax.vmap(self._iteration, in_axes=(0, None))
         empty = (
             jnp.zeros((seeds, self.n), bool),
             jnp.zeros((seeds, self.n), jnp.float32),
             jnp.zeros((seeds, self.n), jnp.int32),
+            jnp.zeros((seeds, self.n), bool),
         )
 
         def body(c: Carry, i: jax.Array) -> tuple[Carry, Any]:
@@ -315,10 +341,6 @@ def cpu_devices_for(num_seeds: int) -> None:
     give each core its share of the seeds. XLA runs one program's small matmuls on one core at a time, so
     vmapped seeds alone leave the other cores idle. Possible only before jax starts its backend (a fresh
     `ddpgx train`); later, or with one seed, nothing changes. GPUs are unaffected (this sets the CPU backend only)."""
-    import os
-
-    from jax._src import xla_bridge
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     n = max(d for d in range(1, min(cores, num_seeds) + 1) if num_seeds % d == 0)
     if n > 1 and not xla_bridge.backends_are_initialized():
@@ -331,16 +353,8 @@ def shard_seeds(carry: Carry, num_seeds: int) -> Carry:
     devices = jax.devices()
     if len(devices) < 2 or num_seeds % len(devices):
         return carry
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
     sharding = NamedSharding(Mesh(np.array(devices), ("seed",)), PartitionSpec("seed"))
     return jax.device_put(carry, sharding)
-
-
-def mean_of(values: list[float]) -> float:
-    """The mean of the finite values (nan when there is none)."""
-    ok = [v for v in values if math.isfinite(v)]
-    return float(np.mean(ok)) if ok else float("nan")
 
 
 def stack(trees: list[Any]) -> Any:
@@ -377,17 +391,6 @@ def check_supported(cfg: Config) -> None:
         raise UserError(f"--target-success needs a goal env; {cfg.env} reports no success")
 
 
-def check_group_memory(cfg: Config, jenv: JaxEnv) -> None:
-    need_b, have_b = cfg.num_seeds * memory_estimate(cfg, jenv.obs_dim, jenv.act_dim), available_memory()
-    if have_b is not None and need_b > have_b:
-        gib = 2**30
-        raise UserError(
-            f"{cfg.num_seeds} seeds of this run need about {need_b / gib:.1f} GiB (each a replay of "
-            f"{cfg.buffer_size} rows and its networks) but {have_b / gib:.1f} GiB of memory is available; use "
-            "fewer --num-seeds or a smaller --buffer-size"
-        )
-
-
 # ------------------------------------------------------------------------------------------ run directories
 
 
@@ -409,8 +412,6 @@ def group_config(run_dir: Path) -> Config | None:
     path = Path(run_dir) / GROUP_FILE
     if not path.is_file():
         return None
-    from ddpgx.run import config_from_dict
-
     try:
         return config_from_dict(json.loads(path.read_text())["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
@@ -425,8 +426,6 @@ def resolve_group(cfg: Config, resume: bool) -> Config:
     if (here / GROUP_FILE).is_file():
         return cfg
     if (here.parent / GROUP_FILE).is_file():
-        from ddpgx.errors import warn
-
         group = group_config(here.parent)
         assert group is not None
         warn(f"{here} is one of {group.num_seeds} seeds trained together; resuming the group {here.parent}")
@@ -475,15 +474,16 @@ def make_check(
 ) -> Callable[[ckpt.Loaded], str | None]:
     """A checkpoint fits when its trees have the template's keys, shapes and dtypes (and its replay, unless
     ``replay`` is False: a look at the step only), and, given ``step``, is at that step."""
-    want = runfiles.jax_to_numpy(checkpoint_state(template))
+    want = ckpt.to_numpy(checkpoint_state(template))
 
     def check(loaded: ckpt.Loaded) -> str | None:
         problem = ckpt.tree_mismatch(want, loaded.state)
         problem = problem or (check_ring_state(template.ring, loaded.replay) if replay else None)
         if problem:
             return problem
-        if "counters" not in loaded.manifest:
-            return "manifest.json lacks the loop's counters"
+        problem = counters_problem(loaded.manifest)
+        if problem:
+            return problem
         if step is not None and loaded.manifest["step"] != step:
             return (
                 f"it is at step {loaded.manifest['step']}, past the step {step} every seed of the group has"
@@ -493,202 +493,130 @@ def make_check(
     return check
 
 
-# ------------------------------------------------------------------------------------------ the host loop
+# ------------------------------------------------------------------------------------------ the engine
 
 
-def train_compiled(cfg: Config, resume: bool, stop: Callable[[], bool] | None, t_start: float) -> TrainResult:
-    """``train()`` for a JAX-native env (called by train.train with a validated, resolved config)."""
+class CompiledEngine:
+    """The Program, its carry (S seeds' TrainStates, rings, env states) and the step they are at (host.Engine).
+    Run i is seed ``seeds[i]``."""
+
+    def __init__(self, cfg: Config, program: Program, carry: Carry, seeds: list[int], step: int) -> None:
+        self.cfg, self.program, self.carry, self.seeds, self.step = cfg, program, carry, seeds, step
+        self.n = cfg.num_envs
+        self.safe = True  # the carry is the whole state: any chunk boundary can be checkpointed
+        self.columns = LogColumns(env_column=self.n > 1)
+
+    def advance(self, until: int) -> list[Episode]:
+        """One chunk: as many iterations of N env steps as reach ``until``, at most the compiled length."""
+        n, step = self.n, self.step
+        n_iter = min(self.program.chunk_iters, max(1, -(-(until - step) // n)))
+        self.carry, out = self.program.chunk(self.carry, jnp.int32(step), jnp.int32(n_iter))
+        done, ret, length, bad = (np.asarray(x)[:n_iter] for x in out)
+        self.step = step + n_iter * n
+        if bad.any():  # iteration, seed, env of the first non-finite row (it never entered the ring)
+            it, s_i, e = (int(x[0]) for x in np.nonzero(bad))
+            who = f"seed {self.seeds[s_i]}: " if len(self.seeds) > 1 else ""
+            raise TrainingDiverged(
+                f"{who}the environment returned a NaN or inf observation/reward at step {step + it * n + e + 1}; "
+                "check the env or its wrappers"
+            )
+        return [
+            Episode(
+                int(s_i),
+                step + int(it) * n + int(e) + 1,
+                float(ret[it, s_i, e]),
+                int(length[it, s_i, e]),
+                env=int(e),
+            )  # fmt: skip
+            for it, s_i, e in zip(*np.nonzero(done), strict=True)
+        ]
+
+    def losses(self, interval_s: float) -> list[LossRow | None]:
+        if self.program.schedule.units_by(self.step) == 0:  # nothing learned yet: no losses
+            return [None] * len(self.seeds)
+        return [LossRow(*(float(x) for x in row)) for row in np.asarray(self.carry.metrics)]
+
+    def evaluate(self, step: int) -> list[EvalRow]:
+        returns = np.asarray(
+            self.program.evaluate(policy_vars(self.carry.train), eval_keys(self.seeds, step))
+        )
+        return [EvalRow(float(r.mean()), float(r.std())) for r in returns]
+
+    def policy(self, i: int) -> tuple[Any, Any]:
+        train = unstack(self.carry.train, i)
+        return policy_vars(train), train.critic
+
+    def snapshots(self) -> list[Snapshot]:
+        host = jax.device_get(self.carry)
+        out = []
+        for i in range(len(self.seeds)):
+            one = unstack(host, i)
+            manifest = {"loop": "compiled", "seeds": self.seeds}
+            metrics = [float(x) for x in np.asarray(one.metrics)]
+            out.append(Snapshot(checkpoint_state(one), ring_state(one.ring), manifest, {"metrics": metrics}))
+        return out
+
+    def end_episodes(self) -> None:
+        """The carry keeps its episodes: an extension continues them."""
+
+
+def build(
+    cfg: Config, resume: bool, closing: contextlib.ExitStack
+) -> tuple[Config, CompiledEngine, list[RunDir], list[ckpt.Loaded | None], Path]:
+    """Check, then create (or lock and load) every seed's run directory, then the engine. Returns the group's config
+    (resuming one seed of a group resumes the group), the engine, the runs, their checkpoints and the directory
+    the result names."""
     check_supported(cfg)
     cfg = resolve_group(cfg, resume)
     cpu_devices_for(cfg.num_seeds)
     jenv = make_jax_env(cfg.env, cfg.env_kwargs)
-    check_group_memory(cfg, jenv)
+    s = cfg.num_seeds
+    needs = [
+        memory_need(cfg, jenv.obs_dim, jenv.act_dim),
+        ring_need(cfg.buffer_size, jenv.obs_dim, jenv.act_dim),
+    ]
+    if s > 1:
+        needs = [dataclasses.replace(n, what=f"{s} seeds of {n.what}", nbytes=s * n.nbytes) for n in needs]
+    check_memory(needs, also="fewer --num-seeds" if s > 1 else "")
     cfgs = seed_configs(cfg)
     runs = [RunDir(c, resume) for c in cfgs]  # validates every seed's directory before anything is written
-    if cfg.num_seeds > 1:
-        group = Path(cfg.run_dir)
-        if not resume:
-            from ddpgx.run import check_new_run_dir
-
-            check_new_run_dir(group)
+    group = Path(cfg.run_dir)
+    if cfg.num_seeds > 1 and not resume:
+        check_new_run_dir(group)
     if cfg.compile_cache:
         enable_compile_cache(cfg.compile_cache)
-    learner = Learner(cfg, jenv.obs_dim, jenv.act_dim)
-    program = Program(cfg, jenv, learner)
+    program = Program(cfg, jenv, Learner(cfg, jenv.obs_dim, jenv.act_dim))
     seeds = [c.seed for c in cfgs]
     template = program.init(seeds[0])
     manifest_env = JaxGymEnv(cfg.env, cfg.env_kwargs)
-    counters: list[Any] = []
-    loaded_all: list[ckpt.Loaded | None] = []
-    try:
-        if resume:  # every seed continues from the newest step all of them have a checkpoint of
-            newest = [
-                ckpt.load(r.path, check=make_check(template, replay=False), replay=False).manifest["step"]
-                for r in runs
-            ]
-            common = min(newest)
-            for r in runs:
-                loaded_all.append(
-                    r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
-                )
-        else:
-            if cfg.num_seeds > 1:
-                group.mkdir(parents=True, exist_ok=True)
-                runfiles.write_json(group / GROUP_FILE, {"config": dataclasses.asdict(cfg), "seeds": seeds,
-                                                   "runs": [Path(c.run_dir).name for c in cfgs]})  # fmt: skip
-            for r in runs:
-                loaded_all.append(r.open(runfiles.run_manifest(r.cfg, manifest_env)))
-        carries = []
-        for c, loaded in zip(cfgs, loaded_all, strict=True):
-            if loaded is None:
-                carries.append(program.init(c.seed))
-                counters.append(Counters(next_checkpoint=cfg.checkpoint_every))
-            else:
-                carries.append(carry_from_checkpoint(template, loaded))
-                counters.append(Counters(**loaded.manifest["counters"]))
-        carry = shard_seeds(stack(carries), len(cfgs))
-        del carries, template
-        return _host_loop(cfg, cfgs, runs, program, carry, counters, seeds, stop, t_start)
-    finally:
+    closing.callback(manifest_env.close)
+    for r in runs:
+        closing.callback(r.close)
+    loaded: list[ckpt.Loaded | None] = []
+    if resume:  # every seed continues from the newest step all of them have a checkpoint of
+        newest = [
+            ckpt.load(r.path, check=make_check(template, replay=False), replay=False).manifest["step"]
+            for r in runs
+        ]
+        common = min(newest)
         for r in runs:
-            r.close()
-        manifest_env.close()
-
-
-def _host_loop(
-    cfg: Config,
-    cfgs: list[Config],
-    runs: list[RunDir],
-    program: Program,
-    carry: Carry,
-    counters: list[Counters],
-    seeds: list[int],
-    stop: Callable[[], bool] | None,
-    t_start: float,
-) -> TrainResult:
-    """Chunks of the compiled loop, and between them what the host does: logs, evaluations, checkpoints."""
-    n, s_count = cfg.num_envs, len(cfgs)
-    loggers = [
-        RunLogger(
-            r.path,
-            cfg.total_steps,
-            c.step,
-            cfg.tensorboard,
-            cfg.progress and i == 0,
-            wall_offset=c.wall_s,
-            purge_step=c.step + 1 if c.step else None,
-            env_column=n > 1,
-        )  # fmt: skip
-        for i, (r, c) in enumerate(zip(runs, counters, strict=True))
+            loaded.append(
+                r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
+            )
+    else:
+        if cfg.num_seeds > 1:
+            group.mkdir(parents=True, exist_ok=True)
+            runfiles.write_json(group / GROUP_FILE, {"config": dataclasses.asdict(cfg), "seeds": seeds,
+                                                     "runs": [Path(c.run_dir).name for c in cfgs]})  # fmt: skip
+        for r in runs:
+            loaded.append(r.open(runfiles.run_manifest(r.cfg, manifest_env)))
+    carries = [
+        program.init(c.seed) if ld is None else carry_from_checkpoint(template, ld)
+        for c, ld in zip(cfgs, loaded, strict=True)
     ]
-    for lg, c in zip(loggers, counters, strict=True):
-        lg.last_return = c.last_return
-        if c.last_eval is not None:
-            lg.last_eval = c.last_eval[0]
-    step = counters[0].step
-
-    def save_all(step: int, finished: str | None = None) -> None:
-        host = jax.device_get(carry)
-        for i, (r, c, lg) in enumerate(zip(runs, counters, loggers, strict=True)):
-            lg.flush()
-            one = unstack(host, i)
-            c.step, c.wall_s, c.last_return = step, lg.wall(), lg.last_return
-            c.metrics = [float(x) for x in np.asarray(one.metrics)]
-            c.csv_sizes = lg.csv_sizes()
-            manifest = {"env": cfg.env, "preset": cfg.preset, "counters": dataclasses.asdict(c),
-                        "loop": "compiled", "seeds": seeds}  # fmt: skip
-            r.save_checkpoint(step, checkpoint_state(one), ring_state(one.ring), manifest, finished)
-
-    def iters_to(every: int) -> int:
-        """Iterations until the next one that crosses a multiple of ``every``."""
-        return -(-((step // every + 1) * every - step) // n)
-
-    t_tick, s_tick, sps = time.perf_counter(), step, 0.0
-    try:
-        with _Signals() as signals:
-            while step < cfg.total_steps:
-                c0 = counters[0]
-                n_iter = min(
-                    program.chunk_iters,
-                    iters_to(cfg.log_every),
-                    iters_to(cfg.eval_every),
-                    -(-(cfg.total_steps - step) // n),
-                    max(1, -(-(c0.next_checkpoint - step) // n)),
-                )
-                carry, (done, ret, length) = program.chunk(carry, jnp.int32(step), jnp.int32(n_iter))
-                before, step = step, step + n_iter * n
-                done, ret, length = (np.asarray(x)[:n_iter] for x in (done, ret, length))
-                for it, s_i, e in zip(*np.nonzero(done), strict=True):
-                    c, lg = counters[s_i], loggers[s_i]
-                    c.episode += 1
-                    lg.episode(
-                        before + it * n + e + 1,
-                        c.episode,
-                        float(ret[it, s_i, e]),
-                        int(length[it, s_i, e]),
-                        env=int(e),
-                    )
-                if crossed(before, step, cfg.log_every):
-                    now = time.perf_counter()
-                    sps = (step - s_tick) * s_count / max(now - t_tick, 1e-9)  # env steps of all seeds
-                    t_tick, s_tick = now, step
-                    metrics = np.asarray(carry.metrics)
-                    for i, lg in enumerate(loggers):
-                        cl, al, q = (float(x) for x in metrics[i])
-                        if math.isnan(cl):
-                            continue
-                        if not (math.isfinite(cl) and math.isfinite(q)):
-                            raise TrainingDiverged(
-                                f"seed {seeds[i]}: critic loss became {cl} by step {step}; lower --critic-lr or "
-                                "--actor-lr, or raise --batch-size"
-                            )
-                        lg.losses(step, cl, al, q, sps / s_count)
-                if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
-                    returns = np.asarray(program.evaluate(policy_vars(carry.train), eval_keys(seeds, step)))
-                    for i, (r, c, lg) in enumerate(zip(runs, counters, loggers, strict=True)):
-                        c.last_eval = [float(returns[i].mean()), float(returns[i].std())]
-                        lg.evaluation(step, *c.last_eval)
-                        if c.best is None or c.last_eval[0] > c.best[1]:
-                            c.best = [step, c.last_eval[0]]
-                            r.save_best(unstack(carry.train, i), step)
-                    if cfg.target_return is not None and counters[0].last_eval[0] >= cfg.target_return:
-                        break  # one seed (several refuse --target-return)
-                head = loggers[0]  # its progress bar shows the seeds' means
-                head.last_return, head.last_eval = (mean_of([getattr(lg, k) for lg in loggers])
-                                                    for k in ("last_return", "last_eval"))  # fmt: skip
-                head.tick(step, sps)
-                if step < cfg.total_steps:
-                    stopping = signals.received or (stop is not None and stop())
-                    if step >= c0.next_checkpoint or stopping:
-                        for c in counters:
-                            c.next_checkpoint = (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-                        save_all(step)
-                        if stopping:
-                            raise Interrupted(step, Path(cfg.run_dir), signals.received or 0)
-        solved = "target_return" if step < cfg.total_steps else None
-        save_all(step, finished=solved or "total_steps")
-    finally:
-        for lg in loggers:
-            lg.close()
-    results = []
-    for i, r in enumerate(runs):
-        train_i = unstack(carry.train, i)
-        params = r.finish(train_i, step)
-        if cfg.plot:
-            from ddpgx.plots import plot_runs
-
-            plot_runs([r.path], r.path / "returns.png", metric="both")
-        results.append((r.path, counters[i].last_eval, params))
-    means = [res[1][0] for res in results]
-    return TrainResult(
-        run_dir=Path(cfg.run_dir),
-        final_eval_mean=float(np.mean(means)),
-        final_eval_std=float(results[0][1][1]) if s_count == 1 else float(np.std(means)),
-        steps=step,
-        wall_s=time.perf_counter() - t_start,
-        params_path=results[0][2],
-        runs=tuple(res[0] for res in results),
-    )
+    step = 0 if loaded[0] is None else loaded[0].manifest["counters"]["step"]
+    engine = CompiledEngine(cfg, program, shard_seeds(stack(carries), len(cfgs)), seeds, step)
+    return cfg, engine, runs, loaded, group
 
 
-__all__ = ["Program", "Carry", "Ring", "train_compiled", "group_config", "seed_configs", "load_run_config"]
+__all__ = ["Program", "Carry", "Ring", "CompiledEngine", "build", "group_config", "seed_configs"]

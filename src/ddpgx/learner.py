@@ -38,6 +38,7 @@ from flax import struct
 
 from ddpgx import noise as noise_lib
 from ddpgx.config import Config
+from ddpgx.memory import Need, jax_device, mlp_params
 from ddpgx.networks import Actor, Critic, TwinCritic, init_variables
 from ddpgx.replay import Batch  # the one batch type: what the buffers sample is what the update takes
 
@@ -119,6 +120,19 @@ def build_networks(cfg: Config, action_dim: int) -> tuple[Actor, Critic | TwinCr
         tuple(cfg.critic_hidden), cfg.critic_action_layer, norm, cfg.bn_momentum, cfg.final_init, **on
     )
     return actor, critic
+
+
+def memory_need(cfg: Config, obs_dim: int, action_dim: int) -> Need:
+    """Actor and critic with their targets, Adam's two moments and a gradient (5 copies of float32 parameters),
+    on jax's device."""
+    norm = cfg.batch_norm or cfg.layer_norm or cfg.batch_renorm
+    actor = mlp_params([obs_dim, *cfg.actor_hidden, action_dim], {}, norm)
+    critic = mlp_params([obs_dim, *cfg.critic_hidden, 1], {cfg.critic_action_layer: action_dim}, norm)
+    critic *= 2 if cfg.twin_critic else 1
+    if cfg.noise == "param":  # the perturbed actor and its twin used to adapt the scale
+        actor = actor * 7 // 5
+    sizes = f"--actor-hidden {' '.join(map(str, cfg.actor_hidden))} / --critic-hidden {' '.join(map(str, cfg.critic_hidden))}"
+    return Need(f"networks {sizes}", 5 * 4 * (actor + critic), jax_device(), "smaller networks")
 
 
 def _kernels_only(params: Any) -> Any:

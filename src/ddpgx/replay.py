@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ddpgx.memory import HOST, Need
+
 
 class Batch(NamedTuple):
     obs: np.ndarray
@@ -38,6 +40,12 @@ class ReplayBuffer:
         self.pos = 0  # row the next transition starts at
         self.filled = 0  # rows ever written, capped at n
         self.rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def need(rows: int, obs_dim: int, action_dim: int) -> Need:
+        """Memory of ``rows`` transitions (obs, action, reward, next obs, terminated, done) on the host."""
+        return Need(f"a replay of {rows} rows", rows * ((obs_dim + action_dim + 2) * 4 + 1), HOST,
+                    "a smaller --buffer-size")  # fmt: skip
 
     def __len__(self) -> int:
         return int(self.valid.sum())

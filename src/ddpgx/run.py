@@ -271,15 +271,15 @@ class RunDir:
             self.cfg.keep_checkpoints,
         )
 
-    def save_best(self, state: Any, step: int) -> None:
+    def save_best(self, actor: Any, critic: Any, step: int) -> None:
         """The policy of a new best evaluation (atomic; a resumed run rewrites the same bits where it passes the
         same evaluation again)."""
-        runfiles.save_params(self.path / BEST_PARAMS, state, step)
+        runfiles.save_params(self.path / BEST_PARAMS, actor, critic, step)
 
-    def finish(self, state: Any, step: int) -> Path:
+    def finish(self, actor: Any, critic: Any, step: int) -> Path:
         """The final parameters, written after the final checkpoint (which holds them too)."""
         path = self.path / FINAL_PARAMS
-        runfiles.save_params(path, state, step)
+        runfiles.save_params(path, actor, critic, step)
         return path
 
     def close(self) -> None:

@@ -13,8 +13,10 @@ import gymnasium as gym
 import numpy as np
 from flax import serialization
 
+from ddpgx.checkpoint import to_numpy
 from ddpgx.config import Config
 from ddpgx.errors import UserError
+from ddpgx.goals import goal_layout
 
 PARAMS_FORMAT = 1
 
@@ -48,8 +50,6 @@ def versions() -> dict[str, str]:
 
 
 def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
-    from ddpgx.goals import goal_layout
-
     layout = goal_layout(env)
     return {
         "config": dataclasses.asdict(cfg),
@@ -63,18 +63,16 @@ def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
     }
 
 
-def save_params(path: Path, state: Any, step: int | None = None) -> None:
-    """Actor and critic variables (params and batch statistics) as flax msgpack, with the env step they are of.
-    The actor is the policy's: the averaged one with --policy-avg."""
-    from ddpgx.learner import policy_vars
-
+def save_params(path: Path, actor: Any, critic: Any, step: int | None = None) -> None:
+    """The policy's actor variables and the critic's (params and batch statistics) as flax msgpack, with the env
+    step they are of. The caller gives the policy's actor: the averaged one with --policy-avg."""
     payload = {
         "format": PARAMS_FORMAT,
         "step": -1 if step is None else int(step),
-        "actor": serialization.to_state_dict(policy_vars(state)),
-        "critic": serialization.to_state_dict(state.critic),
+        "actor": serialization.to_state_dict(actor),
+        "critic": serialization.to_state_dict(critic),
     }
-    atomic_write_bytes(path, serialization.msgpack_serialize(jax_to_numpy(payload)))
+    atomic_write_bytes(path, serialization.msgpack_serialize(to_numpy(payload)))
 
 
 def load_params(path: Path) -> dict[str, Any]:
@@ -89,9 +87,3 @@ def load_params(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != PARAMS_FORMAT:
         raise UserError(f"{path} has an unknown format; expected ddpgx parameters format {PARAMS_FORMAT}")
     return payload
-
-
-def jax_to_numpy(tree: Any) -> Any:
-    import jax
-
-    return jax.tree_util.tree_map(np.asarray, tree)

@@ -128,7 +128,7 @@ def distributions(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def config_values(params: dict[str, Any]) -> dict[str, Any]:
     """A trial's parameters as Config fields (the tied names expanded)."""
-    from ddpgx.config import parse_field
+    from ddpgx.fieldtypes import parse_field
 
     out: dict[str, Any] = {}
     for name, v in params.items():
@@ -202,7 +202,8 @@ class Trial:
 
 def trial_configs(spec: TuneSpec, number: int, params: dict[str, Any]) -> list:
     """The trial's run configs, one per seed, validated (a parameter set that makes no sensible run: UserError)."""
-    from ddpgx.config import preset_config, resolve, validate
+    from ddpgx.presets import preset_config, resolve
+    from ddpgx.validate import validate
 
     out = Path(spec.out).absolute()
     eval_every = spec.eval_every or max(spec.total_steps // 10, 1)
@@ -268,9 +269,9 @@ def write_trials_csv(out: Path, study) -> None:
 def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     """Run the study to ``spec.trials`` finished trials (complete, pruned or failed); returns the Optuna study."""
     optuna = _optuna()
-    from ddpgx.config import preset_config
     from ddpgx.driver import Driver, import_ray
     from ddpgx.livetable import LiveTable
+    from ddpgx.presets import preset_config
     from ddpgx.run import RunLock, RunLocked
 
     if not spec.env or not spec.out:
@@ -435,7 +436,7 @@ def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str,
     best = ranked[0]
     run0 = next(iter(sorted(out.glob(f"trial_{best.number:04d}__s*"))), None)
     cfg_fields = config_values(best.params)
-    from ddpgx.config import preset_config
+    from ddpgx.presets import preset_config
     from ddpgx.run import load_run_config
 
     env, preset = "", ""

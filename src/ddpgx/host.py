@@ -1,0 +1,401 @@
+"""The host: the cadence every engine shares, written once.
+
+An *engine* advances training and holds its state (the Python engine: collector, learner, replay, N envs; the
+compiled engine: the Program, its ring and env states, S seeds). The host drives any engine through the small
+``Engine`` protocol below and owns everything around it, for each of the engine's runs (one run directory each):
+
+- the counters, the loggers (set up fresh or restored on resume), the progress bar;
+- log rows, and the divergence check: a NaN or inf loss stops the run with one line naming the step and the
+  checkpoint to resume from, and the best policy stays on disk;
+- the evaluation cadence, the best policy, and ``--target-return`` / ``--target-success``;
+- the checkpoint cadence, SIGINT / SIGTERM and the ``stop`` callable (sweeps' stop files);
+- the final checkpoint with its finished marker, the final parameters, the plot and the ``TrainResult``.
+
+The host never asks which engine it drives, nor how many envs or seeds it steps: it asks the engine to advance
+towards the next step where it has something to do, then does it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ddpgx import checkpoint as ckpt
+from ddpgx.collect import EnvProcessDied
+from ddpgx.config import Config
+from ddpgx.errors import TrainingDiverged
+from ddpgx.logs import RunLogger
+from ddpgx.plots import plot_runs
+from ddpgx.run import RunDir
+from ddpgx.schedule import crossed
+
+TICK_EVERY = 250  # env steps between progress-bar refreshes
+
+
+# ------------------------------------------------------------------------------------------ what engines report
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A training episode that ended: in run ``run``, at env step ``step``."""
+
+    run: int
+    step: int
+    ret: float
+    length: int
+    success: float | None = None
+    env: int = 0
+
+
+@dataclass(frozen=True)
+class LossRow:
+    """One run's losses from its last update (a train.csv row without the step and the rate)."""
+
+    critic_loss: float
+    actor_loss: float
+    mean_q: float
+    update_frac: float | None = None
+    clip_share: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One run's noise-free evaluation: mean and std of the returns (and the success rate of goal envs)."""
+
+    mean: float
+    std: float
+    success: float | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a checkpoint of one run holds besides the host's counters: the state tree, the replay, the engine's own
+    manifest entries, and the engine's values the counters carry (``metrics``, ``clip_share``)."""
+
+    state: Any
+    replay: dict[str, Any]
+    manifest: dict[str, Any]
+    counters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LogColumns:
+    """The optional columns of the runs' CSV logs."""
+
+    success: bool = False  # goal envs: success in episodes.csv and eval.csv
+    clip_groups: tuple[str, ...] = ()  # --obs-norm: clip share per input group in train.csv
+    env_column: bool = False  # several envs: which env each episode ran in
+
+
+class Engine(Protocol):
+    """What the host needs from an engine. ``step`` is the env steps done (the same for all of its runs)."""
+
+    step: int
+    safe: bool  # its state can be checkpointed now (the Python engine with one env: at episode ends only)
+    columns: LogColumns
+
+    def advance(self, until: int) -> list[Episode]:
+        """Advance at least one iteration and at most to the first iteration that reaches ``until``; returns the
+        episodes that ended. Raises TrainingDiverged for non-finite env data, EnvProcessDied for a lost env."""
+        ...
+
+    def losses(self, interval_s: float) -> list[LossRow | None]:
+        """Each run's losses from its last update; None for a run that has not updated yet."""
+        ...
+
+    def evaluate(self, step: int) -> list[EvalRow]:
+        """A noise-free evaluation of each run's policy."""
+        ...
+
+    def policy(self, i: int) -> tuple[Any, Any]:
+        """Run ``i``'s policy: (actor variables, critic variables), as best.msgpack and final.msgpack hold them."""
+        ...
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every run's checkpoint content, now."""
+        ...
+
+    def end_episodes(self) -> None:
+        """Close the episodes in progress (before the final checkpoint: an extension starts new ones)."""
+        ...
+
+
+# ------------------------------------------------------------------------------------------ the host's own state
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    final_eval_mean: float
+    final_eval_std: float
+    steps: int
+    wall_s: float
+    params_path: Path
+    runs: tuple[Path, ...] = ()  # --num-seeds > 1: each seed's run directory (run_dir is their group's)
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived (``signum``; 0 when ``train``'s ``stop`` asked); a checkpoint was saved at ``step``."""
+
+    def __init__(self, step: int, run_dir: Path, signum: int) -> None:
+        super().__init__(f"saved at step {step}; resume with: ddpgx train --resume {run_dir}")
+        self.step, self.run_dir, self.signum = step, run_dir, signum
+
+
+@dataclass
+class Counters:
+    """A run's progress, saved in every checkpoint."""
+
+    step: int = 0
+    episode: int = 0
+    wall_s: float = 0.0
+    last_eval: list[float] | None = None
+    last_return: float = float("nan")
+    metrics: list[float] | None = None  # the engine's last losses (it restores them)
+    next_checkpoint: int = 0
+    csv_sizes: dict[str, int] = field(default_factory=dict)
+    clip_share: dict[str, float] = field(default_factory=dict)  # --obs-norm: of the last batch before a log
+    best: list[float] | None = None  # [step, mean return] of the best noise-free evaluation (best.msgpack)
+
+
+def counters_of(loaded: ckpt.Loaded | None, cfg: Config) -> Counters:
+    return (
+        Counters(next_checkpoint=cfg.checkpoint_every)
+        if loaded is None
+        else Counters(**loaded.manifest["counters"])
+    )
+
+
+def counters_problem(manifest: dict[str, Any]) -> str | None:
+    """Why a checkpoint's counters cannot be the host's (None when they can): part of every engine's check."""
+    try:
+        Counters(**manifest["counters"])
+    except (KeyError, TypeError) as e:
+        return f"manifest.json lacks the loop's counters ({type(e).__name__}: {e})"
+    return None
+
+
+class Signals:
+    """SIGINT/SIGTERM set a flag the host checks where the engine is safe to checkpoint; a second one stops at
+    once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+
+def mean_of(values: Sequence[float]) -> float:
+    """The mean of the finite values (nan when there is none)."""
+    ok = [v for v in values if math.isfinite(v)]
+    return float(np.mean(ok)) if ok else float("nan")
+
+
+# ------------------------------------------------------------------------------------------ the host
+
+
+class Host:
+    """Drives ``engine`` to ``cfg.total_steps`` for its runs (``runs[i]`` is run ``i``'s directory, ``loaded[i]``
+    the checkpoint it resumed from or None); ``result_dir`` is what TrainResult and Interrupted name."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        engine: Engine,
+        runs: Sequence[RunDir],
+        loaded: Sequence[ckpt.Loaded | None],
+        result_dir: Path,
+        stop: Callable[[], bool] | None = None,
+        t_start: float | None = None,
+    ) -> None:
+        self.cfg, self.engine, self.runs, self.result_dir, self.stop = (
+            cfg,
+            engine,
+            list(runs),
+            result_dir,
+            stop,
+        )
+        self.t_start = time.perf_counter() if t_start is None else t_start
+        self.counters = [counters_of(ld, cfg) for ld in loaded]
+        self.step = self.counters[0].step
+        cols = engine.columns
+        self.loggers = [
+            RunLogger(r.path, cfg.total_steps, c.step, cfg.tensorboard, cfg.progress and i == 0,
+                      wall_offset=c.wall_s, purge_step=c.step + 1 if ld is not None else None,
+                      success=cols.success, clip_groups=cols.clip_groups, env_column=cols.env_column)
+            for i, (r, c, ld) in enumerate(zip(self.runs, self.counters, loaded, strict=True))
+        ]  # fmt: skip
+        for lg, c in zip(self.loggers, self.counters, strict=True):
+            lg.last_return = c.last_return
+            if c.last_eval is not None:
+                lg.last_eval = c.last_eval[0]
+                lg.last_success = c.last_eval[2] if len(c.last_eval) > 2 else float("nan")
+        self.solved: str | None = None  # the early stop that ended the run
+        self.t_tick, self.s_tick, self.sps = time.perf_counter(), self.step, 0.0
+
+    # -- the loop
+    def run(self) -> TrainResult:
+        cfg, engine = self.cfg, self.engine
+        try:
+            with Signals() as signals:
+                while self.step < cfg.total_steps:
+                    before = self.step
+                    try:
+                        episodes = engine.advance(self._next_stop())
+                    except (
+                        TrainingDiverged,
+                        EnvProcessDied,
+                    ) as e:  # this step's state is torn: keep the last
+                        raise type(e)(f"{e}; {self._where_to_continue()}") from None
+                    self.step = step = engine.step
+                    self._log_episodes(episodes)
+                    if crossed(before, step, cfg.log_every):
+                        self._log_losses(step)
+                    if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
+                        self.solved = self._evaluate(step)
+                        if self.solved:
+                            break
+                    if crossed(before, step, TICK_EVERY) or step == cfg.total_steps:
+                        self._tick(step)
+                    if step < cfg.total_steps and engine.safe:
+                        stopping = signals.received or (self.stop is not None and self.stop())
+                        if step >= self.counters[0].next_checkpoint or stopping:
+                            for c in self.counters:
+                                c.next_checkpoint = next_multiple(step, cfg.checkpoint_every)
+                            self._save_checkpoints(step)
+                            if stopping:
+                                raise Interrupted(step, self.result_dir, signals.received or 0)
+            engine.end_episodes()
+            self._save_checkpoints(self.step, finished=self.solved or "total_steps")
+        finally:
+            for lg in self.loggers:
+                lg.close()
+        return self._finish()
+
+    def _next_stop(self) -> int:
+        """The next step where the host has something to do: a log row, an evaluation, a checkpoint, the end."""
+        s, cfg = self.step, self.cfg
+        return min(next_multiple(s, cfg.log_every), next_multiple(s, cfg.eval_every), cfg.total_steps,
+                   max(s + 1, self.counters[0].next_checkpoint))  # fmt: skip
+
+    # -- what happens at those steps
+    def _log_episodes(self, episodes: list[Episode]) -> None:
+        for e in episodes:
+            c = self.counters[e.run]
+            c.episode += 1
+            self.loggers[e.run].episode(e.step, c.episode, e.ret, e.length, e.success, env=e.env)
+
+    def _log_losses(self, step: int) -> None:
+        now = time.perf_counter()
+        interval = max(now - self.t_tick, 1e-9)
+        self.sps = (step - self.s_tick) / interval  # each run's env steps per second
+        self.t_tick, self.s_tick = now, step
+        rows = self.engine.losses(interval)
+        for i, row in enumerate(rows):
+            if row is None:
+                continue
+            if not (math.isfinite(row.critic_loss) and math.isfinite(row.mean_q)):
+                who = f"seed {self.runs[i].cfg.seed}: " if len(self.runs) > 1 else ""
+                raise TrainingDiverged(
+                    f"{who}critic loss became {row.critic_loss} by step {step} (lower --critic-lr or --actor-lr, "
+                    f"or raise --batch-size, in a new run); {self._where_to_continue()}"
+                )
+        for lg, row in zip(self.loggers, rows, strict=True):
+            if row is not None:
+                lg.losses(step, row.critic_loss, row.actor_loss, row.mean_q, self.sps, row.update_frac,
+                          row.clip_share)  # fmt: skip
+
+    def _evaluate(self, step: int) -> str | None:
+        """Evaluate, keep each run's best policy, and say whether a target was reached (the early stop's name)."""
+        rows = self.engine.evaluate(step)
+        for i, (r, c, lg, row) in enumerate(zip(self.runs, self.counters, self.loggers, rows, strict=True)):
+            c.last_eval = [row.mean, row.std] + ([row.success] if row.success is not None else [])
+            lg.evaluation(step, *c.last_eval)
+            if c.best is None or row.mean > c.best[1]:  # the best policy so far, kept on disk
+                c.best = [step, row.mean]
+                r.save_best(*self.engine.policy(i), step)
+        first = rows[0]  # targets need one run (validate refuses them for several)
+        if self.cfg.target_return is not None and first.mean >= self.cfg.target_return:
+            return "target_return"
+        target_s = self.cfg.target_success
+        if target_s is not None and first.success is not None and first.success >= target_s:
+            return "target_success"
+        return None
+
+    def _tick(self, step: int) -> None:
+        head = self.loggers[0]  # its progress bar shows the runs' means and all their steps per second
+        if len(self.loggers) > 1:
+            head.last_return = mean_of([lg.last_return for lg in self.loggers])
+            head.last_eval = mean_of([lg.last_eval for lg in self.loggers])
+        head.tick(step, self.sps * len(self.loggers))
+
+    def _save_checkpoints(self, step: int, finished: str | None = None) -> None:
+        """Each run's checkpoint: the engine's snapshot, and in the manifest the host's counters."""
+        for r, c, lg, snap in zip(
+            self.runs, self.counters, self.loggers, self.engine.snapshots(), strict=True
+        ):
+            lg.flush()
+            c.step, c.wall_s, c.last_return = step, lg.wall(), lg.last_return
+            c.metrics, c.clip_share = snap.counters.get("metrics"), snap.counters.get("clip_share", {})
+            c.csv_sizes = lg.csv_sizes()
+            manifest = {"env": self.cfg.env, "preset": self.cfg.preset, "counters": dataclasses.asdict(c),
+                        **snap.manifest}  # fmt: skip
+            r.save_checkpoint(step, snap.state, snap.replay, manifest, finished)
+
+    def _where_to_continue(self) -> str:
+        """Where a run stopped by an error can continue from (its state at this step is torn)."""
+        path = self.runs[0].path
+        last = ckpt.latest_name(path)
+        if last is None:
+            return f"no checkpoint was taken yet: the run in {self.result_dir} starts over"
+        best = self.counters[0].best
+        kept = f"; best.msgpack keeps the best policy (step {int(best[0])})" if best else ""
+        return (f"the run stopped: its last checkpoint ({last}) continues with: ddpgx train --resume "
+                f"{self.result_dir}{kept}")  # fmt: skip
+
+    def _finish(self) -> TrainResult:
+        """The final parameters (after the final checkpoint, which holds them too) and the plots."""
+        paths = []
+        for i, r in enumerate(self.runs):
+            paths.append(r.finish(*self.engine.policy(i), self.step))
+            if self.cfg.plot:
+                plot_runs([r.path], r.path / "returns.png", metric="both")
+        finals = [c.last_eval for c in self.counters]
+        assert all(f is not None for f in finals)
+        means = [f[0] for f in finals]  # type: ignore[index]
+        return TrainResult(
+            run_dir=self.result_dir,
+            final_eval_mean=float(np.mean(means)),
+            final_eval_std=float(finals[0][1]) if len(finals) == 1 else float(np.std(means)),  # type: ignore[index]
+            steps=self.step,
+            wall_s=time.perf_counter() - self.t_start,
+            params_path=paths[0],
+            runs=tuple(r.path for r in self.runs) if len(self.runs) > 1 else (),
+        )

@@ -1,0 +1,437 @@
+"""The Python engine: Gymnasium envs stepped from Python, one learner, one replay. Each ``advance`` is one iteration:
+reset the envs whose episode ended -> act -> step -> store -> update (the due units as one compiled call, fused
+with the next action) -> bookkeeping. The host (host.py) does the rest: logs, evaluations, checkpoints, stops.
+
+A run can stop at any moment and continue with ``train(..., resume=True)`` from its latest checkpoint, ending
+bitwise-identical to the uninterrupted run: a checkpoint holds every changing thing (the TrainState, the replay,
+every random generator, the counters and the logs' lengths) and is taken where the engine is ``safe`` (one env:
+at episode ends, so no simulator state is needed; several envs: anywhere, their episodes are replayed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from ddpgx import checkpoint as ckpt
+from ddpgx import runfiles
+from ddpgx.collect import Collector
+from ddpgx.config import Config
+from ddpgx.envs import DEFAULT_MAX_EPISODE_STEPS, make_run_env, scaler_for
+from ddpgx.errors import UserError, warn
+from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
+from ddpgx.goals import find_flatten, goal_layout
+from ddpgx.her import HerBuffer
+from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot, counters_problem
+from ddpgx.learner import NEWER_FIELDS, Learner, Metrics, enable_compile_cache, memory_need, policy_vars
+from ddpgx.memory import Need, check_memory
+from ddpgx.obsnorm import Normalizer
+from ddpgx.replay import PerEnvReplay, ReplayBuffer
+from ddpgx.rngstate import rng_state, set_rng_state
+from ddpgx.run import RunDir
+from ddpgx.schedule import UpdateSchedule, crossed
+
+OBS_STATS_EVERY = 100  # --obs-norm: env steps between writes of the statistics into the networks
+
+
+# ------------------------------------------------------------------------------------------ set-up and checks
+
+
+def make_buffer(cfg: Config, env: Any, obs_dim: int, act_dim: int) -> PerEnvReplay:
+    """The run's replay, one buffer per env: HER's episode replay for ``--her`` on a goal env, else the
+    transition ring; the capacity is shared out among the envs."""
+    layout = goal_layout(env)
+    n = cfg.num_envs
+    share = -(-cfg.buffer_size // n)  # each env's part of the capacity, rounded up
+    if not cfg.her:
+        rings = [ReplayBuffer(share, obs_dim, act_dim, seed=cfg.seed) for _ in range(n)]
+        return PerEnvReplay(rings, seed=cfg.seed)
+    if layout is None:
+        raise UserError(
+            f"--her needs a goal env (a Dict observation of observation, achieved_goal, desired_goal); {cfg.env} "
+            "has a flat observation"
+        )
+    max_steps = env.spec.max_episode_steps if env.spec is not None else None
+    if not max_steps:
+        raise UserError(
+            f"--her stores whole episodes and needs {cfg.env} to have a time limit: pass "
+            "--env-kwargs max_episode_steps=N"
+        )
+    reward_fn = find_flatten(env).reward_fn
+    bufs = [
+        HerBuffer(share, max_steps, layout, act_dim, reward_fn, cfg.her_k, cfg.her_strategy, seed=cfg.seed)
+        for _ in range(n)
+    ]
+    return PerEnvReplay(bufs, seed=cfg.seed)
+
+
+def memory_needs(cfg: Config, obs_dim: int, act_dim: int) -> list[Need]:
+    """What the Python engine allocates: the networks (on jax's device), the replay and the env processes (host)."""
+    rows = min(cfg.buffer_size + 1, 2 * cfg.total_steps + 1)  # a row per step, plus one per episode end
+    return [
+        memory_need(cfg, obs_dim, act_dim),
+        ReplayBuffer.need(rows + cfg.num_envs, obs_dim, act_dim),
+        Collector.need(cfg.num_envs, cfg.vector),
+    ]
+
+
+def checkpoint_check(
+    state: Any, buffer: PerEnvReplay, obs_norm: bool = False, goal_stats: bool = False, num_envs: int = 1
+):
+    """A checkpoint fits this run when its trees have the keys, shapes and dtypes the config implies."""
+    template = ckpt.to_numpy(serialization.to_state_dict(state))
+
+    def check(loaded: ckpt.Loaded) -> str | None:
+        problem = ckpt.tree_mismatch(template, loaded.state) or buffer.check_state(loaded.replay)
+        if problem:
+            return problem
+        if obs_norm and "obs_stats" not in loaded.manifest:
+            return "manifest.json lacks the observation statistics of --obs-norm"
+        if goal_stats and "goal" not in loaded.manifest.get("obs_stats", {}):
+            return "manifest.json lacks the goal statistics of --goal-stats relabelled"
+        if num_envs > 1 and "collector" not in loaded.manifest:
+            return f"manifest.json lacks the state of the {num_envs} envs"
+        try:
+            loaded.manifest["rng"]["replay"], loaded.manifest["rng"]["eval"]  # noqa: B018
+        except (KeyError, TypeError) as e:
+            return f"manifest.json lacks the loop's random states ({type(e).__name__}: {e})"
+        return counters_problem(loaded.manifest)
+
+    return check
+
+
+def check_first_step(cfg: Config) -> None:
+    """Step a throwaway copy of the env once, so that a value it only reads when stepping (a bad --env-kwargs
+    value) fails here, in one line, before the run directory exists."""
+    probe = make_run_env(cfg)
+    try:
+        probe.reset(seed=cfg.seed)
+        low, high = probe.action_space.low, probe.action_space.high
+        probe.step(((low + high) / 2).astype(probe.action_space.dtype))
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the env raises, the user's fix is in its arguments or code
+        text = (str(e).strip().splitlines() or [""])[0][:160]
+        kwargs = f" (--env-kwargs {' '.join(cfg.env_kwargs)})" if cfg.env_kwargs else ""
+        raise UserError(f"{cfg.env}{kwargs} failed on its first step: {type(e).__name__}: {text}") from None
+    finally:
+        probe.close()
+
+
+def check_time_limit(cfg: Config, env: Any) -> None:
+    """An env without a time limit gets envs.DEFAULT_MAX_EPISODE_STEPS (episodes that never end would never be
+    logged, and a stop signal would wait for an episode end that never comes): say so once."""
+    if getattr(env, "ddpgx_default_limit", False):
+        warn(
+            f"{cfg.env} has no time limit; its episodes end after {DEFAULT_MAX_EPISODE_STEPS} steps (pass "
+            "--env-kwargs max_episode_steps=N for another limit)"
+        )
+
+
+def check_async_env(cfg: Config) -> None:
+    """--vector async makes each env in a subprocess from the config alone: try that once, in a fresh interpreter
+    with this one's import path, so an env only this process knows (registered inside a script) is one line now
+    instead of a subprocess traceback later."""
+    probe = "import pickle, sys; path, make = pickle.loads(sys.stdin.buffer.read()); sys.path[:] = path; pickle.loads(make)().close()"
+    try:
+        payload = pickle.dumps((sys.path, pickle.dumps(partial(make_run_env, cfg))))
+        r = subprocess.run([sys.executable, "-c", probe], input=payload, capture_output=True, timeout=300)
+        failed, why = (
+            r.returncode != 0,
+            (r.stderr.decode(errors="replace").strip().splitlines() or ["exit"])[-1],
+        )
+    except Exception as e:  # noqa: BLE001 - unpicklable config values or a probe that cannot start
+        failed, why = True, f"{type(e).__name__}: {e}"
+    if failed:
+        raise UserError(
+            f"--vector async cannot make {cfg.env} in a subprocess ({why[:200]}); an env registered inside a script "
+            "is unknown there: name it module:Id or module:Class, or use --vector sync"
+        )
+
+
+def build(
+    cfg: Config, resume: bool, closing: contextlib.ExitStack
+) -> tuple[PyEngine, RunDir, ckpt.Loaded | None]:
+    """Check everything checkable, then create (or lock and load) the run directory, then the engine. Everything
+    opened is closed by ``closing``."""
+    run = RunDir(cfg, resume)
+    if cfg.compile_cache:
+        enable_compile_cache(cfg.compile_cache)
+    env = make_run_env(cfg)  # the first env: the checks, the spaces, the goal layout and HER's rewards
+    closing.callback(env.close)
+    check_time_limit(cfg, env)
+    check_first_step(cfg)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    check_memory(memory_needs(cfg, obs_dim, act_dim))
+    first_update = UpdateSchedule.of(cfg).first
+    if cfg.total_steps < first_update and not resume:
+        warn(
+            f"--total-steps {cfg.total_steps} is below the {first_update} steps before the first update "
+            "(--learning-starts, a first --batch-size of data, --update-every): no gradient update will run"
+        )
+    learner = Learner(cfg, obs_dim, act_dim)
+    state = learner.init(cfg.seed)
+    buffer = make_buffer(cfg, env, obs_dim, act_dim)
+    evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)
+    closing.callback(evaluator.close)
+    if cfg.num_envs > 1 and cfg.vector == "async":  # one env stays in this process whatever --vector says
+        check_async_env(cfg)
+    layout = goal_layout(env)
+    collector = Collector(
+        partial(make_run_env, cfg),
+        env,
+        cfg.num_envs,
+        cfg.vector,
+        cfg.seed,
+        scaler_for(env),
+        layout is not None,
+    )
+    closing.callback(collector.close)
+    collector.reset_done()  # a NaN from reset is refused before the run directory exists
+    closing.callback(run.close)  # releases the lock however open() or the run ends (a no-op if never taken)
+    check = checkpoint_check(
+        state, buffer, cfg.obs_norm, cfg.obs_norm and cfg.goal_stats == "relabelled", cfg.num_envs
+    )
+    loaded = run.open(runfiles.run_manifest(cfg, env), check=check)
+    engine = PyEngine(cfg, collector, learner, state, buffer, evaluator, layout, loaded)
+    closing.callback(engine.close)
+    return engine, run, loaded
+
+
+# ------------------------------------------------------------------------------------------ the engine
+
+
+class PyEngine:
+    """Collector + learner + replay of one run (host.Engine)."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        collector: Collector,
+        learner: Learner,
+        state: Any,
+        buffer: PerEnvReplay,
+        evaluator: Evaluator,
+        layout: Any,
+        loaded: ckpt.Loaded | None,
+    ) -> None:
+        self.cfg, self.collector, self.learner, self.buffer, self.evaluator = (
+            cfg,
+            collector,
+            learner,
+            buffer,
+            evaluator,
+        )
+        self.n = n = cfg.num_envs
+        self.act_dim = collector.envs.single_action_space.shape[0]
+        obs_dim = collector.obs.shape[1]
+        self.goal = layout is not None  # goal envs log their success rate beside the returns
+        self.stats = Normalizer.for_config(cfg, obs_dim, layout) if cfg.obs_norm else None
+        self.rng = np.random.default_rng([cfg.seed, 7])  # uniform warm-up actions
+        self.goal_rng = np.random.default_rng(
+            [cfg.seed, 11]
+        )  # --goal-stats relabelled: goals for the statistics
+        self.schedule = UpdateSchedule.of(cfg)
+        self.metrics: Metrics | None = None
+        self.clip_share: dict[str, float] = {}
+        self.step, self.safe = 0, False
+        self.columns = LogColumns(
+            self.goal, tuple(self.stats.groups()) if self.stats is not None else (), n > 1
+        )
+        if loaded is not None:
+            self._restore(state, loaded)
+        else:
+            self.state = state
+            if self.stats is not None:
+                for row in collector.obs:
+                    self.stats.push(row)
+            if learner.param_noise:
+                self.state = learner.resample_param_noise(self.state)
+        g = self.schedule.gradient_steps
+        self.compiling: threading.Thread | None = learner.precompile(
+            self.state, g * self.schedule.usual_units(n), cfg.batch_size, cfg.eval_episodes, n
+        )
+        self.zero_noise = np.zeros(
+            self.state.noise.shape, np.float32
+        )  # numpy: a fresh device copy, safe to donate
+        self.fused_action: Any = None if n == 1 or collector.pending is None else collector.pending
+        self.update_s = 0.0  # --profile: seconds in updates since the last log row
+
+    def _restore(self, state: Any, loaded: ckpt.Loaded) -> None:
+        m = loaded.manifest
+        # a checkpoint written before parameter noise (or --policy-avg) existed lacks its entry: nothing to keep
+        state = serialization.from_state_dict(state, {**NEWER_FIELDS, **loaded.state})
+        self.state = jax.tree_util.tree_map(jnp.asarray, state)
+        self.buffer.load_state_dict(loaded.replay)
+        set_rng_state(self.buffer.rng, m["rng"]["replay"])
+        set_rng_state(self.rng, m["rng"]["warmup"])
+        self.collector.load(m.get("collector"), m["rng"])
+        self.evaluator.load_state(m["rng"]["eval"])
+        if "goal_stats" in m["rng"]:
+            set_rng_state(self.goal_rng, m["rng"]["goal_stats"])
+        if self.stats is not None:
+            self.stats.load_state(m["obs_stats"])
+        c = m["counters"]
+        self.step = c["step"]
+        self.metrics = None if c.get("metrics") is None else Metrics(*(jnp.float32(x) for x in c["metrics"]))
+        self.clip_share = c.get("clip_share") or {}
+
+    def fresh(self) -> Any:
+        """The state with the latest observation statistics in its networks. They are written every
+        OBS_STATS_EVERY env steps and before every evaluation and the final save, not before every compiled call:
+        that would copy 8 small arrays to the device each step for statistics that barely move. The float64
+        statistics take in every observation all along. Step-based, so a resumed run writes them where the
+        uninterrupted one did."""
+        if self.stats is not None and self.stats.changed:
+            self.state = self.learner.set_obs_stats(self.state, *self.stats.mean_std())
+            self.stats.changed = False
+        return self.state
+
+    # -- host.Engine
+    def advance(self, until: int) -> list[Episode]:
+        """One iteration: N env steps (``until`` is for engines that can run further at once)."""
+        cfg, n, collector, learner, stats = self.cfg, self.n, self.collector, self.learner, self.stats
+        state = self.state
+        before, step = self.step, self.step + n  # this iteration's env steps: before + 1 .. step
+        if self.compiling is not None and (
+            step >= cfg.learning_starts or crossed(before, step, cfg.eval_every) or step == cfg.total_steps
+        ):
+            self.compiling.join()  # compiled behind the warm-up steps; needed from here on
+            self.compiling = None
+        # ---- reset the envs whose episode ended (the OU process restarts with each episode)
+        reset = collector.reset_done()
+        if reset.any():
+            if n == 1:
+                state = state.replace(noise=self.zero_noise)
+            else:
+                noise = np.array(state.noise)
+                noise[reset] = 0.0
+                state = state.replace(noise=noise)
+            if stats is not None:
+                for i in np.flatnonzero(reset):
+                    stats.push(collector.obs[i])
+            if learner.param_noise:  # a new perturbed actor for each episode
+                state = learner.resample_param_noise(state)
+            self.fused_action = None
+        # ---- act: uniform warm-up, the action computed with the last update, or a fresh one
+        obs_in = collector.obs[0] if n == 1 else collector.obs
+        if before + 1 <= cfg.learning_starts:
+            action = self.rng.uniform(-1.0, 1.0, self.act_dim if n == 1 else (n, self.act_dim)).astype(
+                np.float32
+            )
+        elif self.fused_action is not None:
+            action, self.fused_action = np.asarray(self.fused_action), None
+        else:
+            a_dev, noise, key = learner.act(state.actor, state.explore, obs_in, state.noise, state.key)
+            state = state.replace(noise=noise, key=key)
+            action = np.asarray(a_dev)
+        actions = action.reshape(n, self.act_dim)
+        # ---- step, store, bookkeeping
+        next_obs, reward, terminated, done, ends = collector.step(actions, step)
+        self.state = state
+        if stats is not None:
+            for row in next_obs:
+                stats.push(row)
+            if crossed(before, step, OBS_STATS_EVERY):
+                state = self.fresh()
+        for i in range(n):
+            self.buffer.add(i, collector.obs[i], actions[i], reward[i], next_obs[i], terminated[i], done[i])
+        if stats is not None and stats.goal is not None:  # the goals of each new episode, env by env
+            for e in ends:
+                stats.push_goals(self.buffer.last_episode_goals(e.env, e.length, self.goal_rng))
+        collector.advance(next_obs)
+        # ---- learn: the update units due in this iteration, as one compiled call
+        units = self.schedule.units_between(before, step)
+        if units:
+            batches = self.buffer.sample(
+                cfg.batch_size, units * self.schedule.gradient_steps, cfg.n_step, cfg.gamma
+            )
+            t_upd = time.perf_counter()
+            # the next step acts on these observations: one compiled call does both (after an episode end the
+            # action is dropped; one compiled program either way, never a second compile mid-run)
+            obs_in = collector.obs[0] if n == 1 else collector.obs
+            state, new, self.fused_action = learner.update_and_act(state, batches, obs_in)
+            if stats is not None and crossed(before, self.schedule.next_call_end(step, n) - n, cfg.log_every):
+                self.clip_share = stats.clip_share(
+                    batches.obs[-1], cfg.obs_clip
+                )  # the last call before a log
+            # with policy_delay, a call may not update the actor (its actor loss is nan): the log shows the loss
+            # of the last call that did (decided on the host from the step, so nothing waits)
+            keep = self.metrics is not None and not self.schedule.actor_in_call(before, step)
+            self.metrics = new._replace(actor_loss=self.metrics.actor_loss) if keep else new
+            if cfg.profile:
+                jax.block_until_ready(self.metrics)
+                self.update_s += time.perf_counter() - t_upd
+        if (
+            learner.param_noise
+            and step > self.schedule.start
+            and crossed(before, step, cfg.param_noise_interval)
+        ):
+            state, _ = learner.adapt_param_noise(state, self.buffer.sample(cfg.batch_size).obs)
+        self.state, self.step = state, step
+        self.safe = n > 1 or bool(done[0])  # one env: checkpoints at episode ends (no simulator state needed)
+        return [Episode(0, before + e.env + 1, e.ret, e.length, e.success, e.env) for e in ends]
+
+    def losses(self, interval_s: float) -> list[LossRow | None]:
+        frac = self.update_s / interval_s if self.cfg.profile else None
+        self.update_s = 0.0
+        if self.metrics is None:
+            return [None]
+        cl, al, q = (float(x) for x in jax.device_get(self.metrics))
+        return [LossRow(cl, al, q, frac, self.clip_share)]
+
+    def evaluate(self, step: int) -> list[EvalRow]:
+        returns = self.evaluator.run(partial(self.learner.act_greedy, policy_vars(self.fresh())))
+        success = float(np.mean(self.evaluator.successes)) if self.goal else None
+        return [EvalRow(float(returns.mean()), float(returns.std()), success)]
+
+    def policy(self, i: int) -> tuple[Any, Any]:
+        state = self.fresh()
+        return policy_vars(state), state.critic
+
+    def snapshots(self) -> list[Snapshot]:
+        """Everything that changes while the run goes on: the TrainState and the replay (their own files), and
+        in the manifest every random generator, the envs' episodes and the observation statistics."""
+        collector, stats = self.collector, self.stats
+        collector.pending = (
+            None if self.fused_action is None or self.n == 1 else np.asarray(self.fused_action)
+        )
+        manifest = {
+            "rng": {
+                "replay": rng_state(self.buffer.rng),
+                "warmup": rng_state(self.rng),
+                **collector.rng_states(),
+                "eval": self.evaluator.state(),
+                **({"goal_stats": rng_state(self.goal_rng)} if stats is not None and stats.goal else {}),
+            },
+            **({"obs_stats": stats.state()} if stats is not None else {}),
+            **({"collector": asdict(collector.state())} if self.n > 1 else {}),
+        }
+        metrics = None if self.metrics is None else [float(x) for x in jax.device_get(self.metrics)]
+        counters = {"metrics": metrics, "clip_share": self.clip_share}
+        return [Snapshot(self.state, self.buffer.state_dict(), manifest, counters)]
+
+    def end_episodes(self) -> None:
+        """The run's end is a checkpoint too, so it can be extended: episodes in progress are closed in the
+        buffer (the extension starts new ones)."""
+        for i in np.flatnonzero(~self.collector.need_reset):
+            self.buffer.end_episode(i)
+        self.collector.close_episodes()
+        self.fused_action = None
+
+    def close(self) -> None:
+        if self.compiling is not None:  # an error while XLA compiles in the background must wait for it to
+            self.compiling.join()  # finish: leaving with the thread alive can abort the process (SIGABRT)
+            self.compiling = None
