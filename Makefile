@@ -25,14 +25,16 @@ demo: install sysdeps
 	@echo "policy: $(DEMO_DIR)/policy.gif"
 
 test: install sysdeps  # two workers (tests/conftest.py: a module per worker, Ray modules one at a time)
+	$(BIN)/lint-imports  # the import layers ([tool.importlinter] in pyproject.toml), in a second
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test-fast: install  # the maths and unit tests only, about a minute
+test-fast: install  # the tests not marked slow (maths, unit and bad-input tests of every module), one process: 1-2 min
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 bench-speed: install
 	$(BIN)/pip install -q -e '.[bench]'

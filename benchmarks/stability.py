@@ -159,7 +159,7 @@ class _Group:
 
 def score_ok(run: Path) -> bool:
     """The run has at least one evaluation."""
-    from ddpgx.plots import read_rows
+    from ddpgx.logs import read_rows
 
     return bool(read_rows(run / "eval.csv"))
 

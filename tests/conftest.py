@@ -7,18 +7,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import envs_for_tests  # noqa: E402,F401  (registers the test envs)
 
-# The maths and unit tests: every other module trains, kills, sweeps or tunes, and is marked slow
-# (`make test-fast` runs `pytest -m "not slow"`, about a minute; `make test` runs everything).
-UNIT_MODULES = {
-    "test_learner.py",
-    "test_noise.py",
-    "test_replay.py",
-    "test_obsnorm.py",
-    "test_envs_networks.py",
-    "test_crossq.py",
-    "test_messages.py",
-}
-
+# Tests that train, kill, sweep, tune or otherwise take more than a couple of seconds carry `@pytest.mark.slow`
+# (a module-level `pytestmark` where every test of the module does): marked per test, so the maths and unit tests
+# of the training modules (TD3's target, n-step returns, parameter noise, the update schedule, the bad-input
+# messages, ...) run in `make test-fast` (`pytest -m "not slow"`) beside those of the unit modules; `make test`
+# runs everything.
 
 # `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): each module stays on one worker
 # (module-scoped fixtures are made once), and the modules that start Ray clusters share one group, so no two clusters
@@ -29,8 +22,8 @@ RAY_MODULES = {"test_sweep.py", "test_tune.py"}
 def pytest_collection_modifyitems(config, items):
     import pytest
 
+    if not config.pluginmanager.hasplugin("xdist"):  # `-p no:xdist`: no groups, and no unknown-mark warning
+        return
     for item in items:
-        if item.path.name not in UNIT_MODULES:
-            item.add_marker(pytest.mark.slow)
         group = "ray" if item.path.name in RAY_MODULES else item.path.stem
         item.add_marker(pytest.mark.xdist_group(group))

@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pytest
 
 from ddpgx import load_policy, preset_config, train
 from ddpgx.cli import main
 from ddpgx.runfiles import load_params
+
+pytestmark = pytest.mark.slow  # every test trains
 
 
 def test_best_msgpack_holds_the_best_evaluation_and_which_best_loads_it(tmp_path, capsys):

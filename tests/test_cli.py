@@ -84,6 +84,7 @@ def test_bad_input_exits_2_with_one_line(args, message, capsys, tmp_path):
         ("TestHugeReward-v0", "critic loss became"),
     ],
 )
+@pytest.mark.slow
 def test_nan_or_inf_stops_the_run_naming_the_step(env, message, capsys, tmp_path):
     args = [
         "train",
@@ -123,6 +124,7 @@ def test_env_module_that_fails_on_import_is_named_with_its_error(capsys, tmp_pat
     assert err.count("\n") == 1 and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_too_few_steps_to_learn_warns_in_one_line(capsys, tmp_path):
     args = [
         "train",
@@ -222,6 +224,7 @@ def test_presets_at_80_columns_and_one_preset_with_its_sources(capsys, monkeypat
     assert "choose one of: paper, modern, pendulum, td3, td3-paper, her, her8" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_then_eval_through_the_console_script(tmp_path):
     """The installed `ddpgx` entry point, in a subprocess, as a user runs it."""
     exe = [sys.executable, "-m", "ddpgx.cli"]
@@ -243,6 +246,7 @@ def test_train_then_eval_through_the_console_script(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr and "--tau must be in (0, 1]" in r.stderr
 
 
+@pytest.mark.slow
 def test_an_env_without_a_time_limit_gets_the_default_one_and_says_so(tmp_path, capsys):
     import csv
 
@@ -270,6 +274,7 @@ def test_train_given_a_string_says_what_it_takes():
         train("Pendulum-v1")
 
 
+@pytest.mark.slow
 def test_a_bad_env_kwargs_value_read_at_the_first_step_is_one_line_and_leaves_nothing(tmp_path, capsys):
     run = tmp_path / "r"
     assert main(["train", "--env", "Pendulum-v1", "--env-kwargs", 'g="ten"', "--run-dir", str(run)]) == 2
@@ -283,6 +288,7 @@ def test_a_bad_env_kwargs_value_read_at_the_first_step_is_one_line_and_leaves_no
                  "--no-plot", "--no-tensorboard"]) == 0  # fmt: skip
 
 
+@pytest.mark.slow
 def test_record_on_an_env_without_render_names_what_it_lacks(tmp_path, capsys):
     from ddpgx import preset_config, train
 

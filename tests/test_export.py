@@ -16,6 +16,8 @@ from small import SMALL_BASE
 from ddpgx import load_policy, preset_config, train
 from ddpgx.cli import main
 
+pytestmark = pytest.mark.slow  # every test reads runs the module trains
+
 SMALL = dict(**SMALL_BASE, total_steps=600, learning_starts=200, eval_every=600, eval_episodes=2)
 CASES = {
     "modern": ("modern", "Pendulum-v1", {}),

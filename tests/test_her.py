@@ -101,6 +101,7 @@ def her_cfg(run_dir: Path, **over):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_her_learns_a_sparse_goal_env_that_plain_replay_does_not(tmp_path):
     her = train(her_cfg(tmp_path / "her"))
     rows = list(csv.DictReader(open(tmp_path / "her" / "eval.csv")))
@@ -122,6 +123,7 @@ def test_her_learns_a_sparse_goal_env_that_plain_replay_does_not(tmp_path):
     assert r == 0, "the loaded policy reaches the goal"
 
 
+@pytest.mark.slow
 def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path):
     flags = ["--env", "goal_envs:PointGoal-v0", "--preset", "her", "--actor-hidden", "32", "32", "--critic-hidden",
              "32", "32", "--total-steps", "3000", "--buffer-size", "2000", "--eval-every", "1000",
@@ -152,6 +154,7 @@ def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path)
         assert strip(ref / name) == strip(run / name), name
 
 
+@pytest.mark.slow
 def test_a_goal_env_run_stops_once_its_eval_success_reaches_target_success(tmp_path, capsys):
     res = train(her_cfg(tmp_path / "r", total_steps=20_000, target_success=0.5))
     rows = list(csv.DictReader(open(tmp_path / "r" / "eval.csv")))

@@ -42,6 +42,7 @@ def leaves_diff(a, b) -> float:
                for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True))  # fmt: skip
 
 
+@pytest.mark.slow  # compiles a whole iteration of the loop and the update apart: ~25 s
 def test_an_iteration_updates_with_the_learners_update_on_the_batch_it_draws():
     cfg = small_cfg(update_every=1, gradient_steps=2, learning_starts=0, batch_size=16, buffer_size=64,
                     twin_critic=True, target_noise=0.2, policy_delay=2, noise="ou")  # fmt: skip
@@ -83,6 +84,7 @@ def test_an_iteration_updates_with_the_learners_update_on_the_batch_it_draws():
     assert leaves_diff(t2, t3) == 0.0
 
 
+@pytest.mark.slow
 def test_the_chunk_size_changes_no_bit(tmp_path):
     kw = dict(
         total_steps=2400, learning_starts=500, eval_every=1200, eval_episodes=3, num_envs=2, log_every=500
@@ -106,6 +108,7 @@ def test_the_chunk_size_changes_no_bit(tmp_path):
     ]  # the Python loop's step count
 
 
+@pytest.mark.slow
 def test_a_group_killed_at_any_moment_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path):
     flags = ["--env", ENV, "--seeds", "0-1", "--num-envs", "2", "--actor-hidden", "32", "32", "--critic-hidden",
              "32", "32", "--total-steps", "2400", "--learning-starts", "300", "--eval-every", "800",
@@ -130,6 +133,7 @@ def test_a_group_killed_at_any_moment_and_resumed_is_bitwise_the_uninterrupted_r
     assert r.returncode == 2 and "already complete" in r.stderr and "resuming the group" in r.stdout
 
 
+@pytest.mark.slow
 def test_vmapped_seeds_match_separate_runs_to_float_tolerance(tmp_path):
     kw = dict(total_steps=300, learning_starts=200, batch_size=32, eval_every=300, eval_episodes=2)
     train(small_cfg(tmp_path / "g", num_seeds=2, seed=4, **kw))
@@ -147,6 +151,7 @@ def test_vmapped_seeds_match_separate_runs_to_float_tolerance(tmp_path):
     assert leaves_diff(a["actor"], c["actor"]) > 1e-2  # the other seed is another run
 
 
+@pytest.mark.slow
 def test_pendulum_is_learned_by_two_vmapped_seeds(tmp_path):
     res = train(preset_config("pendulum", ENV, run_dir=str(tmp_path), total_steps=7000, num_seeds=2,
                               eval_every=2000, progress=False, plot=False, tensorboard=False))  # fmt: skip
@@ -215,6 +220,7 @@ def test_a_jax_env_behind_gymnasiums_api_matches_the_compiled_episode():
         make_env("gymnax:Reacher-misc", "rgb_array")
 
 
+@pytest.mark.slow
 def test_a_playground_mjx_task_trains_in_the_compiled_loop_and_evaluates_behind_gymnasiums_api(tmp_path):
     """MuJoCo Playground's CartpoleBalance (MJX): episodes end at the asked length as truncations, per-step rewards
     are the task's (in [0, 1]), and the host-side env gives the trained policy the same kind of returns."""
@@ -240,6 +246,7 @@ def test_a_playground_mjx_task_trains_in_the_compiled_loop_and_evaluates_behind_
     assert steps == 200 and trunc and 0.0 < total < 200.0
 
 
+@pytest.mark.slow
 def test_the_compiled_loop_evaluates_and_keeps_the_averaged_policy_and_trains_as_without_it(tmp_path):
     from ddpgx import checkpoint as ckpt
 

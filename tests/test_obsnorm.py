@@ -98,6 +98,7 @@ def height_cfg(run_dir: Path, **over):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_constant_goal_coordinate_saturates_the_old_normalizer_and_not_the_new_one(tmp_path):
     """Every real desired goal has height 0 and every achieved goal after the first step has height 0.002. Fitted
     to real goals, the height's std is 1e-4 and each relabelled goal's height normalizes to +20, at the clip 5: a

@@ -94,6 +94,7 @@ def test_plot_out_naming_a_directory_writes_inside_it(tmp_path, capsys):
     assert not (tmp_path / "curves.txt").exists()
 
 
+@pytest.mark.slow
 def test_policy_refuses_an_observation_of_the_wrong_shape_in_one_line(tmp_path):
     from ddpgx import load_policy
 
@@ -160,6 +161,7 @@ def tiny_run(tmp_path, env):
     return train(cfg)
 
 
+@pytest.mark.slow
 def test_train_writes_returns_png(tmp_path):
     res = tiny_run(tmp_path, "Pendulum-v1")
     img = iio.imread(res.run_dir / "returns.png")
@@ -170,6 +172,7 @@ def frames_of(path):
     return np.stack(list(iio.imiter(path)))
 
 
+@pytest.mark.slow
 def test_record_pendulum_gif(tmp_path, capsys):
     res = tiny_run(tmp_path, "Pendulum-v1")
     out = tmp_path / "pend.gif"
@@ -196,6 +199,7 @@ def test_record_pendulum_gif(tmp_path, capsys):
     assert not all(np.array_equal(frames[0], f) for f in frames[1:])  # the pendulum moves
 
 
+@pytest.mark.slow
 def test_record_hopper_headless_gif_and_mp4(tmp_path):
     from ddpgx.record import record
 
@@ -209,12 +213,14 @@ def test_record_hopper_headless_gif_and_mp4(tmp_path):
     assert mp4.path.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_record_refuses_bad_output_name(tmp_path, capsys):
     res = tiny_run(tmp_path, "Pendulum-v1")
     assert main(["record", str(res.run_dir), "--out", str(tmp_path / "x.avi")]) == 2
     assert "must end in .gif or .mp4" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_on_a_folder_with_an_unfinished_run_reports_the_others_and_says_which_it_skipped(
     tmp_path, capsys
 ):

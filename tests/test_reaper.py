@@ -10,6 +10,10 @@ import sys
 import textwrap
 import time
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a driver subprocess, watched for seconds
+
 DRIVER = textwrap.dedent(
     """
     import subprocess, sys, time

@@ -97,6 +97,7 @@ SWITCHES = ("--twin-critic", "--target-noise", "0.2", "--n-step", "3", "--obs-no
 
 
 @pytest.mark.parametrize("extra", [(), SWITCHES], ids=["ddpg", "all-switches"])
+@pytest.mark.slow
 def test_sigkill_at_a_random_step_then_resume_is_bitwise_identical(tmp_path, reference, extra):
     if extra:  # the uninterrupted run with the same switches
         ref = tmp_path / "ref"
@@ -120,6 +121,7 @@ def test_sigkill_at_a_random_step_then_resume_is_bitwise_identical(tmp_path, ref
     assert killed_at <= len(table(run / "episodes.csv"))
 
 
+@pytest.mark.slow
 def test_sigterm_saves_then_exits_with_the_resume_command(tmp_path, reference):
     run = tmp_path / "termed"
     p = start_and_signal(run, signal.SIGTERM, 0.0)
@@ -140,6 +142,7 @@ def finished_run(tmp_path: Path, name: str) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_checkpoints_keep_the_last_two_and_hold_everything(tmp_path):
     d = finished_run(tmp_path, "run")
     names = sorted(p.name for p in (d / "checkpoints").glob("step_*"))
@@ -166,6 +169,7 @@ def test_checkpoints_keep_the_last_two_and_hold_everything(tmp_path):
     assert int(loaded.replay["filled"]) == 2500 + 1  # the 2,500-row buffer has wrapped: all rows filled
 
 
+@pytest.mark.slow
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, reference, capsys):
     d = finished_run(tmp_path, "run")
     latest = d / "checkpoints" / ckpt.latest_name(d)
@@ -180,6 +184,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, referenc
     assert_same_run(reference, d)
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_env_or_format_is_refused(tmp_path, capsys):
     d = finished_run(tmp_path, "run")
     for c in (d / "checkpoints").glob("step_*"):
@@ -197,6 +202,7 @@ def test_checkpoint_of_another_env_or_format_is_refused(tmp_path, capsys):
     assert "no valid checkpoint" in err and "format version 99" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_resume_with_changed_hyperparameters_is_refused(tmp_path, capsys):
     d = finished_run(tmp_path, "run")
     assert main(["train", "--resume", str(d), "--tau", "0.1"]) == 2
@@ -205,6 +211,7 @@ def test_resume_with_changed_hyperparameters_is_refused(tmp_path, capsys):
     assert "is already complete (3000 steps); pass a larger --total-steps" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_extend_a_finished_run_with_more_steps(tmp_path):
     d = finished_run(tmp_path, "run")
     assert main(["train", "--resume", str(d), "--total-steps", "3400", "--no-tensorboard"]) == 0
@@ -232,6 +239,7 @@ def test_unwritable_run_dir_is_refused_before_training(tmp_path, capsys):
     assert "cannot write to run directory" in err and "pass a writable --run-dir" in err
 
 
+@pytest.mark.slow
 def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, reference, monkeypatch):
     d = tmp_path / "run"
     real = np.savez
@@ -256,6 +264,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, reference, mon
     assert_same_run(reference, d)
 
 
+@pytest.mark.slow
 def test_policy_and_eval_from_any_checkpoint(tmp_path, capsys):
     d = finished_run(tmp_path, "run")
     first = sorted((d / "checkpoints").glob("step_*"))[0]
@@ -269,6 +278,7 @@ def test_policy_and_eval_from_any_checkpoint(tmp_path, capsys):
     assert load_policy(d).source.name == ckpt.latest_name(d)
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_in_process_also_checkpoints(tmp_path):
     from ddpgx.train import Interrupted
 

@@ -43,6 +43,7 @@ def wait_for(cond, p: subprocess.Popen, what: str, limit: float = 120.0) -> None
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_a_directory_holding_only_a_lock_file_takes_a_new_run(tmp_path, capsys):
     """What a run killed before it wrote anything leaves (a sweep stopped with runs queued): a lone .lock."""
     run = tmp_path / "run"
@@ -64,6 +65,7 @@ def test_a_directory_holding_only_a_lock_file_takes_a_new_run(tmp_path, capsys):
 # ------------------------------------------------------------------ one process at a time
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_naming_the_pid_and_a_killed_holder_never_blocks(tmp_path, capsys):
     run = tmp_path / "run"
     p = subprocess.Popen(
@@ -107,6 +109,7 @@ def test_a_lock_is_exclusive_within_one_process_too(tmp_path):
 # ------------------------------------------------------------------ every run can be continued
 
 
+@pytest.mark.slow
 def test_a_run_without_periodic_checkpoints_can_be_extended(tmp_path):
     """The default Pendulum run (20k steps, first periodic checkpoint at 50k) in small: its end is a checkpoint."""
     d = tmp_path / "run"
@@ -121,6 +124,7 @@ def test_a_run_without_periodic_checkpoints_can_be_extended(tmp_path):
     assert load_policy(d).step == 1500
 
 
+@pytest.mark.slow
 def test_an_interrupted_extension_resumes_and_ends_as_the_uninterrupted_one(tmp_path, finished, capsys):
     ref = copy_run(finished, tmp_path / "ref")
     assert main(["train", "--resume", str(ref), "--total-steps", "5000", "--no-tensorboard"]) == 0
@@ -143,6 +147,7 @@ def test_an_interrupted_extension_resumes_and_ends_as_the_uninterrupted_one(tmp_
     assert_same_run(ref, run)
 
 
+@pytest.mark.slow
 def test_temporaries_of_a_killed_write_are_removed_at_the_next_start(tmp_path, finished, capsys):
     d = copy_run(finished, tmp_path / "run")
     tmp_ckpt = d / "checkpoints" / ".tmp-step_000000003600-4242"
@@ -154,6 +159,7 @@ def test_temporaries_of_a_killed_write_are_removed_at_the_next_start(tmp_path, f
     assert "removed checkpoints/.tmp-step_000000003600-4242" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_run_that_reached_its_target_return_is_complete(tmp_path, capsys):
     d = tmp_path / "run"
     res = train(cfg_for(d, tensorboard=False, target_return=-1e9))
@@ -207,6 +213,7 @@ def undecodable(state):
         (undecodable, "state.msgpack does not decode", False),
     ],
 )
+@pytest.mark.slow
 def test_a_checkpoint_that_passes_its_checksum_but_does_not_fit_falls_back(
     tmp_path, finished, change, reason, actor_ok, capsys
 ):
@@ -225,6 +232,7 @@ def test_a_checkpoint_that_passes_its_checksum_but_does_not_fit_falls_back(
     assert (d / "final.msgpack").read_bytes() == (finished / "final.msgpack").read_bytes()
 
 
+@pytest.mark.slow
 def test_final_params_that_do_not_fit_the_config_are_refused_in_one_line(tmp_path, finished):
     d = copy_run(finished, tmp_path / "run")
     payload = serialization.msgpack_restore((d / "final.msgpack").read_bytes())
@@ -238,6 +246,7 @@ def test_final_params_that_do_not_fit_the_config_are_refused_in_one_line(tmp_pat
 
 
 @pytest.mark.parametrize("damage", ["missing", "empty"])
+@pytest.mark.slow
 def test_a_missing_or_emptied_log_is_rebuilt_with_its_header_never_padded(tmp_path, finished, damage, capsys):
     d = copy_run(finished, tmp_path / "run")
     (d / "final.msgpack").unlink()
@@ -254,6 +263,7 @@ def test_a_missing_or_emptied_log_is_rebuilt_with_its_header_never_padded(tmp_pa
     assert table(d / "eval.csv") == table(finished / "eval.csv")  # the others were cut as usual
 
 
+@pytest.mark.slow
 def test_extending_a_run_on_a_read_only_mount_is_one_line_and_touches_nothing(
     tmp_path, finished, capsys, monkeypatch
 ):

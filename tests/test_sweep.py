@@ -67,6 +67,7 @@ def last_evals(run: Path) -> tuple[float, float]:
     return values[-1], max(values)
 
 
+@pytest.mark.slow
 def test_a_sweep_makes_ordinary_runs_and_a_report_with_the_numbers_of_its_runs(swept):
     import scipy.stats
 
@@ -111,6 +112,7 @@ def test_a_sweep_makes_ordinary_runs_and_a_report_with_the_numbers_of_its_runs(s
         assert all(len(w["cores"]) == 1 for w in where.values())
 
 
+@pytest.mark.slow
 def test_re_running_a_finished_sweep_starts_nothing_and_a_changed_spec_is_refused(swept, monkeypatch):
     import ddpgx.sweep as sw
 
@@ -158,6 +160,7 @@ def test_report_prints_success_rates_with_two_decimals_and_returns_with_one():
     assert "| her | 2 | 0.9 | [0.9, 1.0] | 0.9 | [0.9, 1.0] | 1.0 | 10000 | 60 s |" in markdown([s], "eval")
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_is_retried_from_its_checkpoint_and_ends_bitwise_equal(swept, tmp_path):
     out = tmp_path / "killed"
     p = subprocess.Popen(sweep_cli("--seeds", "1", "--set", "tau=0.05", "--out", str(out)),
@@ -180,6 +183,7 @@ def test_a_worker_killed_mid_run_is_retried_from_its_checkpoint_and_ends_bitwise
     assert table(run / "episodes.csv") == table(ref / "episodes.csv")
 
 
+@pytest.mark.slow
 def test_ctrl_c_checkpoints_the_running_runs_and_the_same_command_continues(tmp_path):
     out = tmp_path / "stopped"
     # the tiny run steps at ~4000/s once it updates, and a Ctrl-C reaches it within ~1-2 s (the driver polls each
@@ -206,6 +210,7 @@ def test_ctrl_c_checkpoints_the_running_runs_and_the_same_command_continues(tmp_
     assert [int(x["step"]) for x in table(run / "episodes.csv")] == list(range(200, 30001, 200))
 
 
+@pytest.mark.slow
 def test_a_sweep_joins_a_two_node_cluster_and_spreads_its_runs(tmp_path):
     from ray.cluster_utils import Cluster
 
@@ -243,6 +248,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_is_marked_and_the_others_go_on(tmp_path, monkeypatch, capsys):
     (tmp_path / "nan_envs.py").write_text(
         "import gymnasium as gym, numpy as np\n"
@@ -364,6 +370,7 @@ def test_a_sweep_grows_by_seeds_or_variants_keeps_its_runs_and_adopts_runs_made_
         check_spec_file(other, small, build_grid(small))
 
 
+@pytest.mark.slow
 def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_more_runs(
     tmp_path, monkeypatch
 ):
@@ -400,6 +407,7 @@ def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_mo
     } == {"stopped"}
 
 
+@pytest.mark.slow
 def test_a_sweep_stopped_by_its_stop_file_exits_non_zero_with_the_command_to_continue(
     tmp_path, monkeypatch, capsys
 ):
@@ -435,6 +443,7 @@ def test_a_sweep_file_value_of_the_wrong_type_is_one_line_naming_its_key(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_runs_json_lists_every_run_with_its_true_status_even_when_it_was_deleted_or_a_run_finished_unwatched(
     swept, tmp_path
 ):

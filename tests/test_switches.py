@@ -204,6 +204,7 @@ SMALL = dict(
 )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_obs_norm_statistics_are_those_of_every_observation_and_serve_acting_learning_and_load_policy(
     tmp_path, monkeypatch
 ):
@@ -321,6 +322,7 @@ def _files(run: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("switch", list(SWITCHES))
+@pytest.mark.slow
 def test_stopped_and_resumed_with_each_switch_is_bitwise_the_uninterrupted_run(tmp_path, switch):
     cfg = preset_config("pendulum", "Pendulum-v1", seed=3, **SMALL, **SWITCHES[switch])
     ref = tmp_path / "ref"
@@ -341,6 +343,7 @@ def test_stopped_and_resumed_with_each_switch_is_bitwise_the_uninterrupted_run(t
 
 
 @pytest.mark.parametrize("switch", list(SWITCHES))
+@pytest.mark.slow
 def test_pendulum_still_learns_with_each_switch(tmp_path, switch):
     cfg = preset_config(
         "pendulum", "Pendulum-v1", seed=0, total_steps=12_000, target_return=-200.0, run_dir=str(tmp_path / "r"),
@@ -377,6 +380,7 @@ def test_targets_move_once_per_call_with_target_update_call():
 
 
 @pytest.mark.parametrize("delay,every", [(2, 1), (3, 2)])
+@pytest.mark.slow
 def test_logged_actor_loss_with_policy_delay_is_that_of_the_last_call_that_updated_the_actor(
     tmp_path, delay, every
 ):
@@ -393,6 +397,7 @@ def test_logged_actor_loss_with_policy_delay_is_that_of_the_last_call_that_updat
 
 
 @pytest.mark.parametrize("preset", ["td3-paper", "her8", "crossq"])
+@pytest.mark.slow
 def test_each_new_preset_trains_and_resumes_bitwise(tmp_path, preset):
     """A few hundred steps of the preset (networks shrunk), stopped at its first checkpoint and resumed, end with
     the bits of the uninterrupted run."""
@@ -465,6 +470,7 @@ def test_policy_avg_follows_the_actor_by_its_rate_after_each_actor_update_only(d
         assert np.array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_policy_avg_changes_what_is_evaluated_and_kept_but_not_training(tmp_path):
     cfg = preset_config("pendulum", "Pendulum-v1", seed=5, **SMALL)
     plain, avg = tmp_path / "plain", tmp_path / "avg"

@@ -12,6 +12,8 @@ from small import SMALL_BASE
 from ddpgx import load_policy, preset_config, train
 from ddpgx.config import Config
 
+pytestmark = pytest.mark.slow  # every test trains
+
 SMALL = dict(
     **SMALL_BASE,
     total_steps=1_200,

@@ -35,6 +35,7 @@ def trials_csv(out: Path) -> list[dict]:
     return list(csv.DictReader(open(out / "trials.csv")))
 
 
+@pytest.mark.slow
 def test_trials_are_ordinary_runs_and_the_objective_is_the_mean_of_the_last_evaluations(tmp_path):
     out = tmp_path / "t"
     run_tune(spec(out))
@@ -58,6 +59,7 @@ def test_trials_are_ordinary_runs_and_the_objective_is_the_mean_of_the_last_eval
     assert len(trials_csv(out)) == 3
 
 
+@pytest.mark.slow
 def test_best_prints_the_best_trials_and_writes_a_sweep_variant_a_command_and_the_plots(tmp_path, capsys):
     out = tmp_path / "t"
     study = run_tune(spec(out))
@@ -75,6 +77,7 @@ def test_best_prints_the_best_trials_and_writes_a_sweep_variant_a_command_and_th
     assert (out / "history.png").stat().st_size > 1000 and (out / "importance.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_a_pruned_trial_stops_with_a_checkpoint_and_is_marked_pruned(tmp_path):
     out = tmp_path / "t"
     run_tune(spec(out, trials=2, total_steps=20_000), pruner=optuna.pruners.ThresholdPruner(lower=1e9))
@@ -86,6 +89,7 @@ def test_a_pruned_trial_stops_with_a_checkpoint_and_is_marked_pruned(tmp_path):
         assert int(list(csv.DictReader(open(run / "eval.csv")))[-1]["step"]) < 20_000
 
 
+@pytest.mark.slow
 def test_a_stopped_study_continues_its_unfinished_trial(tmp_path):
     out = tmp_path / "t"
     s = spec(out, trials=1, total_steps=3000, eval_every=500, max_parallel=1)
@@ -186,6 +190,7 @@ choices = [64, 128]
 """
 
 
+@pytest.mark.slow
 def test_a_sigkilled_driver_then_the_same_command_finishes_the_six_trials_with_none_lost_or_repeated(
     tmp_path,
 ):
@@ -245,6 +250,7 @@ def test_a_sigkilled_driver_then_the_same_command_finishes_the_six_trials_with_n
         assert run_status(run) == "finished"
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_trial_resumes_from_its_checkpoint_and_ends_bitwise_equal(tmp_path):
     import os
     import signal

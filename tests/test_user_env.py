@@ -64,6 +64,7 @@ def saved_config(run: Path) -> dict:
     return json.loads((run / "config.json").read_text())["config"]
 
 
+@pytest.mark.slow
 def test_module_env_id_trains_evals_records_and_resumes_with_no_extra_flags(tmp_path):
     """The console script, run where the user's module lives (not installed, not on PYTHONPATH)."""
     (tmp_path / "my_envs.py").write_text(MY_ENVS)
@@ -90,6 +91,7 @@ def test_module_env_id_trains_evals_records_and_resumes_with_no_extra_flags(tmp_
     assert max(int(r["step"]) for r in csv.DictReader(open(run / "eval.csv"))) == 900
 
 
+@pytest.mark.slow
 def test_module_env_class_entry_point(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     run = tmp_path / "run"
@@ -100,6 +102,7 @@ def test_module_env_class_entry_point(tmp_path, monkeypatch):
     assert main(["eval", str(run), "--episodes", "1"]) == 0
 
 
+@pytest.mark.slow
 def test_env_kwargs_reach_a_registered_env_and_its_evaluations(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--env", "Pendulum-v1", "--env-kwargs", "max_episode_steps=50", "g=3.5", *TINY,
@@ -112,6 +115,7 @@ def test_env_kwargs_reach_a_registered_env_and_its_evaluations(tmp_path, capsys)
     assert env.spec.max_episode_steps == 50 and env.unwrapped.g == 3.5
 
 
+@pytest.mark.slow
 def test_env_module_registers_the_id(tmp_path, monkeypatch):
     (tmp_path / "other_envs.py").write_text(MY_ENVS.replace("Drift-v0", "OtherDrift-v0"))
     monkeypatch.chdir(tmp_path)
@@ -129,7 +133,8 @@ def test_env_module_registers_the_id(tmp_path, monkeypatch):
      {"a": 1, "b": False, "c": "text", "d": [1, 2], "e": None, "f": 2.5e-3}),
 ])  # fmt: skip
 def test_env_kwargs_values_are_json_else_text(pairs, expected):
-    from ddpgx.envs import format_env_kwargs, parse_env_kwargs
+    from ddpgx.config import format_env_kwargs
+    from ddpgx.envcheck import parse_env_kwargs
 
     assert parse_env_kwargs(pairs) == expected
     assert parse_env_kwargs(format_env_kwargs(expected)) == expected

@@ -71,6 +71,7 @@ def stored_transitions(run: Path) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 @pytest.mark.parametrize("vector", ["sync", "async"])
+@pytest.mark.slow
 def test_truncated_episodes_store_their_true_final_observation(tmp_path, vector):
     train(counter_cfg(tmp_path / "r", num_envs=3, vector=vector))
     pairs = stored_transitions(tmp_path / "r")
@@ -82,6 +83,7 @@ def test_truncated_episodes_store_their_true_final_observation(tmp_path, vector)
     assert [r["env"] for r in rows[:3]] == ["0", "1", "2"] and {r["length"] for r in rows} == {"7"}
 
 
+@pytest.mark.slow
 def test_each_env_has_its_own_seed_and_the_same_seed_gives_the_same_bits(tmp_path):
     train(counter_cfg(tmp_path / "a", num_envs=3))
     train(counter_cfg(tmp_path / "b", num_envs=3))
@@ -94,6 +96,7 @@ def test_each_env_has_its_own_seed_and_the_same_seed_gives_the_same_bits(tmp_pat
     assert strip(tmp_path / "a" / "episodes.csv") == strip(tmp_path / "b" / "episodes.csv")
 
 
+@pytest.mark.slow
 def test_one_env_keeps_the_single_env_checkpoint_format(tmp_path):
     """N = 1 is the loop as it was (checked bitwise against the previous code, see docs/PERFORMANCE.md): its
     checkpoints hold no collector state and the env's own random stream, so runs made before resume."""
@@ -116,6 +119,7 @@ def kill_and_resume(tmp_path: Path, flags: list[str]) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("vector", ["sync", "async"])
+@pytest.mark.slow
 def test_four_envs_killed_mid_episode_and_resumed_are_bitwise_the_uninterrupted_run(tmp_path, vector):
     flags = ["--env", "Pendulum-v1", "--num-envs", "4", "--vector", vector, "--actor-hidden", "32", "32",
              "--critic-hidden", "32", "32", "--total-steps", "3200", "--learning-starts", "400", "--eval-every", "1600",
@@ -130,6 +134,7 @@ def test_four_envs_killed_mid_episode_and_resumed_are_bitwise_the_uninterrupted_
         assert strip(ref / name) == strip(run / name), name
 
 
+@pytest.mark.slow
 def test_two_her_envs_killed_and_resumed_are_bitwise_the_uninterrupted_run(tmp_path):
     flags = ["--env", "goal_envs:PointGoal-v0", "--preset", "her", "--num-envs", "2", "--actor-hidden", "32", "32",
              "--critic-hidden", "32", "32", "--total-steps", "3000", "--buffer-size", "4000", "--eval-every", "1000",
@@ -152,6 +157,7 @@ def env_workers(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_a_dead_env_subprocess_stops_the_run_in_one_line_and_it_resumes(tmp_path):
     run = tmp_path / "r"
     flags = ["--env", "Pendulum-v1", "--num-envs", "2", "--vector", "async", "--actor-hidden", "16",
@@ -205,6 +211,7 @@ def test_bad_num_envs_inputs_are_one_line_before_the_run_directory_exists(tmp_pa
     assert not any((tmp_path / x).exists() for x in "abcde")
 
 
+@pytest.mark.slow
 def test_async_with_one_env_trains_in_this_process_and_checkpoints_as_one_env(tmp_path):
     import json
 

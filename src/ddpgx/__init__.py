@@ -10,6 +10,15 @@ from ddpgx.errors import UserError
 from ddpgx.policy import load_policy
 from ddpgx.presets import PRESETS, preset_config
 from ddpgx.train import TrainResult, train
+from ddpgx.version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["Config", "PRESETS", "preset_config", "train", "TrainResult", "load_policy", "UserError"]
+__all__ = [
+    "Config",
+    "PRESETS",
+    "preset_config",
+    "train",
+    "TrainResult",
+    "load_policy",
+    "UserError",
+    "__version__",
+]

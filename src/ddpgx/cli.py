@@ -1,5 +1,9 @@
 """The `ddpgx` command (its commands are the keys of ``COMMANDS``, listed by ``ddpgx --help``): parse, call the
-library, turn user errors into one line."""
+library, turn user errors into one line.
+
+Modules that ``import ddpgx`` loads anyway (the training code, through ``ddpgx/__init__``) are imported at the
+top. The ones only some commands need (sweep, tune, grid, report, record, export) are imported inside those
+commands, so the other commands start without them; nothing else in the package imports lazily."""
 
 from __future__ import annotations
 
@@ -12,7 +16,17 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
+from ddpgx.config import Config, field_docs
+from ddpgx.envs import make_run_env
 from ddpgx.errors import UserError
+from ddpgx.evaluate import Evaluator
+from ddpgx.fieldtypes import parse_field
+from ddpgx.jaxloop import group_config
+from ddpgx.plots import plot_runs
+from ddpgx.policy import load_policy, params_for
+from ddpgx.presets import PRESET_HELP, PRESET_SOURCES, PRESETS, default_preset, preset_config
+from ddpgx.run import STOP_FILE, load_run_config
+from ddpgx.train import Interrupted, train
 
 USAGE = """usage: ddpgx COMMAND [ARGS]
 
@@ -66,9 +80,6 @@ def check_flags(args: list[str], cls: type, extra: tuple[str, ...] = ()) -> None
 
 def parse_train_args(args: list[str]):  # -> Config
     """Start from the preset (``--preset``, else the env's default) and let each flag override one field."""
-    from ddpgx.config import Config
-    from ddpgx.presets import preset_config
-
     check_flags(args, Config, extra=("--resume",))
     env_id = _flag_value(args, "--env") or Config.env
     base = preset_config(_flag_value(args, "--preset") or "", env_id)
@@ -83,11 +94,6 @@ def parse_train_args(args: list[str]):  # -> Config
 
 def cmd_train(args: list[str]) -> int:
     import signal
-
-    from ddpgx.config import Config
-    from ddpgx.jaxloop import group_config
-    from ddpgx.run import load_run_config
-    from ddpgx.train import Interrupted, train
 
     args = seeds_flag(args)
     resume = _flag_value(args, "--resume")
@@ -123,6 +129,7 @@ def seeds_flag(args: list[str]) -> list[str]:
     value = _flag_value(args, "--seeds")
     if value is None:
         return args
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.grid import parse_seeds
 
     seeds = parse_seeds(value)
@@ -157,10 +164,6 @@ def cmd_eval(args: list[str]) -> int:
 
     import numpy as np
 
-    from ddpgx.envs import make_run_env
-    from ddpgx.evaluate import Evaluator
-    from ddpgx.policy import load_policy
-
     a = tyro.cli(EvalArgs, args=args, prog="ddpgx eval")
     if a.episodes <= 0:
         raise UserError(f"--episodes must be a positive integer, got {a.episodes}")
@@ -169,6 +172,7 @@ def cmd_eval(args: list[str]) -> int:
     if a.onnx:
         from pathlib import Path
 
+        # start-up: only this command loads it (`import ddpgx` does not)
         from ddpgx.export import OnnxPolicy, goal_layout_of
 
         returns = ev.run(OnnxPolicy(a.onnx, goal_layout_of(Path(a.run_dir))))
@@ -204,14 +208,12 @@ class ExportArgs:
 
 
 def cmd_export(args: list[str]) -> int:
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.export import ExportMismatch, export_onnx
-    from ddpgx.run import load_run_config
 
     a = tyro.cli(ExportArgs, args=args, prog="ddpgx export")
     load_run_config(a.run_dir)  # not a run directory: one line before the extra is even imported
     try:
-        from ddpgx.policy import params_for
-
         r = export_onnx(a.run_dir, a.out or None, params_for(a.run_dir, a.which, a.params or None))
     except ExportMismatch as e:
         print(f"ddpgx: error: {e}", file=sys.stderr)
@@ -226,9 +228,6 @@ def cmd_export(args: list[str]) -> int:
 def cmd_presets(args: list[str]) -> int:
     """`ddpgx presets`: every preset side by side (the meaning column only where the terminal is wide enough);
     `ddpgx presets NAME`: one preset, each field with its meaning and the preset's sources."""
-    from ddpgx.config import Config, field_docs
-    from ddpgx.presets import PRESET_HELP, PRESET_SOURCES, PRESETS, default_preset
-
     if args and args[0] in ("-h", "--help"):
         print(
             "usage: ddpgx presets [NAME]\n\nWithout NAME: every preset's hyperparameters side by side. With NAME (one "
@@ -321,8 +320,6 @@ class PlotArgs:
 def cmd_plot(args: list[str]) -> int:
     from pathlib import Path
 
-    from ddpgx.plots import plot_runs
-
     a = tyro.cli(PlotArgs, args=args, prog="ddpgx plot")
     out = plot_runs([Path(d) for d in a.run_dirs], Path(a.out), a.metric, a.smooth, (a.width, a.height))
     print(f"wrote {out}")
@@ -356,7 +353,7 @@ class RecordArgs:
 
 
 def cmd_record(args: list[str]) -> int:
-    from ddpgx.policy import params_for
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.record import record
 
     a = tyro.cli(RecordArgs, args=args, prog="ddpgx record")
@@ -407,6 +404,7 @@ class SweepArgs:
 
 
 def sweep_spec(a: SweepArgs):  # -> SweepSpec
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.grid import SweepSpec, load_toml, parse_seeds, parse_set
 
     if a.file:
@@ -427,6 +425,7 @@ def sweep_spec(a: SweepArgs):  # -> SweepSpec
 
 
 def cmd_sweep(args: list[str]) -> int:
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.sweep import run_sweep
 
     check_flags(args, SweepArgs)
@@ -505,7 +504,7 @@ class TuneArgs:
 def tune_spec(a: TuneArgs):  # -> TuneSpec
     from pathlib import Path
 
-    from ddpgx.fieldtypes import parse_field
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.grid import parse_seeds, read_toml
     from ddpgx.tune import TuneSpec, check_space, load_space
 
@@ -541,6 +540,7 @@ def tune_spec(a: TuneArgs):  # -> TuneSpec
 
 
 def tune_best(a: TuneArgs) -> int:
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.tune import best_results
 
     out = a.out or a.file
@@ -563,6 +563,7 @@ def tune_best(a: TuneArgs) -> int:
 
 
 def cmd_tune(args: list[str]) -> int:
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.tune import run_tune
 
     check_flags(args, TuneArgs)
@@ -580,7 +581,7 @@ def cmd_tune(args: list[str]) -> int:
         return 130
     from pathlib import Path
 
-    if (Path(spec.out) / ".stop").exists():
+    if (Path(spec.out) / STOP_FILE).exists():
         print(
             f"ddpgx: tune stopped (OUT/.stop); its running trials checkpointed; continue with the same command: "
             f"ddpgx tune {' '.join(args)}",
@@ -609,6 +610,7 @@ class ReportArgs:
 
 
 def cmd_report(args: list[str]) -> int:
+    # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.report import write_report
 
     check_flags(args, ReportArgs)

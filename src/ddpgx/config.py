@@ -9,8 +9,10 @@ Reading fields from text and checking their types is ``ddpgx.fieldtypes``; check
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 NoiseKind = Literal["ou", "gaussian", "param"]
 HerStrategy = Literal["future", "final", "episode"]
@@ -236,4 +238,10 @@ def env_name(env: str) -> str:
     return env.split(":")[-1].replace("/", "-")
 
 
-__all__ = ["Config", "field_docs", "env_name"]
+def format_env_kwargs(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """A dict of env keyword arguments as ``env_kwargs`` holds them, ``key=value`` with JSON values (text as is),
+    for config.json and the command line; the inverse of ``envcheck.parse_env_kwargs``."""
+    return tuple(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in kwargs.items())
+
+
+__all__ = ["Config", "field_docs", "env_name", "format_env_kwargs"]

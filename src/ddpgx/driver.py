@@ -1,8 +1,9 @@
 """The driver side of many runs on Ray, shared by ``ddpgx sweep`` and ``ddpgx tune``.
 
-``Driver`` starts an embedded local Ray (or joins a cluster), submits runs as tasks of ``worker.run_task``, hands
-back what each returns, and stops them all on ``touch OUT/.stop`` or Ctrl-C: each running run checkpoints at its
-next episode end. What to run next and what a result means (a sweep's grid, a tune's trials) is the caller's.
+``Driver`` starts an embedded local Ray (or joins a cluster), submits runs as Ray tasks of the function its caller
+gives it (``worker.run_task``), hands back what each returns, and stops them all on ``touch OUT/.stop`` or Ctrl-C:
+each running run checkpoints at its next episode end. What to run next and what a result means (a sweep's grid, a
+tune's trials) is the caller's; so is the task, and the driver never imports the training code.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ddpgx import reaper
 from ddpgx.errors import UserError
 
-STOP_FILE = (
-    ".stop"  # `touch OUT/.stop`: every running run checkpoints at its next episode end, no new one starts
-)
+# what the driver calls in a Ray worker: (config as a dict, stop file, cores, the driver's cwd[, the run's own stop
+# file]) -> a result dict, as worker.run_task
+Task = Callable[..., dict[str, Any]]
 
 
 def import_ray(address: str = ""):
@@ -70,22 +73,18 @@ def start_ray(ray, address: str) -> bool:
         ray.init(address=address, **kwargs)
     else:  # an embedded local Ray on loopback only, one worker per core
         ray.init(address="local", num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1", **kwargs)
-        from ddpgx import reaper
-
         reaper.watch()  # its agents would outlive a killed driver
     return True
 
 
-def remote_run_task(ray, cpus_per_run: float, gpus_per_run: float, max_retries: int):
-    """``worker.run_task`` as a Ray task: a fresh process per run (``max_calls=1``), so its core pinning and thread
-    limits hold from its first op; a killed worker's run is retried and resumes from its checkpoint."""
-    from ddpgx import worker
-
+def remote_run_task(ray, task: Task, cpus_per_run: float, gpus_per_run: float, max_retries: int):
+    """``task`` (``worker.run_task``) as a Ray task: a fresh process per run (``max_calls=1``), so its core pinning
+    and thread limits hold from its first op; a killed worker's run is retried and resumes from its checkpoint."""
     cpus = max(1, int(cpus_per_run))
     env_vars = {v: str(cpus) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     if gpus_per_run > 0:  # several runs share a GPU: jax must not preallocate most of its memory
         env_vars["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{max(0.05, 0.9 * min(1.0, gpus_per_run)):.2f}"
-    return ray.remote(max_calls=1)(worker.run_task).options(
+    return ray.remote(max_calls=1)(task).options(
         num_cpus=cpus_per_run,
         num_gpus=gpus_per_run or None,
         max_retries=max_retries,
@@ -123,19 +122,25 @@ class CtrlC:
 
 
 class Driver:
-    """Runs on Ray, each one ``worker.run_task``: ``submit`` a run's config under a tag of the caller's, ``poll``
-    for the ones that returned, ``drain`` after a Ctrl-C. Used as a context manager, which starts (or joins) Ray
-    and shuts down what it started.
+    """Runs on Ray, each one a call of ``task`` (``worker.run_task``): ``submit`` a run's config under a tag of the
+    caller's, ``poll`` for the ones that returned, ``drain`` after a Ctrl-C. Used as a context manager, which starts
+    (or joins) Ray and shuts down what it started.
 
     A result is the task's dict (``status`` done or stopped, where it ran, its last step and eval), or, for a run
     that failed for good (an exception, or a worker lost more often than ``max_retries``),
     ``{"status": "failed", "error": one line}``."""
 
     def __init__(
-        self, address: str, cpus_per_run: float, gpus_per_run: float, max_retries: int, stop_file: Path
+        self,
+        task: Task,
+        address: str,
+        cpus_per_run: float,
+        gpus_per_run: float,
+        max_retries: int,
+        stop_file: Path,
     ) -> None:
         self.ray = import_ray(address)
-        self.address, self.stop_file = address, stop_file
+        self.run_task, self.address, self.stop_file = task, address, stop_file
         self.cpus_per_run, self.gpus_per_run, self.max_retries = cpus_per_run, gpus_per_run, max_retries
         self.pending: dict[Any, Any] = {}  # Ray ref -> the caller's tag
         self.ctrl_c = CtrlC()
@@ -144,7 +149,9 @@ class Driver:
 
     def __enter__(self) -> Driver:
         self.started_here = start_ray(self.ray, self.address)
-        self.task = remote_run_task(self.ray, self.cpus_per_run, self.gpus_per_run, self.max_retries)
+        self.task = remote_run_task(
+            self.ray, self.run_task, self.cpus_per_run, self.gpus_per_run, self.max_retries
+        )
         # Ray's blocking calls may swallow a KeyboardInterrupt; a flag checked at every poll cannot
         self.ctrl_c.__enter__()
         return self

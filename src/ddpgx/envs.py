@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -26,7 +25,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
+from ddpgx.envcheck import check_spaces, parse_env_kwargs
 from ddpgx.errors import UserError
+from ddpgx.goals import FlattenGoal, check_goal_env
+from ddpgx.jaxenvs import JaxGymEnv, suite_of
 
 
 class EnvArgumentError(UserError):
@@ -48,37 +50,6 @@ class ActionScaler:
         return (2.0 * (np.asarray(a, np.float64) - self.low) / (self.high - self.low) - 1.0).astype(
             np.float32
         )
-
-
-def parse_env_kwargs(pairs: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
-    """``("a=1", "b=false", "c=text")`` -> ``{"a": 1, "b": False, "c": "text"}`` (JSON values, else text)."""
-    if isinstance(pairs, Mapping):
-        return dict(pairs)
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = str(pair).partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UserError(
-                f"--env-kwargs takes key=value pairs, got '{pair}' (e.g. terminate_when_unhealthy=false)"
-            )
-        out[key] = _parse_value(raw.strip())
-    return out
-
-
-def _parse_value(raw: str) -> Any:
-    python_words = {"True": True, "False": False, "None": None}
-    if raw in python_words:
-        return python_words[raw]
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
-def format_env_kwargs(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
-    """The inverse of :func:`parse_env_kwargs`, for config.json and the command line."""
-    return tuple(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in kwargs.items())
 
 
 def import_module(name: str) -> ModuleType:
@@ -161,27 +132,6 @@ def resolve_env(env: str, module: str = "") -> str | EnvSpec:
     return EnvSpec(id=name.replace(".", "_"), entry_point=obj)
 
 
-def check_spaces(env_id: str, obs_space: gym.Space, act_space: gym.Space) -> None:
-    if not isinstance(act_space, gym.spaces.Box):
-        kind = type(act_space).__name__
-        raise UserError(
-            f"{env_id} has a {kind} action space; DDPG needs a continuous Box action space "
-            "(pick an env like Pendulum-v1, Hopper-v5 or HalfCheetah-v5)"
-        )
-    if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
-        raise UserError(
-            f"{env_id} has an action Box with infinite bounds; DDPG's tanh actor needs finite bounds "
-            "(wrap the env with gymnasium.wrappers.ClipAction or RescaleAction)"
-        )
-    if np.any(act_space.high <= act_space.low):
-        raise UserError(f"{env_id} has an action Box with high <= low in some dimension")
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise UserError(
-            f"{env_id} has observation space {obs_space}; ddpgx needs a flat Box "
-            "(wrap it with gymnasium.wrappers.FlattenObservation)"
-        )
-
-
 def make_env(
     env_id: str,
     render_mode: str | None = None,
@@ -192,8 +142,6 @@ def make_env(
     """A Gymnasium env checked for DDPG: flat Box observations, bounded Box actions. ``kwargs`` are the run's
     ``env_kwargs``; ``extra`` are keyword arguments of this call only (a renderer's frame size). A JAX-native env
     (``gymnax:Id``, see jaxenvs.py) comes behind Gymnasium's API."""
-    from ddpgx.jaxenvs import JaxGymEnv, suite_of
-
     if suite_of(env_id) is not None:
         return JaxGymEnv(env_id, kwargs, render_mode, **extra)
     target = resolve_env(env_id, module)
@@ -215,8 +163,6 @@ def make_env(
     if isinstance(
         env.observation_space, gym.spaces.Dict
     ):  # a goal env (Fetch and the like): flattened for HER
-        from ddpgx.goals import FlattenGoal, check_goal_env
-
         env = FlattenGoal(env, check_goal_env(env_id, env))
     check_spaces(env_id, env.observation_space, env.action_space)
     if not has_time_limit(

@@ -19,9 +19,14 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from ddpgx import checkpoint as ckpt
+from ddpgx.envs import make_env
 from ddpgx.errors import UserError
-from ddpgx.goals import KEYS, RAW_CLIP, GoalLayout
+from ddpgx.goals import KEYS, RAW_CLIP, GoalLayout, goal_layout
 from ddpgx.policy import Policy, load_policy
+from ddpgx.run import load_run_config
+from ddpgx.runfiles import atomic_write_bytes
+from ddpgx.version import __version__
 
 TOLERANCE = 1e-5  # max |onnx - jax| over the check's actions, in the env's units
 CHECK_ROWS = 1000
@@ -57,10 +62,6 @@ def goal_layout_of(run_dir: Path) -> GoalLayout | None:
     if "goal_layout" in meta:
         g = meta["goal_layout"]
         return None if g is None else GoalLayout(int(g[0]), int(g[1]))
-    from ddpgx.envs import make_env
-    from ddpgx.goals import goal_layout
-    from ddpgx.run import load_run_config
-
     cfg = load_run_config(run_dir)
     env = make_env(cfg.env, None, cfg.env_kwargs, cfg.env_module)
     try:
@@ -95,8 +96,6 @@ def check_observations(
     run_dir: Path, policy: Policy, layout: GoalLayout | None, n: int
 ) -> tuple[np.ndarray, str]:
     """Up to ``n`` flat observations from the run's latest checkpoint's replay, else from the observation space."""
-    from ddpgx import checkpoint as ckpt
-
     rows = None
     try:
         replay = ckpt.load(run_dir).replay
@@ -114,8 +113,6 @@ def check_observations(
     if rows is not None and len(rows):
         pick = np.random.default_rng(0).choice(len(rows), size=min(n, len(rows)), replace=False)
         return np.asarray(rows[np.sort(pick)], np.float32), "the run's replay buffer"
-    from ddpgx.envs import make_env
-
     cfg = policy.config
     env = make_env(cfg.env, None, cfg.env_kwargs, cfg.env_module)
     try:
@@ -160,8 +157,6 @@ def export_onnx(
         shapes = [("B", layout.obs_dim), ("B", layout.goal_dim), ("B", layout.goal_dim)]
     model = jax2onnx.to_onnx(fn, shapes, model_name="ddpgx_policy", input_names=list(names),
                              output_names=["action"])  # fmt: skip
-    from ddpgx import __version__
-
     cfg = policy.config
     props = {
         "ddpgx_version": __version__,
@@ -199,8 +194,6 @@ def export_onnx(
             f"the ONNX model's actions differ from the JAX policy's by up to {diff:.3g} (> {TOLERANCE:g}) on "
             f"{len(rows)} observations from {source}; nothing was written"
         )
-    from ddpgx.runfiles import atomic_write_bytes
-
     try:
         atomic_write_bytes(out, data)
     except OSError as e:

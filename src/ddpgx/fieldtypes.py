@@ -10,7 +10,6 @@ import typing
 from typing import Any, Literal
 
 from ddpgx.config import Config
-from ddpgx.envs import format_env_kwargs
 from ddpgx.errors import UserError
 
 _UNION_TYPE = getattr(types, "UnionType", None)  # ``float | None`` (Python 3.10+), beside typing.Union
@@ -103,20 +102,4 @@ def _from_text(raw: str, hint: Any) -> Any:
     return raw
 
 
-def coerce(cfg: Config) -> Config:
-    """Friendly forms from Python callers made exact: lists as tuples, numpy scalars as Python numbers, a dict of
-    env_kwargs as key=value strings. Anything else is left for ``check_types`` to judge."""
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(Config):
-        v = getattr(cfg, f.name)
-        if isinstance(v, list):
-            changes[f.name] = tuple(v)
-        elif hasattr(v, "item") and hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0:
-            changes[f.name] = v.item()
-    kw = changes.get("env_kwargs", cfg.env_kwargs)
-    if isinstance(kw, dict):
-        changes["env_kwargs"] = format_env_kwargs(kw)
-    return cfg.replace(**changes) if changes else cfg
-
-
-__all__ = ["check_types", "parse_field", "coerce"]
+__all__ = ["check_types", "parse_field"]

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ddpgx.config import Config, env_name
-from ddpgx.driver import STOP_FILE
+from ddpgx.envs import make_run_env
 from ddpgx.errors import UserError
 from ddpgx.fieldtypes import parse_field
 from ddpgx.presets import preset_config, resolve
+from ddpgx.run import LOCK_NAME, STOP_FILE
+from ddpgx.runfiles import write_json
 from ddpgx.validate import validate
+from ddpgx.version import __version__
 
 SPEC_FILE = "sweep.json"
 EXECUTION = ("address", "cpus_per_run", "gpus_per_run", "max_parallel", "max_retries", "out")
@@ -255,8 +258,6 @@ def _check_variant(v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def check_envs(cells: list[Cell]) -> None:
     """Make each distinct env once, so an unknown env or a bad env kwarg is refused before any run starts."""
-    from ddpgx.envs import make_run_env
-
     seen = set()
     for c in cells:
         key = (c.cfg.env, c.cfg.env_kwargs, c.cfg.env_module)
@@ -267,9 +268,6 @@ def check_envs(cells: list[Cell]) -> None:
 
 def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
     """Record the sweep in ``out/sweep.json``; on a re-run, refuse a different spec, naming the difference."""
-    from ddpgx import __version__
-    from ddpgx.runfiles import write_json
-
     path = out / SPEC_FILE
     ident = spec.identity()
     if path.is_file():
@@ -303,7 +301,7 @@ def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
         else set()
     )  # runs made before the sweep (ddpgx train --run-dir OUT/NAME) join it under their names
     if out.is_dir() and any(
-        p.name not in (STOP_FILE, ".lock") and p.name not in adoptable for p in out.iterdir()
+        p.name not in (STOP_FILE, LOCK_NAME) and p.name not in adoptable for p in out.iterdir()
     ):
         raise UserError(
             f"--out {out} exists and is not a sweep directory (no {SPEC_FILE}); use another --out"

@@ -26,6 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ddpgx.envcheck import check_spaces, parse_env_kwargs
 from ddpgx.errors import UserError
 
 SUITES = ("gymnax", "playground")
@@ -56,10 +57,6 @@ def suite_of(env_id: str) -> str | None:
     if prefix in BLOCKED:
         raise UserError(f"--env {env_id}: {BLOCKED[prefix]}")
     return None
-
-
-def is_jax_env(env_id: str) -> bool:
-    return suite_of(env_id) is not None
 
 
 def _import(suite: str) -> Any:
@@ -93,8 +90,6 @@ class JaxEnv:
 def make_jax_env(env_id: str, kwargs: Iterable[str] | Mapping[str, Any] = ()) -> JaxEnv:
     """The JAX env ``env_id`` names (``gymnax:Pendulum-v1``, ``playground:CartpoleBalance``), checked for DDPG
     (a bounded Box action space, a flat Box observation), with ``kwargs`` set on its parameters."""
-    from ddpgx.envs import parse_env_kwargs
-
     suite = suite_of(env_id)
     if suite is None:
         raise UserError(f"--env {env_id} is not a JAX env (name one as gymnax:Id or playground:Id)")
@@ -122,8 +117,6 @@ def _check_args(env_id: str, args: dict, fields: set[str]) -> None:
 
 
 def _gymnax(gymnax: Any, env_id: str, name: str, args: dict) -> JaxEnv:
-    from ddpgx.envs import check_spaces
-
     if name not in gymnax.registered_envs:
         raise _unknown(env_id, name, gymnax.registered_envs, "gymnax",
                        "DDPG needs a continuous one: gymnax:Pendulum-v1, gymnax:MountainCarContinuous-v0")  # fmt: skip
@@ -151,8 +144,6 @@ def _playground(mp: Any, env_id: str, name: str, args: dict) -> JaxEnv:
     own training wrappers do."""
     import jax
     import jax.numpy as jnp
-
-    from ddpgx.envs import check_spaces
 
     suite = mp.registry.dm_control_suite.ALL_ENVS
     if name not in suite:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ddpgx.logs import read_summary
+
 FINISHED = ("done", "pruned", "failed")  # states whose steps are all done (or never will be)
 STATES = ("done", "pruned", "running", "queued", "failed", "stopped")
 
@@ -66,8 +68,6 @@ class LiveTable:
     def render(self):
         from rich.table import Table
 
-        from ddpgx.worker import summary
-
         entries = list(self.entries())
         count = {s: sum(e.status == s for e in entries) for s in STATES}
         steps_done, total, rate = 0, self.planned_steps(), 0.0
@@ -77,7 +77,7 @@ class LiveTable:
             if e.status in FINISHED:
                 steps_done += e.total_steps
             elif e.status == "running":
-                s = summary(e.run_dir) if (e.run_dir / "eval.csv").exists() else {}
+                s = read_summary(e.run_dir) if (e.run_dir / "eval.csv").exists() else {}
                 step = s.get("step", 0)
                 steps_done += step
                 rate += step / max(time.time() - e.started, 1e-9)

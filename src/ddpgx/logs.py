@@ -1,8 +1,10 @@
-"""Run outputs: CSV files (the record), TensorBoard events (optional), and the rich progress bar."""
+"""Run outputs: CSV files (the record), TensorBoard events (optional), and the rich progress bar; and the CSV
+files read back (``read_rows``, ``read_summary``) by plots, reports and the live table of many runs."""
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import time
 from pathlib import Path
@@ -14,6 +16,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 EPISODE_FIELDS = ("step", "episode", "return", "length", "wall_s")
 EVAL_FIELDS = ("step", "mean_return", "std_return", "wall_s")
 TRAIN_FIELDS = ("step", "critic_loss", "actor_loss", "mean_q", "sps", "update_frac")
+
+
+def complete_lines(path: Path) -> str:
+    """The text of a CSV log up to its last newline: a row half-written by a run killed mid-write is left out."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    return text[: text.rfind("\n") + 1]
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a CSV log (none if it does not exist yet)."""
+    if not path.is_file():
+        return []
+    return list(csv.DictReader(io.StringIO(complete_lines(path), newline="")))
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """Last step, last eval and wall time of a run, from its CSV logs (what the live table and report show)."""
+    ev = read_rows(run_dir / "eval.csv")
+    ep = read_rows(run_dir / "episodes.csv")
+    last_ev = ev[-1] if ev else {}
+    return {
+        "step": max([int(float(rows[-1]["step"])) for rows in (ep, ev) if rows], default=0),
+        "eval": float(last_ev["mean_return"]) if last_ev else None,
+        "wall_s": float(last_ev.get("wall_s", 0.0)) if last_ev else None,
+    }
 
 
 class CsvLog:

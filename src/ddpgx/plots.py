@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,21 +10,9 @@ import numpy as np
 
 from ddpgx.errors import UserError
 from ddpgx.groups import group_runs
+from ddpgx.logs import read_rows
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
-
-
-def complete_lines(path: Path) -> str:
-    """The text of a CSV log up to its last newline: a row half-written by a run killed mid-write is left out."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    return text[: text.rfind("\n") + 1]
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The complete rows of a CSV log (none if it does not exist yet)."""
-    if not path.is_file():
-        return []
-    return list(csv.DictReader(io.StringIO(complete_lines(path), newline="")))
 
 
 METRIC_COLUMNS = {

@@ -11,8 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from ddpgx import checkpoint as ckpt
 from ddpgx.envs import ActionScaler
 from ddpgx.errors import UserError
+from ddpgx.goals import KEYS, RAW_CLIP
 from ddpgx.learner import build_networks
 from ddpgx.run import BEST_PARAMS, FINAL_PARAMS, load_run_config
 from ddpgx.runfiles import load_params
@@ -22,7 +24,6 @@ def actor_state_of(run_dir: Path, params_file: Path | str | None, template: dict
     """(file used, actor state dict, env step or -1): ``params_file`` (a final.msgpack-style file or a checkpoint
     directory), else the run's final parameters, else its latest valid checkpoint (a run stopped early, or an
     extension still under way). Whatever is loaded must fit ``template``: the actor the run's config implies."""
-    from ddpgx import checkpoint as ckpt
 
     def fits(actor: dict) -> str | None:
         return ckpt.tree_mismatch(template, actor)
@@ -70,8 +71,6 @@ class Policy:
     def normalized(self, obs: np.ndarray) -> np.ndarray:
         """Action(s) in [-1, 1]. A goal env's Dict observation is flattened as in training (goals.FlattenGoal)."""
         if isinstance(obs, dict):
-            from ddpgx.goals import KEYS, RAW_CLIP
-
             parts = [np.asarray(obs[k], np.float32) for k in KEYS]
             obs = np.clip(np.concatenate(parts, axis=-1), -RAW_CLIP, RAW_CLIP)
         try:

@@ -3,11 +3,12 @@ from one (``preset_config``) and has what it leaves open filled in (``resolve``)
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Any
 
-from ddpgx.config import Config, env_name
+from ddpgx.config import Config, env_name, format_env_kwargs
 from ddpgx.errors import UserError
-from ddpgx.fieldtypes import coerce
 
 PAPER = Config(
     preset="paper",
@@ -251,6 +252,22 @@ def preset_config(name: str = "", env_id: str | None = None, **overrides: object
     return base.replace(env=env_id, preset=name, **overrides)
 
 
+def coerce(cfg: Config) -> Config:
+    """Friendly forms from Python callers made exact: lists as tuples, numpy scalars as Python numbers, a dict of
+    env_kwargs as key=value strings. Anything else is left for ``fieldtypes.check_types`` to judge."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(Config):
+        v = getattr(cfg, f.name)
+        if isinstance(v, list):
+            changes[f.name] = tuple(v)
+        elif hasattr(v, "item") and hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0:
+            changes[f.name] = v.item()
+    kw = changes.get("env_kwargs", cfg.env_kwargs)
+    if isinstance(kw, dict):
+        changes["env_kwargs"] = format_env_kwargs(kw)
+    return cfg.replace(**changes) if changes else cfg
+
+
 def resolve(cfg: Config) -> Config:
     """Fill in what a Config leaves open: the preset label and the run directory."""
     cfg = coerce(cfg)
@@ -264,4 +281,4 @@ def resolve(cfg: Config) -> Config:
     return cfg
 
 
-__all__ = ["PRESETS", "PRESET_HELP", "PRESET_SOURCES", "default_preset", "preset_config", "resolve"]
+__all__ = ["PRESETS", "PRESET_HELP", "PRESET_SOURCES", "default_preset", "preset_config", "coerce", "resolve"]

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ddpgx.envs import EnvArgumentError, make_run_env
 from ddpgx.errors import UserError
+from ddpgx.policy import load_policy
 
 RENDER_PACKAGES = "libegl1 libegl-mesa0 libgl1 libosmesa6"
 
@@ -33,8 +35,6 @@ def choose_gl_backend() -> None:
 def _make_render_env(cfg, size: tuple[int, int]):
     """The run's env (with its kwargs and module) rendering ``size`` frames where the env takes a size."""
     import warnings
-
-    from ddpgx.envs import EnvArgumentError, make_run_env
 
     choose_gl_backend()
     width, height = size
@@ -105,8 +105,6 @@ def record(
     params_file: str | Path | None = None,
 ) -> Recording:
     """Run ``episodes`` noise-free episodes of the run's policy and write their frames to ``out``."""
-    from ddpgx.policy import load_policy
-
     for name, v in (("--episodes", episodes), ("--max-steps", max_steps), ("--fps", fps), ("--every", every)):
         if v <= 0:
             raise UserError(f"{name} must be a positive integer, got {v}")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ddpgx.errors import UserError
+from ddpgx.errors import UserError, warn
 from ddpgx.groups import group_runs
-from ddpgx.plots import IMAGE_SUFFIXES, common_grid, read_rows, smooth
+from ddpgx.logs import read_rows
+from ddpgx.plots import IMAGE_SUFFIXES, common_grid, smooth
 
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
@@ -149,8 +150,6 @@ def group_stats(runs: Sequence[Path], metric: str = "eval") -> list[GroupStats]:
         except UserError as e:
             skipped.append(str(e))
     if skipped and usable:
-        from ddpgx.errors import warn
-
         for reason in skipped:
             warn(f"skipped: {reason}")
     elif skipped:

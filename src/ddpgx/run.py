@@ -29,6 +29,8 @@ from ddpgx.config import Config
 from ddpgx.errors import UserError, warn
 
 LOCK_NAME = ".lock"
+# `touch OUT/.stop` (a sweep's or tune's OUT): each running run checkpoints at its next episode end, none starts
+STOP_FILE = ".stop"
 FINAL_PARAMS = "final.msgpack"
 BEST_PARAMS = "best.msgpack"  # the policy of the best noise-free evaluation so far, with its step
 # fields that may differ when a run is resumed: its length and how it is shown, never what it learns

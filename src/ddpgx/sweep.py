@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddpgx.driver import STOP_FILE, Driver, check_address, import_ray
+from ddpgx import worker
+from ddpgx.driver import Driver, check_address, import_ray
 from ddpgx.errors import UserError
 from ddpgx.grid import Cell, SweepSpec, build_grid, check_envs, check_spec_file
 from ddpgx.livetable import LiveTable
-from ddpgx.run import run_status
-from ddpgx.worker import summary
+from ddpgx.logs import read_summary
+from ddpgx.report import write_report
+from ddpgx.run import STOP_FILE, RunLock, RunLocked, lock_holder, run_status
+from ddpgx.runfiles import write_json
 
 RUNS_FILE = "runs.json"  # each run's status, and where it ran (node, host, pid, cores) or why it failed
 
@@ -77,14 +80,10 @@ def run_sweep(spec: SweepSpec, live: bool = True) -> SweepResult:
         check_address(spec.address)
     out = Path(spec.out)
     check_spec_file(out, spec, cells)
-    from ddpgx.run import RunLock, RunLocked
-
     lock = RunLock(out)  # one driver per sweep: a second would start the same runs again
     try:
         lock.acquire()
     except RunLocked:
-        from ddpgx.run import lock_holder
-
         raise UserError(
             f"--out {out} is being swept by process {lock_holder(out) or '?'}; wait for it, or stop it with "
             f"`touch {out / STOP_FILE}` (its runs checkpoint and it exits), then run this again"
@@ -101,7 +100,7 @@ def _sweep_locked(spec: SweepSpec, cells: list[Cell], out: Path, live: bool) -> 
     runs = [RunState(c) for c in cells]
     for r in runs:
         if run_status(Path(r.cell.cfg.run_dir)) == "finished":
-            r.status, r.result = "done", summary(Path(r.cell.cfg.run_dir))
+            r.status, r.result = "done", read_summary(Path(r.cell.cfg.run_dir))
     # every run of the grid with its status as this driver finds it: one that finished while no driver watched (an
     # earlier driver was killed) is listed as done, and a deleted runs.json is rebuilt
     record_runs(out, runs)
@@ -110,8 +109,6 @@ def _sweep_locked(spec: SweepSpec, cells: list[Cell], out: Path, live: bool) -> 
         _execute(spec, todo, runs, stop_file, live)
     report_path = None
     if any(r.status == "done" for r in runs):
-        from ddpgx.report import write_report
-
         report_path = write_report(
             [Path(r.cell.cfg.run_dir) for r in runs if r.status == "done"], out / "report.md"
         )
@@ -125,7 +122,10 @@ def _execute(
     out = stop_file.parent
     queue = list(todo)
     limit = spec.max_parallel or len(queue)
-    driver = Driver(spec.address, spec.cpus_per_run, spec.gpus_per_run, spec.max_retries, stop_file)
+    # worker.run_task read here, at call time, not bound at import (tests put a stand-in in its place)
+    driver = Driver(
+        worker.run_task, spec.address, spec.cpus_per_run, spec.gpus_per_run, spec.max_retries, stop_file
+    )
     with driver, LiveTable(lambda: runs, live) as table:
         try:
             while queue or driver.pending:
@@ -160,8 +160,6 @@ def _execute(
 def record_runs(out: Path, runs: list[RunState]) -> None:
     """Merge these runs' outcomes into ``out/runs.json`` (rewritten atomically); what an earlier record said of a
     run that this one does not (where it ran) is kept."""
-    from ddpgx.runfiles import write_json
-
     path = out / RUNS_FILE
     try:
         data = json.loads(path.read_text()) if path.is_file() else {}

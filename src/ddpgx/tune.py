@@ -15,16 +15,27 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddpgx.driver import STOP_FILE
+from ddpgx import worker
+from ddpgx.config import Config
+from ddpgx.driver import Driver, import_ray
+from ddpgx.envs import check_env_id
 from ddpgx.errors import UserError
+from ddpgx.fieldtypes import parse_field
+from ddpgx.grid import read_toml
+from ddpgx.livetable import LiveTable
+from ddpgx.logs import read_rows
+from ddpgx.presets import preset_config, resolve
+from ddpgx.run import STOP_FILE, RunLock, RunLocked, load_run_config
+from ddpgx.runfiles import atomic_write_bytes
+from ddpgx.validate import validate
 
 EXTRA = "pip install 'ddpgx[tune]'"
 
@@ -76,8 +87,6 @@ def _optuna():
 def load_space(path: Path) -> dict[str, dict[str, Any]]:
     """A TOML space file: one table per Config field, ``[field] type = "float"|"int"|"categorical"`` with
     ``low``/``high`` (and ``log = true``) or ``choices``."""
-    from ddpgx.grid import read_toml
-
     data = read_toml(path)
     data = data.get("space", data)
     check_space(data, str(path))
@@ -85,10 +94,6 @@ def load_space(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def check_space(space: dict[str, Any], where: str) -> None:
-    import typing
-
-    from ddpgx.config import Config
-
     fields = set(typing.get_type_hints(Config)) | set(TIED)
     if not space:
         raise UserError(f"{where}: the search space is empty")
@@ -128,8 +133,6 @@ def distributions(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def config_values(params: dict[str, Any]) -> dict[str, Any]:
     """A trial's parameters as Config fields (the tied names expanded)."""
-    from ddpgx.fieldtypes import parse_field
-
     out: dict[str, Any] = {}
     for name, v in params.items():
         if name == "lr":
@@ -202,9 +205,6 @@ class Trial:
 
 def trial_configs(spec: TuneSpec, number: int, params: dict[str, Any]) -> list:
     """The trial's run configs, one per seed, validated (a parameter set that makes no sensible run: UserError)."""
-    from ddpgx.presets import preset_config, resolve
-    from ddpgx.validate import validate
-
     out = Path(spec.out).absolute()
     eval_every = spec.eval_every or max(spec.total_steps // 10, 1)
     fixed = {k: v for k, v in spec.set.items()}
@@ -219,11 +219,9 @@ def trial_configs(spec: TuneSpec, number: int, params: dict[str, Any]) -> list:
 
 
 def eval_rows(run: Path) -> list[tuple[int, float]]:
-    path = run / "eval.csv"
-    if not path.is_file():
-        return []
+    """(step, mean return) of each evaluation a run has written whole (none yet: [])."""
     try:
-        return [(int(r["step"]), float(r["mean_return"])) for r in csv.DictReader(open(path))]
+        return [(int(r["step"]), float(r["mean_return"])) for r in read_rows(run / "eval.csv")]
     except (ValueError, KeyError):
         return []
 
@@ -253,8 +251,6 @@ def report_progress(t: Trial) -> None:
 
 
 def write_trials_csv(out: Path, study) -> None:
-    from ddpgx.runfiles import atomic_write_bytes
-
     trials = study.get_trials(deepcopy=False)
     names = sorted({k for t in trials for k in t.params})
     lines = [",".join(["number", "state", "value", *names, "runs"])]
@@ -269,11 +265,6 @@ def write_trials_csv(out: Path, study) -> None:
 def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     """Run the study to ``spec.trials`` finished trials (complete, pruned or failed); returns the Optuna study."""
     optuna = _optuna()
-    from ddpgx.driver import Driver, import_ray
-    from ddpgx.livetable import LiveTable
-    from ddpgx.presets import preset_config
-    from ddpgx.run import RunLock, RunLocked
-
     if not spec.env or not spec.out:
         raise UserError("ddpgx tune needs --env and --out")
     if spec.trials < 1 or spec.total_steps < 1 or spec.objective_evals < 1 or not spec.seeds:
@@ -283,8 +274,6 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     space = spec.space or DEFAULT_SPACE
     check_space(space, "the search space")
     preset_config(spec.preset, spec.env)  # an unknown preset: one line now
-    from ddpgx.envs import check_env_id
-
     if ":" not in spec.env:
         check_env_id(spec.env)
     dists = distributions(space)
@@ -315,7 +304,7 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     resumable = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
     running: list[Trial] = []
     shown: list[TrialRun] = []  # every trial run this driver started, for the live table
-    driver = Driver(spec.address, spec.cpus_per_run, 0.0, spec.max_retries, stop_file)
+    driver = Driver(worker.run_task, spec.address, spec.cpus_per_run, 0.0, spec.max_retries, stop_file)
 
     def launch(handle: Any, params: dict[str, Any], reported: dict[int, float] | None = None) -> None:
         try:
@@ -436,9 +425,6 @@ def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str,
     best = ranked[0]
     run0 = next(iter(sorted(out.glob(f"trial_{best.number:04d}__s*"))), None)
     cfg_fields = config_values(best.params)
-    from ddpgx.presets import preset_config
-    from ddpgx.run import load_run_config
-
     env, preset = "", ""
     if (
         run0 is not None

@@ -13,7 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ddpgx.run import run_status
+from ddpgx.logs import read_summary
+from ddpgx.run import LOCK_NAME, RunLock, config_from_dict, run_status
+from ddpgx.train import Interrupted, train
 
 
 def claim_cores(count: int) -> list[int]:
@@ -51,8 +53,6 @@ def _clear_unstarted(run_dir: Path) -> None:
     """A run killed before its first checkpoint starts again from nothing (its seed makes it the same run)."""
     import shutil
 
-    from ddpgx.run import LOCK_NAME, RunLock
-
     lock = RunLock(run_dir)
     lock.acquire()  # refused if a stale twin of this task still trains here
     try:
@@ -71,10 +71,7 @@ def run_task(
     cores = claim_cores(cpus)
     if driver_cwd and driver_cwd not in sys.path:
         sys.path.append(driver_cwd)
-    import ray
-
-    from ddpgx.run import config_from_dict
-    from ddpgx.train import Interrupted, train
+    import ray  # the `cluster` extra, here: a driver without it gets import_ray's one-line error, not this import's
 
     cfg = config_from_dict(cfg_dict)
     run_dir = Path(cfg.run_dir)
@@ -86,7 +83,7 @@ def run_task(
     }
     status = run_status(run_dir)
     if status == "finished":  # finished just before a retry: nothing to do
-        return {"status": "done", **where, **summary(run_dir)}
+        return {"status": "done", **where, **read_summary(run_dir)}
     if status == "new" and run_dir.is_dir() and any(run_dir.iterdir()):
         _clear_unstarted(run_dir)
     try:
@@ -95,18 +92,4 @@ def run_task(
         train(cfg, resume=status == "started", stop=stop)
     except Interrupted as e:
         return {"status": "stopped", "step": e.step, **where}
-    return {"status": "done", **where, **summary(run_dir)}
-
-
-def summary(run_dir: Path) -> dict[str, Any]:
-    """Last step, last eval and wall time of a run, from its CSV logs (what the live table and report show)."""
-    from ddpgx.plots import read_rows
-
-    ev = read_rows(run_dir / "eval.csv")
-    ep = read_rows(run_dir / "episodes.csv")
-    last_ev = ev[-1] if ev else {}
-    return {
-        "step": max([int(float(rows[-1]["step"])) for rows in (ep, ev) if rows], default=0),
-        "eval": float(last_ev["mean_return"]) if last_ev else None,
-        "wall_s": float(last_ev.get("wall_s", 0.0)) if last_ev else None,
-    }
+    return {"status": "done", **where, **read_summary(run_dir)}

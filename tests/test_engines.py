@@ -1,0 +1,71 @@
+"""Both engines run through the one host: the same config on Gymnasium's Pendulum-v1 (the Python engine) and on
+gymnax's (the compiled engine) writes the same files with the same columns, and the same finished marker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ddpgx import checkpoint as ckpt
+from ddpgx.cli import main
+from ddpgx.errors import TrainingDiverged
+from ddpgx.plots import read_rows
+from ddpgx.presets import preset_config
+from ddpgx.train import train
+
+pytestmark = pytest.mark.slow
+
+FLAGS = ["--total-steps", "2000", "--learning-starts", "500", "--eval-every", "1000", "--log-every", "500",
+         "--eval-episodes", "2", "--no-progress", "--no-tensorboard"]  # fmt: skip
+
+
+def files(run) -> set[str]:
+    return {p.name for p in run.iterdir()}
+
+
+def finished(run) -> str:
+    name = ckpt.latest_name(run)
+    return json.loads((run / "checkpoints" / name / "manifest.json").read_text())["finished"]
+
+
+def test_the_python_and_the_compiled_engine_write_the_same_files_columns_and_finished_marker(tmp_path):
+    runs = {}
+    for env in ("Pendulum-v1", "gymnax:Pendulum-v1"):
+        for tag, extra in (("full", []), ("target", ["--target-return", "-100000"])):
+            run = tmp_path / f"{env.replace(':', '_')}_{tag}"
+            assert main(["train", "--env", env, *FLAGS, *extra, "--run-dir", str(run)]) == 0
+            runs[env, tag] = run
+    for tag, marker in (("full", "total_steps"), ("target", "target_return")):
+        py, jx = runs["Pendulum-v1", tag], runs["gymnax:Pendulum-v1", tag]
+        assert files(py) == files(jx)
+        for csv in ("episodes.csv", "eval.csv", "train.csv"):
+            assert (py / csv).read_text().splitlines()[0] == (jx / csv).read_text().splitlines()[0], csv
+        assert finished(py) == finished(jx) == marker
+    # the target (any return beats -100000) is met at the first evaluation by both
+    for env in ("Pendulum-v1", "gymnax:Pendulum-v1"):
+        assert [r["step"] for r in read_rows(runs[env, "target"] / "eval.csv")] == ["1000"]
+        assert [r["step"] for r in read_rows(runs[env, "full"] / "eval.csv")] == ["1000", "2000"]
+        assert [r["step"] for r in read_rows(runs[env, "full"] / "train.csv")] == ["1000", "1500", "2000"]
+
+
+def test_a_diverging_run_stops_with_the_same_line_in_both_engines(tmp_path):
+    """Learning rates of 1e30 blow the actor up: its NaN actions make the env's next observation NaN, which both
+    engines refuse (the compiled one keeps the row out of its ring) with the same line."""
+    lines = []
+    for env in ("Pendulum-v1", "gymnax:Pendulum-v1"):
+        run = tmp_path / env.replace(":", "_")
+        cfg = preset_config("pendulum", env, total_steps=3000, learning_starts=200, log_every=200, eval_every=1000,
+                            checkpoint_every=100, critic_lr=1e30, actor_lr=1e30, run_dir=str(run), progress=False,
+                            tensorboard=False)  # fmt: skip
+        with pytest.raises(TrainingDiverged) as e:
+            train(cfg)
+        assert not (run / "final.msgpack").exists()
+        last = ckpt.latest_name(run)
+        step = int(str(e.value).split(" at step ")[1].split(";")[0]) if " at step " in str(e.value) else None
+        lines.append(str(e.value).replace(str(run), "RUN").replace(f"step {step}", "step S").replace(last, "LAST"))
+    assert lines[0] == lines[1], lines
+    assert lines[0] == (
+        "the environment returned a NaN or inf observation/reward at step S; check the env or its wrappers; the run "
+        "stopped: its last checkpoint (LAST) continues with: ddpgx train --resume RUN"
+    )

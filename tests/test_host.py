@@ -1,0 +1,200 @@
+"""The host's cadence against a fake engine, every step computed by hand; and the compiled engine's refusal of
+non-finite env data (a test env that emits NaN at a known step)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import serialization
+
+from ddpgx import checkpoint as ckpt
+from ddpgx.errors import TrainingDiverged
+from ddpgx.host import EvalRow, Episode, Host, Interrupted, LogColumns, LossRow, Snapshot
+from ddpgx.jaxenvs import JaxEnv
+from ddpgx.jaxloop import CompiledEngine, Program
+from ddpgx.learner import Learner
+from ddpgx.plots import read_rows  # noqa: I001 - moving to logs.py
+from ddpgx.presets import preset_config, resolve
+from ddpgx.run import RunDir
+from ddpgx.validate import validate
+
+# the fake engine: 3 env steps an iteration, at most 4 iterations at once; an episode ends every 7 env steps; the
+# first update is at step 15; evaluations return what EVALS says for the step
+N, CHUNK, EPISODE, FIRST_UPDATE = 3, 4, 7, 15
+EVALS = {21: -5.0, 42: -9.0, 48: -2.0}
+
+
+@dataclass
+class FakeEngine:
+    losses_at: dict[int, float] = field(default_factory=dict)  # critic loss by step (else 1.0)
+    signal_at: int | None = None  # send SIGTERM to this process while advancing to this step
+    step: int = 0
+    safe: bool = True
+    columns: LogColumns = LogColumns()
+    untils: list[int] = field(default_factory=list)
+    ended: bool = False
+
+    def advance(self, until: int) -> list[Episode]:
+        self.untils.append(until)
+        before = self.step
+        self.step += min(CHUNK, max(1, -(-(until - before) // N))) * N
+        if self.signal_at is not None and before < self.signal_at <= self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        ends = range(before // EPISODE + 1, self.step // EPISODE + 1)
+        return [Episode(0, k * EPISODE, float(-k), EPISODE) for k in ends]
+
+    def losses(self, interval_s: float) -> list[LossRow | None]:
+        if self.step < FIRST_UPDATE:
+            return [None]
+        cl = self.losses_at.get(self.step, 1.0)
+        return [LossRow(cl, 2.0, 3.0)]
+
+    def evaluate(self, step: int) -> list[EvalRow]:
+        return [EvalRow(EVALS[step], 0.5)]
+
+    def policy(self, i: int) -> tuple[dict, dict]:
+        return {"params": {"w": np.full(2, self.step, np.float32)}}, {"params": {"v": np.zeros(1, np.float32)}}
+
+    def snapshots(self) -> list[Snapshot]:
+        state = {"w": np.full(2, self.step, np.float32)}
+        return [Snapshot(state, {"x": np.arange(self.step, dtype=np.float32)}, {"fake": True}, {"metrics": None})]
+
+    def end_episodes(self) -> None:
+        self.ended = True
+
+
+def host_for(tmp_path, engine: FakeEngine, stop=None, **over) -> Host:
+    cfg = preset_config("pendulum", "Pendulum-v1", total_steps=48, log_every=10, eval_every=20,
+                        checkpoint_every=25, run_dir=str(tmp_path / "run"), progress=False, tensorboard=False,
+                        plot=False, **over)  # fmt: skip
+    cfg = validate(resolve(cfg))
+    run = RunDir(cfg, resume=False)
+    run.open({"config": {}})
+    return Host(cfg, engine, [run], [None], run.path, stop)
+
+
+def manifest(run_dir, name: str | None = None) -> dict:
+    name = name or ckpt.latest_name(run_dir)
+    return json.loads((run_dir / "checkpoints" / name / "manifest.json").read_text())
+
+
+def test_the_host_logs_evaluates_and_checkpoints_at_the_steps_computed_by_hand(tmp_path):
+    engine = FakeEngine()
+    res = host_for(tmp_path, engine).run()
+    run = tmp_path / "run"
+    # step 0 -> until min(log 10, eval 20, total 48, checkpoint 25) = 10: 4 iterations -> 12; then until 20: 3 -> 21;
+    # until 25 -> 27 (checkpoint, next at 50); until 30 -> 30; until 40 -> 42; until 48 -> 48 (the end)
+    assert engine.untils == [10, 20, 25, 30, 40, 48]
+    assert [int(r["step"]) for r in read_rows(run / "train.csv")] == [21, 30, 42]  # 12: no update yet
+    assert [int(r["step"]) for r in read_rows(run / "eval.csv")] == [21, 42, 48]
+    eps = read_rows(run / "episodes.csv")
+    assert [int(r["step"]) for r in eps] == [7, 14, 21, 28, 35, 42] and eps[-1]["episode"] == "6"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.is_dir()) == [
+        "step_000000000027", "step_000000000048"]  # fmt: skip
+    first = manifest(run, "step_000000000027")
+    assert first["finished"] is None and first["fake"] is True and first["counters"]["next_checkpoint"] == 50
+    last = manifest(run)
+    assert last["finished"] == "total_steps" and last["counters"]["best"] == [48, -2.0]
+    assert last["counters"]["last_eval"] == [-2.0, 0.5] and last["counters"]["episode"] == 6
+    assert engine.ended and res.steps == 48 and res.final_eval_mean == -2.0 and res.final_eval_std == 0.5
+    # best.msgpack: the policy of step 48's evaluation (better than step 21's); final.msgpack the same
+    for name in ("best.msgpack", "final.msgpack"):
+        payload = serialization.msgpack_restore((run / name).read_bytes())
+        assert payload["step"] == 48 and payload["actor"]["params"]["w"].tolist() == [48.0, 48.0]
+
+
+def test_a_target_reached_at_the_last_evaluation_marks_the_run_finished_by_its_target(tmp_path):
+    host_for(tmp_path, FakeEngine(), target_return=-3.0).run()
+    assert manifest(tmp_path / "run")["finished"] == "target_return"
+
+
+def test_a_target_reached_early_stops_the_run_there(tmp_path):
+    engine = FakeEngine()
+    res = host_for(tmp_path, engine, target_return=-6.0).run()
+    assert res.steps == 21 and manifest(tmp_path / "run")["finished"] == "target_return"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_nan_or_inf_loss_stops_with_one_line_naming_the_step_the_checkpoint_and_the_best_policy(tmp_path, bad):
+    engine = FakeEngine(losses_at={30: bad})
+    with pytest.raises(TrainingDiverged) as e:
+        host_for(tmp_path, engine).run()
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert f"critic loss became {bad} by step 30" in msg
+    run = tmp_path / "run"
+    assert f"its last checkpoint (step_000000000027) continues with: ddpgx train --resume {run}" in msg
+    assert "best.msgpack keeps the best policy (step 21)" in msg
+    assert (run / "best.msgpack").is_file() and not (run / "final.msgpack").exists()
+    assert ckpt.latest_name(run) == "step_000000000027"
+
+
+def test_sigterm_checkpoints_where_the_engine_is_safe_then_raises_with_the_signal(tmp_path):
+    engine = FakeEngine(signal_at=21)
+    with pytest.raises(Interrupted) as e:
+        host_for(tmp_path, engine).run()
+    assert e.value.signum == signal.SIGTERM and 128 + e.value.signum == 143 and e.value.step == 21
+    assert ckpt.latest_name(tmp_path / "run") == "step_000000000021"
+    assert manifest(tmp_path / "run")["finished"] is None
+
+
+def test_a_stop_asked_where_the_engine_is_not_safe_waits_for_a_safe_step(tmp_path):
+    class OnlyAtEpisodeEnds(FakeEngine):  # as the Python engine with one env: safe where an episode just ended
+        def advance(self, until: int) -> list[Episode]:
+            eps = super().advance(until)
+            self.safe = self.step % EPISODE == 0
+            return eps
+
+    engine = OnlyAtEpisodeEnds()
+    with pytest.raises(Interrupted) as e:  # asked from step 12 on: 12 is not safe, 21 is
+        host_for(tmp_path, engine, stop=lambda: engine.step >= 12).run()
+    assert e.value.signum == 0 and e.value.step == 21
+    assert ckpt.latest_name(tmp_path / "run") == "step_000000000021"
+
+
+# ------------------------------------------------------------------------------------------ non-finite env data
+
+BAD_STEP = 6  # the env's 6th step returns a NaN observation
+
+
+def nan_env() -> JaxEnv:
+    """A 1-d env whose observation is the step count (reward -obs), NaN on its BAD_STEP-th step; 50-step episodes."""
+
+    def reset(key):
+        return jnp.zeros((1,), jnp.float32), jnp.int32(0)
+
+    def step(key, t, action):
+        t = t + 1
+        obs = jnp.where(t == BAD_STEP, jnp.nan, t.astype(jnp.float32))[None]
+        trunc = t >= 50
+        return obs, jnp.where(trunc, 0, t), -obs[0], jnp.bool_(False), trunc, obs
+
+    return JaxEnv("test:Nan", reset, step, 1, 1, np.array([-1.0]), np.array([1.0]), 50)
+
+
+def test_the_compiled_engine_keeps_non_finite_rows_out_of_the_ring_and_names_the_step():
+    cfg = validate(resolve(preset_config("pendulum", "gymnax:Pendulum-v1", total_steps=100, learning_starts=20,
+                                         batch_size=4, buffer_size=64, chunk_steps=10)))  # fmt: skip
+    jenv = nan_env()
+    program = Program(cfg, jenv, Learner(cfg, 1, 1))
+    carry = jax.tree_util.tree_map(lambda x: x[None], program.init(0))
+    engine = CompiledEngine(cfg, program, carry, [0], 0)
+    with pytest.raises(TrainingDiverged) as e:
+        engine.advance(10)
+    assert str(e.value) == (
+        f"the environment returned a NaN or inf observation/reward at step {BAD_STEP}; check the env or its wrappers"
+    )
+    ring = engine.carry.ring
+    # the rows of steps 1-5 and 8-10 are stored (step 7's row starts from the NaN observation, step 6's ends in it)
+    assert int(ring.size[0]) == 8 and int(ring.ptr[0]) == 8
+    filled = {k: np.asarray(getattr(ring, k))[0, :8] for k in ("obs", "reward", "next_obs")}
+    assert all(np.isfinite(v).all() for v in filled.values())
+    assert filled["next_obs"][:, 0].tolist() == [1, 2, 3, 4, 5, 8, 9, 10]
