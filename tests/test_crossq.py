@@ -188,6 +188,31 @@ def test_actor_loss_reads_the_renormalized_critic_in_inference_mode():
     np.testing.assert_allclose(float(loss), want, rtol=1e-5)
 
 
+def test_target_smoothing_in_the_joint_pass_shifts_mu_s_prime_by_the_clipped_noise_of_the_states_key():
+    """CrossQ's deterministic path (--target-noise 0.2 --target-noise-clip 0.5 on `crossq`): the update draws
+    N(0, 0.2) clipped to 0.5 from the TrainState's key, adds it to mu(s') (then clips to [-1, 1]) and bootstraps the
+    joint pass from that action."""
+    cfg = CQ.replace(target_noise=0.2, target_noise_clip=0.5)
+    learner = Learner(cfg, 1, 1)
+    state = learner.init(0).replace(critic=critic_variables(), key=jax.random.PRNGKey(7))
+    _, sub = jax.random.split(state.key)
+    eps = np.clip(0.2 * np.asarray(jax.random.normal(sub, (2, 1), jnp.float32)), -0.5, 0.5)
+    assert np.abs(eps).min() > 1e-3
+    mu_next = np.asarray(learner.actor.apply(state.actor, CBATCH.next_obs, train=False))
+    next_a = np.clip(mu_next + eps, -1.0, 1.0)
+    s, a, s2 = np.asarray(CBATCH.obs), np.asarray(CBATCH.action), np.asarray(CBATCH.next_obs)
+    q_all = critic_hand(np.concatenate([s, s2]), np.concatenate([a, next_a]), train=True)
+    y = np.array([1.0, -0.5]) + 0.9 * np.array([1.0, 0.0]) * q_all[2:]
+    want = np.mean((q_all[:2] - y) ** 2)
+    batches = jax.tree_util.tree_map(lambda x: None if x is None else x[None], CBATCH)
+    _, m = learner.update(state, batches)
+    np.testing.assert_allclose(float(m.critic_loss), want, rtol=1e-5)
+    # without the noise the loss is another number: the test sees the smoothing
+    q_plain = critic_hand(np.concatenate([s, s2]), np.concatenate([a, mu_next]), train=True)
+    y_plain = np.array([1.0, -0.5]) + 0.9 * np.array([1.0, 0.0]) * q_plain[2:]
+    assert abs(np.mean((q_plain[:2] - y_plain) ** 2) - want) > 1e-4
+
+
 def _batches(k, b, obs_dim=3, act_dim=2, seed=0):
     rng = np.random.default_rng(seed)
     return Batch(

@@ -10,7 +10,7 @@ import pytest
 from ddpgx import checkpoint as ckpt
 from ddpgx.cli import main
 from ddpgx.errors import TrainingDiverged
-from ddpgx.plots import read_rows
+from ddpgx.logs import read_rows
 from ddpgx.presets import preset_config
 from ddpgx.train import train
 
@@ -63,7 +63,9 @@ def test_a_diverging_run_stops_with_the_same_line_in_both_engines(tmp_path):
         assert not (run / "final.msgpack").exists()
         last = ckpt.latest_name(run)
         step = int(str(e.value).split(" at step ")[1].split(";")[0]) if " at step " in str(e.value) else None
-        lines.append(str(e.value).replace(str(run), "RUN").replace(f"step {step}", "step S").replace(last, "LAST"))
+        lines.append(
+            str(e.value).replace(str(run), "RUN").replace(f"step {step}", "step S").replace(last, "LAST")
+        )
     assert lines[0] == lines[1], lines
     assert lines[0] == (
         "the environment returned a NaN or inf observation/reward at step S; check the env or its wrappers; the run "

@@ -17,11 +17,11 @@ from flax import serialization
 
 from ddpgx import checkpoint as ckpt
 from ddpgx.errors import TrainingDiverged
-from ddpgx.host import EvalRow, Episode, Host, Interrupted, LogColumns, LossRow, Snapshot
+from ddpgx.host import Episode, EvalRow, Host, Interrupted, LogColumns, LossRow, Snapshot
 from ddpgx.jaxenvs import JaxEnv
 from ddpgx.jaxloop import CompiledEngine, Program
 from ddpgx.learner import Learner
-from ddpgx.plots import read_rows  # noqa: I001 - moving to logs.py
+from ddpgx.logs import read_rows
 from ddpgx.presets import preset_config, resolve
 from ddpgx.run import RunDir
 from ddpgx.validate import validate
@@ -61,11 +61,15 @@ class FakeEngine:
         return [EvalRow(EVALS[step], 0.5)]
 
     def policy(self, i: int) -> tuple[dict, dict]:
-        return {"params": {"w": np.full(2, self.step, np.float32)}}, {"params": {"v": np.zeros(1, np.float32)}}
+        return {"params": {"w": np.full(2, self.step, np.float32)}}, {
+            "params": {"v": np.zeros(1, np.float32)}
+        }
 
     def snapshots(self) -> list[Snapshot]:
         state = {"w": np.full(2, self.step, np.float32)}
-        return [Snapshot(state, {"x": np.arange(self.step, dtype=np.float32)}, {"fake": True}, {"metrics": None})]
+        return [
+            Snapshot(state, {"x": np.arange(self.step, dtype=np.float32)}, {"fake": True}, {"metrics": None})
+        ]
 
     def end_episodes(self) -> None:
         self.ended = True
@@ -123,7 +127,9 @@ def test_a_target_reached_early_stops_the_run_there(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-def test_a_nan_or_inf_loss_stops_with_one_line_naming_the_step_the_checkpoint_and_the_best_policy(tmp_path, bad):
+def test_a_nan_or_inf_loss_stops_with_one_line_naming_the_step_the_checkpoint_and_the_best_policy(
+    tmp_path, bad
+):
     engine = FakeEngine(losses_at={30: bad})
     with pytest.raises(TrainingDiverged) as e:
         host_for(tmp_path, engine).run()
@@ -147,7 +153,9 @@ def test_sigterm_checkpoints_where_the_engine_is_safe_then_raises_with_the_signa
 
 
 def test_a_stop_asked_where_the_engine_is_not_safe_waits_for_a_safe_step(tmp_path):
-    class OnlyAtEpisodeEnds(FakeEngine):  # as the Python engine with one env: safe where an episode just ended
+    class OnlyAtEpisodeEnds(
+        FakeEngine
+    ):  # as the Python engine with one env: safe where an episode just ended
         def advance(self, until: int) -> list[Episode]:
             eps = super().advance(until)
             self.safe = self.step % EPISODE == 0

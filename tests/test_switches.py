@@ -117,6 +117,21 @@ def test_twin_critic_losses_add_up_and_the_actor_follows_the_first_critic(twin, 
     )
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_actor_q_min_follows_the_smaller_of_the_twin_critics_per_transition(twin, jit):
+    """CrossQ's actor (--actor-q min) maximizes min(Q_0, Q_1), TD3's Q_0."""
+    learner, state = twin
+    s = np.array([1.0, -2.0])
+    a_pi = mu((0.5, 0.1, 2.0, -0.3), s)
+    q0, q1 = q(Q0, s, a_pi), q(Q1, s, a_pi)
+    assert (q1 < q0).any()  # the two differ, so the test tells min from Q_0
+    fa = lambda p: actor_loss(learner.actor, learner.critic, p, state.actor, state.critic, BATCH.obs, 0.0, True,  # noqa: E731
+                              "min")[0]  # fmt: skip
+    got = float((jax.jit(fa) if jit else fa)(state.actor["params"]))
+    assert got == pytest.approx(-np.mean(np.minimum(q0, q1)), rel=1e-5)
+    assert got != pytest.approx(-np.mean(q0), rel=1e-3)
+
+
 def test_smoothing_noise_is_a_clipped_gaussian():
     x = np.asarray(smoothing_noise(jax.random.PRNGKey(0), (200_000,), 0.2, 0.5))
     assert x.min() == pytest.approx(-0.5) and x.max() == pytest.approx(0.5)

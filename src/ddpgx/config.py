@@ -116,7 +116,11 @@ class Config:
     # --- remedies for DDPG's instability (all off in `paper` and `modern`; `td3` turns TD3's three on)
     twin_critic: bool = False
     """Clipped double Q (TD3, Fujimoto et al. 2018): two critics trained on one target that takes the smaller of
-    the two target critics' values; the actor follows the first critic."""
+    the two target critics' values; the actor follows the first critic (see --actor-q)."""
+    actor_q: Literal["first", "min"] = "first"
+    """Which Q the actor maximizes with twin critics: "first", Q_0 (TD3, Fujimoto et al. 2018, and its reference
+    code), or "min", min(Q_0, Q_1) (CrossQ's reference code, adityab/CrossQ and sbx, in its deterministic TD3 mode
+    too). Needs --twin-critic for "min"."""
     target_noise: float = 0.0
     """Target policy smoothing (TD3): Gaussian noise of this std on mu'(s') in the critic's target, clipped to
     +-target_noise_clip, the action then clipped to [-1, 1] (0: off; TD3 uses 0.2)."""

@@ -98,6 +98,7 @@ class Hyper:
     joint_critic_pass: bool = False
     batch_renorm: bool = False
     policy_avg: float = 0.0
+    actor_q: str = "first"
 
     @classmethod
     def of(cls, cfg: Config) -> Hyper:
@@ -256,12 +257,14 @@ def actor_loss(
     obs: jax.Array,
     action_l2: float = 0.0,
     critic_train: bool = True,
+    actor_q: str = "first",
 ) -> tuple[jax.Array, Variables]:
     """-mean(Q(s, mu(s))) (+ action_l2 * mean(mu(s)^2), HER's penalty on the tanh output). The critic normalizes
-    with batch statistics (``critic_train``, the paper's batch norm) or its running ones (CrossQ's renorm)."""
+    with batch statistics (``critic_train``, the paper's batch norm) or its running ones (CrossQ's renorm). Twin
+    critics: Q is Q_0, or min(Q_0, Q_1) with ``actor_q`` "min" (CrossQ)."""
     a, new_actor = _apply(actor, {**actor_vars, "params": params}, obs, train=True)
     q, _ = _apply(critic, critic_vars, obs, a, train=critic_train)  # critic's statistics are not updated here
-    loss = -jnp.mean(first_q(q))
+    loss = -jnp.mean(jnp.min(q, axis=0) if actor_q == "min" and q.ndim == 2 else first_q(q))
     if action_l2:
         loss = loss + action_l2 * jnp.mean(a**2)
     return loss, new_actor
@@ -309,7 +312,13 @@ def update_step(
 
     def actor_and_targets(state: TrainState) -> tuple[TrainState, jax.Array]:
         (a_loss, actor_vars), grads = jax.value_and_grad(partial(actor_loss, actor, critic), has_aux=True)(
-            state.actor["params"], state.actor, state.critic, batch.obs, hp.action_l2, not hp.batch_renorm
+            state.actor["params"],
+            state.actor,
+            state.critic,
+            batch.obs,
+            hp.action_l2,
+            not hp.batch_renorm,
+            hp.actor_q,
         )
         upd, actor_opt = actor_tx.update(grads, state.actor_opt, state.actor["params"])
         actor_vars = {**actor_vars, "params": optax.apply_updates(state.actor["params"], upd)}

@@ -88,6 +88,10 @@ def validate(cfg: Config) -> Config:
         not (cfg.joint_critic_pass and cfg.target_networks),
         "--joint-critic-pass takes Q(s', mu(s')) from the online critic's pass; add --no-target-networks",
     )
+    need(
+        cfg.actor_q == "first" or cfg.twin_critic,
+        "--actor-q min maximizes the smaller of twin critics' values; add --twin-critic",
+    )
     need(cfg.gradient_steps >= 0, f"--gradient-steps must be >= 0, got {cfg.gradient_steps}")
     need(cfg.her_k >= 0, f"--her-k must be >= 0, got {cfg.her_k}")
     need(cfg.action_l2 >= 0, f"--action-l2 must be >= 0, got {cfg.action_l2}")
