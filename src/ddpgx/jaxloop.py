@@ -1,15 +1,17 @@
 """The whole training loop as one compiled program, for JAX-native envs (``--env gymnax:Pendulum-v1``).
 
-For an env whose step is a JAX function (jaxenvs.py), everything the Python loop (train.py) does per env step
+For an env whose step is a JAX function (jaxenvs.py), everything the Python engine (pyengine.py) does per env step
 runs inside one ``jax.lax.scan``: acting (uniform warm-up, then mu(s) + noise), N env steps, the replay write (a
 ring of JAX arrays), the update units the schedule says are due (each: ``gradient_steps`` batches sampled in the
-graph and ``learner.update_many``, the very function the Python loop calls) and the episode bookkeeping. Many
+graph and ``learner.update_many``, the very function the Python engine calls) and the episode bookkeeping. Many
 seeds run as one program: the iteration is ``jax.vmap``-ed over a leading seed axis of the carry, while the step
-counter, and so every "is an update / the warm-up due" decision, is shared and stays a real branch.
+counter, and so every "is an update / the warm-up due" decision, is shared and stays a real branch; one seed runs
+unbatched, so its own branches (policy delay's) stay branches too. A row of non-finite env data never enters the
+ring: it is flagged, and the engine stops the run at the chunk's end.
 
-The program runs in chunks of ``--chunk-steps`` env steps. Between chunks the host writes episodes.csv, train.csv
-and eval.csv, evaluates (noise-free, on separate env instances, in the graph too), checkpoints and draws the
-progress bar. Chunks end where the host has something to do (a log, an evaluation, a checkpoint, the run's end),
+The program runs in chunks of ``--chunk-steps`` env steps. ``CompiledEngine`` is the engine host.py drives: between
+chunks the host writes episodes.csv, train.csv and eval.csv, has the engine evaluate (noise-free, on separate env
+instances, in the graph too), checkpoints and draws the progress bar. Chunks end where the host has something to do (a log, an evaluation, a checkpoint, the run's end),
 and a chunk shorter than the compiled length skips its tail with a branch, so one program serves every chunk and
 the chunk size never changes a bit of the results.
 
