@@ -16,7 +16,8 @@ import pytest
 from flax import serialization
 
 from ddpgx import checkpoint as ckpt
-from ddpgx.errors import TrainingDiverged
+from ddpgx.callbacks import Callback, StopOnNoImprovement, StopOnReward, every
+from ddpgx.errors import TrainingDiverged, UserError
 from ddpgx.host import Episode, EvalRow, Host, Interrupted, LogColumns, LossRow, Snapshot
 from ddpgx.jaxenvs import JaxEnv
 from ddpgx.jaxloop import CompiledEngine, Program
@@ -206,3 +207,100 @@ def test_the_compiled_engine_keeps_non_finite_rows_out_of_the_ring_and_names_the
     filled = {k: np.asarray(getattr(ring, k))[0, :8] for k in ("obs", "reward", "next_obs")}
     assert all(np.isfinite(v).all() for v in filled.values())
     assert filled["next_obs"][:, 0].tolist() == [1, 2, 3, 4, 5, 8, 9, 10]
+
+
+# ------------------------------------------------------------------------------------------ callbacks
+
+
+class Recorder(Callback):
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def on_step(self, step, info):
+        self.calls.append(("step", step, "critic_loss" in info))
+
+    def on_episode(self, row):
+        self.calls.append(("episode", row["step"], row["return"]))
+
+    def on_eval(self, step, row):
+        self.calls.append(("eval", step, row["mean_return"]))
+
+    def on_checkpoint(self, step, path):
+        self.calls.append(("checkpoint", step, path.name))
+
+
+def test_callbacks_are_called_at_the_steps_computed_by_hand(tmp_path):
+    rec = Recorder()
+    host = host_for(tmp_path, FakeEngine())
+    host.callbacks = [rec]
+    host.run()
+    kind = lambda k: [c[1:] for c in rec.calls if c[0] == k]  # noqa: E731
+    assert kind("step") == [
+        (12, False),
+        (21, True),
+        (30, True),
+        (42, True),
+    ]  # log rows; losses from step 15 on
+    assert kind("episode") == [(7 * k, float(-k)) for k in range(1, 7)]
+    assert kind("eval") == [(21, -5.0), (42, -9.0), (48, -2.0)]
+    assert kind("checkpoint") == [(27, "step_000000000027"), (48, "step_000000000048")]
+
+
+def test_a_callback_returning_false_checkpoints_and_stops_as_the_stop_file_does(tmp_path):
+    class StopAt21(Callback):
+        def on_eval(self, step, row):
+            return step < 21
+
+    host = host_for(tmp_path, FakeEngine())
+    host.callbacks = [StopAt21()]
+    with pytest.raises(Interrupted) as e:
+        host.run()
+    assert e.value.step == 21 and e.value.signum == 0
+    assert (
+        ckpt.latest_name(tmp_path / "run") == "step_000000000021"
+        and manifest(tmp_path / "run")["finished"] is None
+    )
+
+
+def test_a_raising_callback_stops_with_one_line_naming_it_and_keeps_the_checkpoint(tmp_path):
+    class Boom(Callback):
+        def on_eval(self, step, row):
+            if step == 42:
+                raise RuntimeError("no\nmore")
+
+    host = host_for(tmp_path, FakeEngine())
+    host.callbacks = [Boom()]
+    with pytest.raises(UserError) as e:
+        host.run()
+    run = tmp_path / "run"
+    assert str(e.value) == (
+        "callback Boom.on_eval raised RuntimeError: no; the run stopped: its last checkpoint (step_000000000027) "
+        f"continues with: ddpgx train --resume {run}; best.msgpack keeps the best policy (step 21)"
+    )
+    assert ckpt.latest_name(run) == "step_000000000027"
+
+
+def test_the_shipped_callbacks_stop_on_reward_on_no_improvement_and_call_every_n_steps(tmp_path):
+    seen: list[int] = []
+    host = host_for(tmp_path / "a", FakeEngine())
+    host.callbacks = [every(20, seen.append)]
+    host.run()
+    assert seen == [21, 42]  # the first log rows at or after 20 and 40
+    no_better = StopOnNoImprovement(patience=1)  # evals -5, -9 (no better: stop), ...
+    host = host_for(tmp_path / "b", FakeEngine())
+    host.callbacks = [no_better]
+    with pytest.raises(Interrupted) as e:
+        host.run()
+    assert e.value.step == 42 and no_better.stopped_at == 42
+    reward = StopOnReward(
+        -2.5
+    )  # only step 48's -2.0 reaches it: the run's last evaluation, so the run just ends
+    host = host_for(tmp_path / "c", FakeEngine())
+    host.callbacks = [reward]
+    assert host.run().steps == 48 and reward.stopped_at == 48
+    reward = StopOnReward(-6.0)
+    host = host_for(tmp_path / "d", FakeEngine())
+    host.callbacks = [reward]
+    with pytest.raises(Interrupted) as e:
+        host.run()
+    assert e.value.step == 21 and reward.stopped_at == 21

@@ -30,13 +30,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from ddpgx import checkpoint as ckpt
+from ddpgx.callbacks import as_list, name_of
 from ddpgx.collect import EnvProcessDied
 from ddpgx.config import Config
-from ddpgx.errors import TrainingDiverged
+from ddpgx.errors import TrainingDiverged, UserError
 from ddpgx.logs import RunLogger
 from ddpgx.plots import plot_runs
 from ddpgx.run import RunDir
 from ddpgx.schedule import crossed
+from ddpgx.trackers import open_tracker
 
 TICK_EVERY = 250  # env steps between progress-bar refreshes
 
@@ -234,23 +236,26 @@ class Host:
         result_dir: Path,
         stop: Callable[[], bool] | None = None,
         t_start: float | None = None,
+        callback: Any = None,
     ) -> None:
-        self.cfg, self.engine, self.runs, self.result_dir, self.stop = (
-            cfg,
-            engine,
-            list(runs),
-            result_dir,
-            stop,
-        )
+        self.cfg, self.engine, self.runs, self.result_dir = cfg, engine, list(runs), result_dir
+        self.stop = stop
+        self.callbacks = as_list(
+            callback
+        )  # callbacks.py: called at log rows, episodes, evaluations, checkpoints
+        self.stop_asked = False  # a callback returned False
         self.t_start = time.perf_counter() if t_start is None else t_start
         self.counters = [counters_of(ld, cfg) for ld in loaded]
         self.step = self.counters[0].step
         cols = engine.columns
+        self.trackers = [
+            open_tracker(r.cfg, r.path, ld is not None) for r, ld in zip(self.runs, loaded, strict=True)
+        ]
         self.loggers = [
             RunLogger(r.path, cfg.total_steps, c.step, cfg.tensorboard, cfg.progress and i == 0,
                       wall_offset=c.wall_s, purge_step=c.step + 1 if ld is not None else None,
-                      success=cols.success, clip_groups=cols.clip_groups, env_column=cols.env_column)
-            for i, (r, c, ld) in enumerate(zip(self.runs, self.counters, loaded, strict=True))
+                      success=cols.success, clip_groups=cols.clip_groups, env_column=cols.env_column, tracker=tr)
+            for i, (r, c, ld, tr) in enumerate(zip(self.runs, self.counters, loaded, self.trackers, strict=True))
         ]  # fmt: skip
         for lg, c in zip(self.loggers, self.counters, strict=True):
             lg.last_return = c.last_return
@@ -262,42 +267,46 @@ class Host:
 
     # -- the loop
     def run(self) -> TrainResult:
-        cfg, engine = self.cfg, self.engine
         try:
-            with Signals() as signals:
-                while self.step < cfg.total_steps:
-                    before = self.step
-                    try:
-                        episodes = engine.advance(self._next_stop())
-                    except (
-                        TrainingDiverged,
-                        EnvProcessDied,
-                    ) as e:  # this step's state is torn: keep the last
-                        raise type(e)(f"{e}; {self._where_to_continue()}") from None
-                    self.step = step = engine.step
-                    self._log_episodes(episodes)
-                    if crossed(before, step, cfg.log_every):
-                        self._log_losses(step)
-                    if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
-                        self.solved = self._evaluate(step)
-                        if self.solved:
-                            break
-                    if crossed(before, step, TICK_EVERY) or step == cfg.total_steps:
-                        self._tick(step)
-                    if step < cfg.total_steps and engine.safe:
-                        stopping = signals.received or (self.stop is not None and self.stop())
-                        if step >= self.counters[0].next_checkpoint or stopping:
-                            for c in self.counters:
-                                c.next_checkpoint = next_multiple(step, cfg.checkpoint_every)
-                            self._save_checkpoints(step)
-                            if stopping:
-                                raise Interrupted(step, self.result_dir, signals.received or 0)
-            engine.end_episodes()
-            self._save_checkpoints(self.step, finished=self.solved or "total_steps")
+            try:
+                self._loop()
+            finally:
+                for lg in self.loggers:
+                    lg.close()
+            return self._finish()
         finally:
-            for lg in self.loggers:
-                lg.close()
-        return self._finish()
+            for tr in self.trackers:
+                tr.close()
+
+    def _loop(self) -> None:
+        cfg, engine = self.cfg, self.engine
+        with Signals() as signals:
+            while self.step < cfg.total_steps:
+                before = self.step
+                try:
+                    episodes = engine.advance(self._next_stop())
+                except (TrainingDiverged, EnvProcessDied) as e:  # this step's state is torn: keep the last
+                    raise type(e)(f"{e}; {self._where_to_continue()}") from None
+                self.step = step = engine.step
+                self._log_episodes(episodes)
+                if crossed(before, step, cfg.log_every):
+                    self._log_losses(step)
+                if crossed(before, step, cfg.eval_every) or step == cfg.total_steps:
+                    self.solved = self._evaluate(step)
+                    if self.solved:
+                        break
+                if crossed(before, step, TICK_EVERY) or step == cfg.total_steps:
+                    self._tick(step)
+                if step < cfg.total_steps and engine.safe:
+                    stopping = signals.received or self.stop_asked or (self.stop is not None and self.stop())
+                    if step >= self.counters[0].next_checkpoint or stopping:
+                        for c in self.counters:
+                            c.next_checkpoint = next_multiple(step, cfg.checkpoint_every)
+                        self._save_checkpoints(step)
+                        if stopping:
+                            raise Interrupted(step, self.result_dir, signals.received or 0)
+        engine.end_episodes()
+        self._save_checkpoints(self.step, finished=self.solved or "total_steps")
 
     def _next_stop(self) -> int:
         """The next step where the host has something to do: a log row, an evaluation, a checkpoint, the end."""
@@ -305,12 +314,36 @@ class Host:
         return min(next_multiple(s, cfg.log_every), next_multiple(s, cfg.eval_every), cfg.total_steps,
                    max(s + 1, self.counters[0].next_checkpoint))  # fmt: skip
 
+    # -- callbacks
+    def _row(self, i: int, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "seed": self.runs[i].cfg.seed} if len(self.runs) > 1 else row
+
+    def _call(self, hook: str, *args: Any) -> None:
+        """Every callback's ``hook``; False from one asks the run to stop, an exception stops it at once."""
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is None:
+                continue
+            try:
+                answer = fn(*args)
+            except Exception as e:  # noqa: BLE001 - the user's code: one line naming it, the checkpoint kept
+                text = (str(e).strip().splitlines() or [""])[0][:200]
+                raise UserError(
+                    f"callback {name_of(cb)}.{hook} raised {type(e).__name__}: {text}; {self._where_to_continue()}"
+                ) from None
+            if answer is False:
+                self.stop_asked = True
+
     # -- what happens at those steps
     def _log_episodes(self, episodes: list[Episode]) -> None:
         for e in episodes:
             c = self.counters[e.run]
             c.episode += 1
             self.loggers[e.run].episode(e.step, c.episode, e.ret, e.length, e.success, env=e.env)
+            if self.callbacks:
+                row = {"step": e.step, "episode": c.episode, "return": e.ret, "length": e.length}
+                row.update({"success": e.success} if e.success is not None else {})
+                self._call("on_episode", self._row(e.run, {**row, "env": e.env}))
 
     def _log_losses(self, step: int) -> None:
         now = time.perf_counter()
@@ -327,7 +360,12 @@ class Host:
                     f"{who}critic loss became {row.critic_loss} by step {step} (lower --critic-lr or --actor-lr, "
                     f"or raise --batch-size, in a new run); {self._where_to_continue()}"
                 )
-        for lg, row in zip(self.loggers, rows, strict=True):
+        for i, (lg, row) in enumerate(zip(self.loggers, rows, strict=True)):
+            if self.callbacks:
+                info: dict[str, Any] = {"step": step, "sps": self.sps}
+                if row is not None:
+                    info.update(critic_loss=row.critic_loss, actor_loss=row.actor_loss, mean_q=row.mean_q)
+                self._call("on_step", step, self._row(i, info))
             if row is not None:
                 lg.losses(step, row.critic_loss, row.actor_loss, row.mean_q, self.sps, row.update_frac,
                           row.clip_share)  # fmt: skip
@@ -341,6 +379,15 @@ class Host:
             if c.best is None or row.mean > c.best[1]:  # the best policy so far, kept on disk
                 c.best = [step, row.mean]
                 r.save_best(*self.engine.policy(i), step)
+            if self.callbacks:
+                ev = {
+                    "step": step,
+                    "mean_return": row.mean,
+                    "std_return": row.std,
+                    "wall_s": round(lg.wall(), 3),
+                }
+                ev.update({"success": row.success} if row.success is not None else {})
+                self._call("on_eval", step, self._row(i, ev))
         first = rows[0]  # targets need one run (validate refuses them for several)
         if self.cfg.target_return is not None and first.mean >= self.cfg.target_return:
             return "target_return"
@@ -368,6 +415,9 @@ class Host:
             manifest = {"env": self.cfg.env, "preset": self.cfg.preset, "counters": dataclasses.asdict(c),
                         **snap.manifest}  # fmt: skip
             r.save_checkpoint(step, snap.state, snap.replay, manifest, finished)
+        if self.callbacks:
+            for r in self.runs:
+                self._call("on_checkpoint", step, r.path / ckpt.DIRNAME / (ckpt.latest_name(r.path) or ""))
 
     def _where_to_continue(self) -> str:
         """Where a run stopped by an error can continue from (its state at this step is torn)."""
@@ -387,6 +437,8 @@ class Host:
             paths.append(r.finish(*self.engine.policy(i), self.step))
             if self.cfg.plot:
                 plot_runs([r.path], r.path / "returns.png", metric="both")
+            files = [r.path / f for f in ("returns.png", "best.msgpack", "final.msgpack", "config.json")]
+            self.trackers[i].artifacts([f for f in files if f.is_file()])
         finals = [c.last_eval for c in self.counters]
         assert all(f is not None for f in finals)
         means = [f[0] for f in finals]  # type: ignore[index]

@@ -80,6 +80,7 @@ class RunLogger:
         success: bool = False,
         clip_groups: tuple[str, ...] = (),
         env_column: bool = False,
+        tracker: Any = None,
     ):
         self.success = (
             success  # goal envs: a success column in episodes.csv and eval.csv (rate over episodes)
@@ -99,6 +100,7 @@ class RunLogger:
 
             # purge_step: TensorBoard drops events at or after it from an interrupted earlier session
             self.tb = SummaryWriter(str(run_dir / "tb"), flush_secs=30, purge_step=purge_step)
+        self.tracker = tracker  # trackers.Tracker: mirrors every scalar (None: no tracker)
         self.t0 = time.perf_counter() - wall_offset
         self.last_return = float("nan")
         self.last_eval = float("nan")
@@ -131,6 +133,9 @@ class RunLogger:
         self.last_return = ret
         extra = ((success,) if self.success else ()) + ((env,) if self.env_column else ())
         self.episodes.write(step, episode, ret, length, round(self.wall(), 3), *extra)
+        if self.tracker is not None:
+            self.tracker.scalars(step, {"episode/return": ret, "episode/length": length,
+                                        **({"episode/success": success} if self.success else {})})  # fmt: skip
         if self.tb is not None:
             self.tb.add_scalar("episode/return", ret, step)
             self.tb.add_scalar("episode/length", length, step)
@@ -144,6 +149,9 @@ class RunLogger:
             self.last_success = float(success)  # type: ignore[arg-type]
         self.evals.write(step, mean, std, round(self.wall(), 3), *extra)
         self.evals.flush()
+        if self.tracker is not None:
+            self.tracker.scalars(step, {"eval/mean_return": mean, "eval/std_return": std,
+                                        **({"eval/success_rate": success} if self.success else {})})  # fmt: skip
         if self.tb is not None:
             self.tb.add_scalar("eval/mean_return", mean, step)
             if self.success:
@@ -164,6 +172,15 @@ class RunLogger:
         self.train.write(step, critic_loss, actor_loss, mean_q, round(sps, 1), frac, *clip)
         self.episodes.flush()
         self.train.flush()
+        if self.tracker is not None:
+            values = {
+                "train/critic_loss": critic_loss,
+                "train/actor_loss": actor_loss,
+                "train/mean_q": mean_q,
+                "train/sps": sps,
+                **{f"obs_norm/clip_share_{g}": v for g, v in (clip_share or {}).items()},
+            }
+            self.tracker.scalars(step, {k: v for k, v in values.items() if math.isfinite(v)})
         if self.tb is not None:
             for k, v in (
                 ("critic_loss", critic_loss),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ddpgx import jaxloop, pyengine
 from ddpgx.config import Config
@@ -19,14 +20,16 @@ from ddpgx.presets import resolve
 from ddpgx.validate import validate
 
 
-def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = None) -> TrainResult:
+def train(
+    cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = None, callback: Any = None
+) -> TrainResult:
     """Train DDPG as ``cfg`` says; returns where everything went and the final noise-free evaluation.
 
     With ``resume=True``, ``cfg.run_dir`` must be an existing run: it continues from its latest valid checkpoint
     (``cfg.total_steps`` may be larger than the original, to extend it). Everything is validated (the config, the
     env, the memory the run needs) before the run directory is created or locked. ``stop`` is asked wherever the
     run can checkpoint; once it says True the run checkpoints and raises ``Interrupted``, as on SIGINT (sweeps use
-    it).
+    it). ``callback``: one callback or a list (callbacks.py); one that returns False stops the run the same way.
     """
     t_start = time.perf_counter()
     if not isinstance(cfg, Config):
@@ -40,7 +43,7 @@ def train(cfg: Config, resume: bool = False, stop: Callable[[], bool] | None = N
         else:
             engine, run, ld = pyengine.build(cfg, resume, closing)
             runs, loaded, result_dir = [run], [ld], run.path
-        return Host(cfg, engine, runs, loaded, result_dir, stop, t_start).run()
+        return Host(cfg, engine, runs, loaded, result_dir, stop, t_start, callback).run()
 
 
 __all__ = ["train", "TrainResult", "Interrupted"]
