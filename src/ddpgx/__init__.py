@@ -3,8 +3,16 @@
 >>> from ddpgx import preset_config, train, load_policy
 >>> result = train(preset_config("pendulum", "Pendulum-v1", total_steps=10_000))
 >>> policy = load_policy(result.run_dir)
+
+or, as SB3 users write it:
+
+>>> from ddpgx import DDPG
+>>> model = DDPG("Pendulum-v1", preset="pendulum").learn(10_000)
+>>> action, _ = model.predict(obs)
 """
 
+from ddpgx.api import DDPG
+from ddpgx.callbacks import Callback, StopOnNoImprovement, StopOnReward, every
 from ddpgx.config import Config
 from ddpgx.errors import UserError
 from ddpgx.policy import load_policy
@@ -13,6 +21,11 @@ from ddpgx.train import TrainResult, train
 from ddpgx.version import __version__
 
 __all__ = [
+    "DDPG",
+    "Callback",
+    "StopOnReward",
+    "StopOnNoImprovement",
+    "every",
     "Config",
     "PRESETS",
     "preset_config",

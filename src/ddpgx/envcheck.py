@@ -15,6 +15,26 @@ import numpy as np
 
 from ddpgx.errors import UserError
 
+# where ddpgx.DDPG registers an env instance or a lambda it was given: ids that exist in that process only
+OBJECT_NAMESPACE = "ddpgx-object"
+
+
+def check_object_env(env_id: str, why: str = "") -> None:
+    """One line when an env object given to ``DDPG`` (it exists in its process only) is asked for where it cannot
+    be: in another process, or (``why``) by something that must rebuild it elsewhere."""
+    if not env_id.startswith(OBJECT_NAMESPACE + "/"):
+        return
+    fix = "an env id, module:Id or a factory importable by name (module:make_env)"
+    if why:
+        raise UserError(
+            f"{env_id} is an env object given to DDPG(...), which lives in its process only; {why} needs {fix}"
+        )
+    if env_id not in gym.registry:
+        raise UserError(
+            f"{env_id} was an env object given to DDPG(...) in another process and cannot be rebuilt here; to "
+            f"resume, sweep or evaluate a run elsewhere, train it on {fix}"
+        )
+
 
 def parse_env_kwargs(pairs: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
     """``("a=1", "b=false", "c=text")`` -> ``{"a": 1, "b": False, "c": "text"}`` (JSON values, else text)."""

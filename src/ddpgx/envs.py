@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from ddpgx.envcheck import check_spaces, parse_env_kwargs
+from ddpgx.envcheck import check_object_env, check_spaces, parse_env_kwargs
 from ddpgx.errors import UserError
 from ddpgx.goals import FlattenGoal, check_goal_env
 from ddpgx.jaxenvs import JaxGymEnv, suite_of
@@ -83,6 +83,7 @@ ROBOTICS_PREFIXES = (
 
 
 def check_env_id(env_id: str) -> None:
+    check_object_env(env_id)
     if env_id in gym.registry:
         return
     if env_id.startswith(ROBOTICS_PREFIXES):  # gymnasium-robotics' envs register when it is imported

@@ -16,7 +16,7 @@ from ddpgx.envs import ActionScaler
 from ddpgx.errors import UserError
 from ddpgx.goals import KEYS, RAW_CLIP
 from ddpgx.learner import build_networks
-from ddpgx.run import BEST_PARAMS, FINAL_PARAMS, load_run_config
+from ddpgx.run import BEST_PARAMS, FINAL_PARAMS, config_from_dict, load_run_config
 from ddpgx.runfiles import load_params
 
 
@@ -50,13 +50,29 @@ def actor_state_of(run_dir: Path, params_file: Path | str | None, template: dict
     return loaded.path, ckpt.policy_actor(loaded.state), int(loaded.manifest["step"])
 
 
+def saved_run(path: Path) -> dict:
+    """The run description (config.json's content) inside a policy file written by ``DDPG.save``."""
+    run = load_params(path).get("run")
+    if not isinstance(run, str):
+        raise UserError(
+            f"{path} holds parameters but no run description; load_policy takes a run directory, or a file "
+            "written by DDPG.save"
+        )
+    return json.loads(run)
+
+
 class Policy:
     """Noise-free learned policy. ``policy(obs)`` accepts one observation or a batch."""
 
     def __init__(self, run_dir: Path | str, params_file: Path | str | None = None) -> None:
         run_dir = Path(run_dir)
-        self.config = load_run_config(run_dir)
-        meta = json.loads((run_dir / "config.json").read_text())
+        if run_dir.is_file():  # a policy file of DDPG.save: the parameters and the run's config.json in one
+            meta = saved_run(run_dir)
+            self.config = config_from_dict(meta["config"])
+            run_dir, params_file = run_dir.parent, run_dir
+        else:
+            self.config = load_run_config(run_dir)
+            meta = json.loads((run_dir / "config.json").read_text())
         self.obs_dim, self.action_dim = int(meta["obs_dim"]), int(meta["action_dim"])
         self.scaler = ActionScaler(np.asarray(meta["action_low"]), np.asarray(meta["action_high"]))
         self.actor, _ = build_networks(self.config, self.action_dim)

@@ -29,6 +29,7 @@ from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
 from ddpgx.collect import Collector
 from ddpgx.config import Config
+from ddpgx.envcheck import check_object_env
 from ddpgx.envs import DEFAULT_MAX_EPISODE_STEPS, make_run_env, scaler_for
 from ddpgx.errors import UserError, warn
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
@@ -144,6 +145,7 @@ def check_async_env(cfg: Config) -> None:
     """--vector async makes each env in a subprocess from the config alone: try that once, in a fresh interpreter
     with this one's import path, so an env only this process knows (registered inside a script) is one line now
     instead of a subprocess traceback later."""
+    check_object_env(cfg.env, "--vector async (each env made in a subprocess)")
     probe = "import pickle, sys; path, make = pickle.loads(sys.stdin.buffer.read()); sys.path[:] = path; pickle.loads(make)().close()"
     try:
         payload = pickle.dumps((sys.path, pickle.dumps(partial(make_run_env, cfg))))
