@@ -225,31 +225,112 @@ def cmd_export(args: list[str]) -> int:
     return 0
 
 
+def preset_value(v: object) -> str:
+    """A preset's value as ``ddpgx train --flag`` takes it: integers in full, thousands grouped by ``_`` from 10_000
+    on (1_000_000: the flags read ints with int(), which refuses 1e6), floats as Python prints them (0.0001, 1e-05:
+    the flags read both), tuples space-separated (``--actor-hidden 400 300``), True/False, None."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:_}" if abs(v) >= 10_000 else str(v)
+    if isinstance(v, tuple):
+        return " ".join(map(preset_value, v))
+    return str(v)
+
+
+def _table_width(widths: list[int]) -> int:
+    """Columns of a rich Table (default box, padding 1 each side) whose cells are ``widths`` wide."""
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def presets_tables(width: int) -> list[Table]:
+    """Every preset's values as tables that fit ``width`` columns without wrapping a cell: a flag, a preset name or
+    a value is never split across lines (``1000 / 0`` for 10000 misread). Wide enough for all of them side by side
+    (about 125 columns): one table, with each field's meaning where 40 more columns fit. Narrower: the fields on
+    which the presets differ, the presets in as few side-by-side blocks as fit, then the fields every preset sets
+    alike, in flag/value pairs."""
+    docs = field_docs()
+    names = list(PRESETS)
+    rows = [
+        (
+            "--" + f.name.replace("_", "-"),
+            [preset_value(getattr(p, f.name)) for p in PRESETS.values()],
+            f.name,
+        )
+        for f in dataclasses.fields(Config)
+        if f.name not in ("env", "preset", "run_dir")
+    ]
+
+    def widths(rows_: list) -> tuple[int, list[int]]:
+        flag_w = max(len(r[0]) for r in rows_)
+        return flag_w, [max(len(n), *(len(r[1][i]) for r in rows_)) for i, n in enumerate(names)]
+
+    def side_by_side(rows_: list, cols: list[int], title: str, meaning: bool = False) -> Table:
+        flag_w, col_w = widths(rows_)
+        table = Table(title=title, title_justify="left")
+        table.add_column("flag", style="bold", no_wrap=True, min_width=flag_w)  # flags are what users copy
+        for i in cols:
+            table.add_column(names[i], no_wrap=True, min_width=col_w[i])
+        if meaning:
+            table.add_column("meaning", overflow="fold", ratio=1)
+        for flag, vals, name in rows_:
+            doc = [" ".join(docs.get(name, "").split())] if meaning else []
+            table.add_row(flag, *(vals[i] for i in cols), *doc)
+        return table
+
+    title = "ddpgx presets (every field is a `ddpgx train --flag`)"
+    flag_w, col_w = widths(rows)
+    full = _table_width([flag_w, *col_w])
+    if full <= width:
+        return [side_by_side(rows, list(range(len(names))), title, meaning=full + 43 <= width)]
+    differ = [r for r in rows if len(set(r[1])) > 1]
+    same = [r for r in rows if len(set(r[1])) == 1]
+    flag_w, col_w = widths(differ)
+    blocks: list[list[int]] = [[]]
+    for i in range(len(names)):
+        if blocks[-1] and _table_width([flag_w, *(col_w[j] for j in blocks[-1]), col_w[i]]) > width:
+            blocks.append([])
+        blocks[-1].append(i)
+    tables = [
+        side_by_side(
+            differ,
+            block,
+            f"{title}: the {len(differ)} fields where they differ"
+            + (f" ({k + 1}/{len(blocks)})" if len(blocks) > 1 else ""),
+        )
+        for k, block in enumerate(blocks)
+    ]
+    flag_w = max(len(r[0]) for r in same)
+    value_w = max(len(r[1][0]) for r in same)
+    pairs = max(1, min(3, (width - 1) // (flag_w + value_w + 6)))
+    common = Table(title=f"the {len(same)} fields every preset sets alike", title_justify="left")
+    for _ in range(pairs):
+        common.add_column("flag", style="bold", no_wrap=True, min_width=flag_w)
+        common.add_column("value", no_wrap=True, min_width=value_w)
+    per_column = -(-len(same) // pairs)
+    for k in range(per_column):
+        cells: list[str] = []
+        for c in range(pairs):
+            j = c * per_column + k
+            cells += [same[j][0], same[j][1][0]] if j < len(same) else ["", ""]
+        common.add_row(*cells)
+    return [*tables, common]
+
+
 def cmd_presets(args: list[str]) -> int:
-    """`ddpgx presets`: every preset side by side (the meaning column only where the terminal is wide enough);
-    `ddpgx presets NAME`: one preset, each field with its meaning and the preset's sources."""
+    """`ddpgx presets`: every preset, side by side where the terminal is wide enough, else the fields where they
+    differ in blocks of presets that fit (``presets_tables``); `ddpgx presets NAME`: one preset, each field with its
+    meaning and the preset's sources. No value is ever split across lines, and each is printed as its flag takes
+    it (``preset_value``)."""
     if args and args[0] in ("-h", "--help"):
         print(
-            "usage: ddpgx presets [NAME]\n\nWithout NAME: every preset's hyperparameters side by side. With NAME (one "
-            f"of {', '.join(PRESETS)}): that preset, each field's meaning and the sources of its values."
+            "usage: ddpgx presets [NAME]\n\nWithout NAME: every preset's hyperparameters side by side (at narrow "
+            "widths only the fields where they differ, then those they share). With NAME (one of "
+            f"{', '.join(PRESETS)}): that preset, each field's meaning and the sources of its values."
         )
         return 0
     docs = field_docs()
     console = Console()
-    skip = {"env", "preset", "run_dir"}
-
-    def shown(v: object) -> str:
-        if (
-            isinstance(v, int)
-            and not isinstance(v, bool)
-            and v >= 100_000
-            and v % 10 ** (len(str(v)) - 2) == 0
-        ):
-            return f"{v:.1e}".replace(".0e+0", "e").replace(
-                "e+0", "e"
-            )  # 1e6, 2e6, 2.5e5: what --flags take too
-        return " ".join(map(str, v)) if isinstance(v, tuple) else str(v)
-
     if args:
         name = args[0]
         if name not in PRESETS or len(args) > 1:
@@ -259,39 +340,26 @@ def cmd_presets(args: list[str]) -> int:
         table.add_column("value", no_wrap=True)
         table.add_column("meaning", overflow="fold")
         for f in dataclasses.fields(Config):
-            if f.name not in skip:
+            if f.name not in ("env", "preset", "run_dir"):
                 v = getattr(PRESETS[name], f.name)
                 table.add_row(
-                    "--" + f.name.replace("_", "-"), shown(v), " ".join(docs.get(f.name, "").split())
+                    "--" + f.name.replace("_", "-"), preset_value(v), " ".join(docs.get(f.name, "").split())
                 )
         console.print(table)
         for values, source in PRESET_SOURCES.get(name, {}).items():
             console.print(f"  {values}: {source}")
+        console.print("True/False: --flag or --no-flag; None: --flag None; blank: empty")
         return 0
-    wide = (
-        console.width >= 160
-    )  # below that the meaning column wraps a word per line: see `ddpgx presets NAME`
-    table = Table(title="ddpgx presets (every field is a `ddpgx train --flag`)")
-    table.add_column("flag", style="bold", no_wrap=True)  # flags are what users copy: never cut
-    for name in PRESETS:
-        table.add_column(name, overflow="fold")
-    if wide:
-        table.add_column("meaning", overflow="fold")
-    for f in dataclasses.fields(Config):
-        if f.name in skip:
-            continue
-        vals = [shown(getattr(p, f.name)) for p in PRESETS.values()]
-        table.add_row(
-            "--" + f.name.replace("_", "-"),
-            *vals,
-            *([" ".join(docs.get(f.name, "").split())] if wide else []),
-        )
-    console.print(table)
+    tables = presets_tables(console.width)
+    for table in tables:
+        console.print(table)
+    wide = len(tables) == 1 and len(tables[0].columns) == len(PRESETS) + 2  # with the meaning column
     for name, text in PRESET_HELP.items():
         console.print(f"[bold]{name}[/]: {text}")
         if wide:
             for values, source in PRESET_SOURCES.get(name, {}).items():
                 console.print(f"    {values}: {source}")
+    console.print("True/False: --flag or --no-flag; None: --flag None; blank: empty")
     if not wide:
         console.print("Each field's meaning and each preset's sources: ddpgx presets NAME")
     console.print(
@@ -304,13 +372,13 @@ def cmd_presets(args: list[str]) -> int:
 @dataclass
 class PlotArgs:
     run_dirs: tyro.conf.Positional[list[str]]
-    """One or more run directories; runs whose configs differ only in the seed are averaged (band: +-1 std)."""
+    """One or more run directories; runs that differ only in the seed are one curve: their mean, and a 95% CI band."""
     out: str = "returns.png"
-    """Output image (.png or .svg); an existing directory gets returns.png inside it."""
+    """Output image (.png, .svg or .pdf); an existing directory gets returns.png inside it."""
     metric: Literal["episode", "eval", "success", "both"] = "episode"
-    """Training episode returns, noise-free eval returns, or both."""
+    """Training episode returns, noise-free eval returns, eval success rates (goal envs), or both returns."""
     smooth: int = 1
-    """Moving-average window over episodes."""
+    """Moving-average window over training episodes (trailing mean; the legend says so when it is above 1)."""
     width: float = 8.0
     """Figure width in inches (100 pixels per inch)."""
     height: float = 4.5
@@ -341,15 +409,19 @@ class RecordArgs:
     every: int = 1
     """Keep every n-th frame (smaller files)."""
     width: int = 240
-    """Frame width in pixels."""
+    """Frame width in pixels at most (an env that renders at its own size is scaled to fit, its aspect kept)."""
     height: int = 240
-    """Frame height in pixels."""
+    """Frame height in pixels at most (see --width). Fetch's goal is clearer at 480 x 480."""
     seed: int = 0
     """Seed of the recorded episodes."""
     params: Annotated[str, tyro.conf.arg(aliases=("--checkpoint",))] = ""
     """Parameter or checkpoint file to load instead of <run_dir>/final.msgpack."""
     which: Literal["final", "best"] = "final"
     """The run's final policy, or the one of its best noise-free evaluation (best.msgpack)."""
+    overlay: bool = False
+    """Write the step and the return so far in each frame's top-left corner."""
+    camera: Literal["auto", "env"] = "auto"
+    """auto: MuJoCo robots' tracking camera, Fetch's table from closer; env: the env's own default camera."""
 
 
 def cmd_record(args: list[str]) -> int:
@@ -367,6 +439,8 @@ def cmd_record(args: list[str]) -> int:
         size=(a.width, a.height),
         seed=a.seed,
         params_file=params_for(a.run_dir, a.which, a.params or None),
+        overlay=a.overlay,
+        camera=a.camera,
     )
     returns = ", ".join(f"{r:.1f}" for r in res.returns)
     print(f"wrote {res.path} ({res.frames} frames rendered); episode return {returns}")

@@ -37,13 +37,14 @@ class EnvArgumentError(UserError):
 
 @dataclass(frozen=True)
 class ActionScaler:
-    """Affine map between the actor's [-1, 1]^n and the env's Box [low, high] (bounds may be asymmetric)."""
+    """Affine map between the actor's [-1, 1]^n and the env's Box [low, high] (bounds may be asymmetric). ``to_env``
+    takes numpy arrays, or jax arrays given jax bounds (the compiled loop maps its actions with it, in the graph)."""
 
-    low: np.ndarray
-    high: np.ndarray
+    low: Any
+    high: Any
 
-    def to_env(self, a: np.ndarray) -> np.ndarray:
-        a = np.clip(a, -1.0, 1.0)
+    def to_env(self, a: Any) -> Any:
+        a = a.clip(-1.0, 1.0)
         return (self.low + (a + 1.0) * 0.5 * (self.high - self.low)).astype(self.low.dtype)
 
     def from_env(self, a: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
 from ddpgx.config import Config, env_name
+from ddpgx.envs import ActionScaler
 from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import EVAL_SEED_OFFSET
 from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot, counters_problem
@@ -198,7 +199,7 @@ class Program:
             actor=learner.actor, critic=learner.critic, actor_tx=learner.actor_tx,
             critic_tx=learner.critic_tx, hp=learner.hp,
         )  # fmt: skip
-        self.low, self.high = jnp.asarray(jenv.low), jnp.asarray(jenv.high)
+        self.scaler = ActionScaler(jnp.asarray(jenv.low), jnp.asarray(jenv.high))
         self.chunk = jax.jit(self._chunk, donate_argnums=0)
         self.evaluate = jax.jit(jax.vmap(self._evaluate))
         self.update_unit = jax.jit(self._unit)  # what an iteration runs per due unit (tests compare it)
@@ -224,8 +225,8 @@ class Program:
         )
 
     def to_env(self, a: jax.Array) -> jax.Array:
-        """[-1, 1] -> the env's bounds (envs.ActionScaler's map, in the graph)."""
-        return self.low + (jnp.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
+        """[-1, 1] -> the env's bounds: envs.ActionScaler's map, in the graph."""
+        return self.scaler.to_env(a)
 
     def _unit(self, train: TrainState, metrics: jax.Array, batches: Batch) -> tuple[TrainState, jax.Array]:
         """One update unit: ``update_many`` on K batches, the metrics kept as the Python loop keeps them."""
@@ -234,8 +235,7 @@ class Program:
         return train, jnp.stack([m.critic_loss, actor_loss, m.mean_q]).astype(jnp.float32)
 
     def _units_by(self, step: jax.Array) -> jax.Array:
-        s = self.schedule
-        return jnp.where(step < s.first, 0, (step - s.first) // s.update_every + 1)
+        return self.schedule.units_by(step, maximum=jnp.maximum)
 
     def _iteration(self, c: Carry, before: jax.Array) -> tuple[Carry, tuple[jax.Array, jax.Array, jax.Array]]:
         """N env steps of one seed, after ``before`` env steps (shared by all seeds, so branches stay branches)."""

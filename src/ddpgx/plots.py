@@ -1,10 +1,17 @@
-"""Learning curves: reward per episode and noise-free eval return against env steps, grouped across seeds."""
+"""Learning curves: reward per episode and noise-free eval return against env steps, grouped across seeds.
+
+What every curve figure of ddpgx (``ddpgx plot``, a run's returns.png, ``ddpgx report``) shares is here, so the
+figures agree: the line is the mean across a group's seeds; the band is a 95% bootstrap CI of that mean, clipped to
+the range the seeds span (``ci_band``), and drawn only with 2 seeds or more; the legend (outside the axes) says so
+and says when a curve is smoothed; sparse curves (evaluations) have a marker at each point; success rates are drawn
+on [0, 1]; step axes read 50k, 1.5M (``format_steps``)."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,13 +19,31 @@ from ddpgx.errors import UserError
 from ddpgx.groups import group_runs
 from ddpgx.logs import read_rows
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
+CONFIDENCE = 0.95
+BAND_RESAMPLES = 2_000
+BAND = "band: 95% bootstrap CI of the mean across seeds"
 
 METRIC_COLUMNS = {
     "episode": ("episodes.csv", "return"),
     "eval": ("eval.csv", "mean_return"),
     "success": ("eval.csv", "success"),
+}
+WHAT = {
+    "episode": "episode return",
+    "eval": "eval return (no noise)",
+    "success": "eval success rate (no noise)",
+}
+YLABEL = {
+    "episode": "cumulative reward per episode (training)",
+    "eval": "cumulative reward per episode (eval)",
+    "success": "success rate (eval, no noise)",
+    "both": "cumulative reward per episode",
 }
 
 
@@ -58,31 +83,69 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def common_grid(
-    curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200
+    curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200, exact: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values of each curve there): the curves' own steps when they share them (evaluations), else
-    ``points`` steps over the range they all cover, by linear interpolation."""
+    """(steps, values of each curve there): the curves' own steps when they share them, else ``points`` steps over
+    the range they all cover, by linear interpolation. ``exact`` (sparse curves: evaluations): the steps every curve
+    has (a run that stopped early limits the others to its evaluations), interpolating only when there are none."""
     first = curves[0][0]
     if all(len(s) == len(first) and np.array_equal(s, first) for s, _ in curves):
         return first, np.stack([v for _, v in curves])
+    if exact:
+        shared = first
+        for s, _ in curves[1:]:
+            shared = np.intersect1d(shared, s)
+        if len(shared):
+            return shared, np.stack([v[np.searchsorted(s, shared)] for s, v in curves])
     lo, hi = max(s[0] for s, _ in curves), min(s[-1] for s, _ in curves)
     grid = np.linspace(lo, hi, points) if hi > lo else np.array([hi])
     return grid, np.stack([np.interp(grid, s, v) for s, v in curves])
 
 
+def ci_band(ys: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """The band every curve figure draws: a 95% percentile-bootstrap CI of the mean across seeds (``ys``: one row
+    per seed) at each point, ``scipy.stats.bootstrap`` vectorized over the curve; None with fewer than 2 seeds (one
+    seed has no spread to show).
+
+    It is clipped to the range the seeds span at that point (their lowest and highest value). Why that bound and
+    not a known one: each resample's mean lies between the seeds' extremes, so a percentile CI of the mean already
+    does in exact arithmetic; the clip makes it hold exactly in floating point, and then the band never shows a
+    return no seed reached. Any true bound of the return (Pendulum's 0, a success rate's [0, 1]) holds for every
+    seed's value, so it holds for the band too, without ddpgx having to know each env's bounds. A +-1 std band has
+    no such property: near Pendulum's best return, mean + std went above 0, a return no policy can get."""
+    ys = np.asarray(ys, np.float64)
+    if ys.ndim != 2 or len(ys) < 2:
+        return None
+    lowest, highest = ys.min(0), ys.max(0)
+    flat = highest == lowest
+    if flat.all():
+        return lowest.copy(), highest.copy()
+    from scipy.stats import bootstrap
+
+    res = bootstrap(
+        (ys,), np.mean, axis=0, n_resamples=BAND_RESAMPLES, confidence_level=CONFIDENCE, method="percentile",
+        vectorized=True, rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    lo = np.clip(np.asarray(res.confidence_interval.low, np.float64), lowest, highest)
+    hi = np.clip(np.asarray(res.confidence_interval.high, np.float64), lowest, highest)
+    lo[flat], hi[flat] = lowest[flat], highest[flat]  # no spread: scipy's interval of a constant may be NaN
+    return lo, hi
+
+
 def group_curves(
     run_dirs: Sequence[Path], metric: str, smooth_window: int = 1, points: int = 200
 ) -> list[dict]:
-    """Runs whose configs differ only in the seed (``groups.group_runs``) become one curve: the mean and std
-    across seeds, at the runs' own steps when they share them (evaluations), else on a common grid of ``points``
-    steps by linear interpolation. Each curve: env, label, n, steps, mean, std."""
+    """Runs whose configs differ only in the seed (``groups.group_runs``) become one curve: the mean across seeds
+    with its band (``ci_band``: None for one seed) and std, at the runs' own steps when they share them
+    (evaluations: the steps all of them have), else on a common grid of ``points`` steps by linear interpolation.
+    Each curve: env, label, n, steps, mean, std, band."""
     out = []
     for g in group_runs(run_dirs):
         curves = []
         for d in g.runs:
             s, v = read_curve(d, metric)
             curves.append((s, smooth(v, smooth_window)))
-        grid, ys = common_grid(curves, points)
+        grid, ys = common_grid(curves, points, exact=metric != "episode")
         out.append(
             {
                 "env": g.env,
@@ -90,10 +153,135 @@ def group_curves(
                 "steps": grid,
                 "mean": ys.mean(0),
                 "std": ys.std(0),
+                "band": ci_band(ys),
                 "n": len(curves),
             }
         )
     return out
+
+
+def format_steps(x: float, top: float) -> str:
+    """A step count as a tick label: 0, 500, 50k, 175k, 0.5M, 1.25M. One unit per axis, chosen by ``top`` (the
+    axis' largest value): k from 10k, M from 1M. Five characters at most for the usual ticks, so they never run
+    together as 175000200000 did."""
+    a = abs(top)
+    if x == 0:
+        return "0"
+    if a >= 1e6:
+        return f"{x / 1e6:.4g}M"
+    if a >= 1e4:
+        return f"{x / 1e3:.4g}k"
+    return f"{x:.4g}"
+
+
+def style_step_axis(ax: Axes) -> None:
+    """x axis: env steps from 0, at round numbers, labelled by ``format_steps``."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda x, _pos: format_steps(x, max(abs(v) for v in ax.get_xlim())))
+    )
+    ax.set_xlabel("environment steps")
+
+
+def draw_curve(
+    ax: Axes,
+    steps: np.ndarray,
+    mean: np.ndarray,
+    band: tuple[np.ndarray, np.ndarray] | None,
+    color: str,
+    sparse: bool,
+    success: bool = False,
+) -> Any:
+    """One group's mean line (a marker at each point when ``sparse``: evaluations are points, not a trace) and its
+    band (``ci_band``) when there is one. A success rate's line is not clipped at the axes' 0 and 1, so a constant
+    1.0 shows. Returns the legend handle: the line, over its band."""
+    (line,) = ax.plot(
+        steps, mean, "o-" if sparse else "-", markersize=3, lw=1.5, color=color, clip_on=not success
+    )
+    if band is None:
+        return line
+    poly = ax.fill_between(
+        steps,
+        band[0],
+        band[1],
+        color=color,
+        alpha=0.2,
+        lw=0,
+        label="95% bootstrap CI of the mean across seeds",
+    )
+    return (poly, line)
+
+
+def style_axes(ax: Axes, title: str, ylabel: str, success: bool) -> None:
+    ax.set_title(title)
+    style_step_axis(ax)
+    ax.set_ylabel(ylabel)
+    if success:
+        ax.set_ylim(0, 1)  # a rate: never autoscaled to 0.96-1.04 around a constant 1.0
+    ax.grid(alpha=0.3)
+
+
+def seeds_text(ns: Sequence[int]) -> str:
+    lo, hi = min(ns), max(ns)
+    return f"{lo} seed{'s' * (lo != 1)}" if lo == hi else f"{lo}-{hi} seeds"
+
+
+def add_legend(fig: Figure, entries: dict[str, tuple[Any, list[int]]], notes: Sequence[str]) -> None:
+    """One legend for the figure, below the panels (never on the data): each entry ``label -> (handle, seeds per
+    panel)``, titled by ``notes`` (what the band is, what is smoothed)."""
+    labels = [f"{label} ({seeds_text(ns)})" for label, (_, ns) in entries.items()]
+    width_chars = fig.get_figwidth() * 72 / (8 * 0.6)  # 8 pt text, about 0.6 em a character
+    ncols = max(1, min(len(labels), int(width_chars // (max(map(len, labels)) + 6))))
+    fig.legend(
+        [h for h, _ in entries.values()], labels, loc="outside lower center", ncols=ncols, fontsize=8,
+        title="\n".join(notes) or None, title_fontsize=8, frameon=False,
+    )  # fmt: skip
+
+
+def curves_figure(
+    run_dirs: Sequence[Path],
+    metric: str = "episode",
+    smooth_window: int = 1,
+    size: tuple[float, float] = (8.0, 4.5),
+    dpi: int = 100,
+) -> Figure:
+    """The figure ``plot_runs`` writes: one panel per env; per group of seeds a mean line and its band."""
+    from matplotlib.figure import Figure
+
+    if metric not in ("episode", "eval", "success", "both"):
+        raise UserError(f"--metric must be episode, eval, success or both, got {metric}")
+    metrics = ["episode", "eval"] if metric == "both" else [metric]
+    curves = {m: group_curves(run_dirs, m, smooth_window if m == "episode" else 1) for m in metrics}
+    envs = sorted({c["env"] for m in metrics for c in curves[m]})
+    fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    axes = fig.subplots(1, len(envs), squeeze=False)
+    entries: dict[str, tuple[Any, list[int]]] = {}
+    banded = single = False
+    for ax, env in zip(axes[0], envs, strict=True):
+        for m in metrics:
+            for c in (c for c in curves[m] if c["env"] == env):
+                key = f"{c['label']}: {WHAT[m]}" if len(metrics) > 1 else c["label"]
+                color = f"C{list(entries).index(key) % 10}" if key in entries else f"C{len(entries) % 10}"
+                handle = draw_curve(
+                    ax, c["steps"], c["mean"], c["band"], color, m != "episode", m == "success"
+                )
+                if key in entries:
+                    entries[key][1].append(c["n"])
+                else:
+                    entries[key] = (handle, [c["n"]])
+                banded |= c["band"] is not None
+                single |= c["band"] is None
+        style_axes(ax, env, YLABEL[metric], metric == "success")
+    notes = []
+    if banded:
+        notes.append(f"line: mean across seeds; {BAND}" + ("; 1 seed: no band" if single else ""))
+    if smooth_window > 1 and "episode" in metrics:
+        notes.append(f"episode returns smoothed: trailing mean of {smooth_window} episodes")
+    add_legend(fig, entries, notes)
+    return fig
 
 
 def plot_runs(
@@ -104,14 +292,9 @@ def plot_runs(
     size: tuple[float, float] = (8.0, 4.5),
     dpi: int = 100,
 ) -> Path:
-    """One subplot per env; a mean line and a +-1 std band per group of seeds. ``metric``: episode, eval or both.
-    ``out`` naming an existing directory gets ``returns.png`` inside it. Returns the path written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = ["episode", "eval"] if metric == "both" else [metric]
+    """One subplot per env; a mean line and a 95% bootstrap CI band per group of seeds (``curves_figure``).
+    ``metric``: episode, eval, success or both. ``out`` naming an existing directory gets ``returns.png`` inside
+    it. Returns the path written."""
     if metric not in ("episode", "eval", "success", "both"):
         raise UserError(f"--metric must be episode, eval, success or both, got {metric}")
     out = Path(out)
@@ -121,43 +304,7 @@ def plot_runs(
         raise UserError(
             f"--out must end in {', '.join(IMAGE_SUFFIXES)} (or name a directory), got {out.name}"
         )
-    curves = {m: group_curves(run_dirs, m, smooth_window if m == "episode" else 1) for m in metrics}
-    envs = sorted({c["env"] for m in metrics for c in curves[m]})
-    fig, axes = plt.subplots(1, len(envs), figsize=size, dpi=dpi, squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
-        for m in metrics:
-            for c in curves[m]:
-                if c["env"] != env:
-                    continue
-                seeds = f"{c['n']} seed{'s' if c['n'] != 1 else ''}"
-                what = {"episode": "episode return", "success": "eval success rate"}.get(
-                    m, "eval return (no noise)"
-                )
-                name = c["label"]
-                label = f"{name}: {what}, {seeds}" if len(metrics) > 1 else f"{name} ({seeds})"
-                style = "-" if m == "episode" else "o-"
-                (line,) = ax.plot(c["steps"], c["mean"], style, markersize=3, label=label, lw=1.5)
-                if c["n"] > 1:
-                    ax.fill_between(
-                        c["steps"],
-                        c["mean"] - c["std"],
-                        c["mean"] + c["std"],
-                        color=line.get_color(),
-                        alpha=0.2,
-                    )
-        ax.set_title(env)
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel(
-            {
-                "episode": "cumulative reward per episode (training)",
-                "eval": "cumulative reward per episode (eval)",
-                "success": "success rate (eval, no noise)",
-            }.get(metric, "cumulative reward per episode")
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    fig = curves_figure(run_dirs, metric, smooth_window, size, dpi)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
     return out

@@ -1,4 +1,11 @@
-"""Record the noise-free learned policy as a GIF or MP4, headless (MuJoCo through EGL or OSMesa)."""
+"""Record the noise-free learned policy as a GIF or MP4, headless (MuJoCo through EGL or OSMesa).
+
+Frames keep the env's aspect ratio: an env that renders at the asked size (MuJoCo's) renders ``width x height``;
+one that renders at its own size (classic control's 500x500 or 600x400) is scaled to fit inside ``width x height``,
+never stretched to it. The camera (``camera="auto"``) follows a running MuJoCo robot (its "track" camera) and looks
+at a Fetch arm's table from closer than the env's default, where the goal is a few pixels; ``camera="env"`` keeps
+the env's own. ``overlay=True`` writes the step and the return so far on every frame (PIL, already a dependency of
+matplotlib and imageio)."""
 
 from __future__ import annotations
 
@@ -32,8 +39,19 @@ def choose_gl_backend() -> None:
         os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 
-def _make_render_env(cfg, size: tuple[int, int]):
-    """The run's env (with its kwargs and module) rendering ``size`` frames where the env takes a size."""
+# Fetch's default camera (2.5 m away, gymnasium-robotics' DEFAULT_CAMERA_CONFIG) shows the goal as a dot of about
+# 10 pixels in a 240x240 frame; from 1.4 m, looking at the table top, it is about 40, with the gripper, the object
+# and the goal of every Fetch task in view (Reach, Push, Slide, PickAndPlace).
+FETCH_CAMERA = {"distance": 1.4, "azimuth": 150.0, "elevation": -22.0, "lookat": (1.35, 0.75, 0.55)}
+
+
+def is_fetch(env) -> bool:
+    return type(env.unwrapped).__module__.startswith("gymnasium_robotics.envs.fetch")
+
+
+def _make_render_env(cfg, size: tuple[int, int], camera: str = "auto"):
+    """The run's env (with its kwargs and module) rendering ``size`` frames where the env takes a size; with
+    ``camera="auto"`` the camera that shows the task best (see the module's docstring)."""
     import warnings
 
     choose_gl_backend()
@@ -46,6 +64,12 @@ def _make_render_env(cfg, size: tuple[int, int]):
             env = make_run_env(cfg, "rgb_array", width=width, height=height)
         except EnvArgumentError:  # envs without width/height arguments (classic control): resized afterwards
             return make_run_env(cfg, "rgb_array")
+    if camera != "auto":
+        return env
+    if is_fetch(env):
+        env.close()
+        view = {**FETCH_CAMERA, "lookat": np.array(FETCH_CAMERA["lookat"])}
+        return make_run_env(cfg, "rgb_array", width=width, height=height, default_camera_config=view)
     # A MuJoCo robot that runs (HalfCheetah-v5, Hopper-v5) soon leaves the free camera's view; Gymnasium's models
     # have a camera named "track" that follows the robot's centre of mass: use it when there is one.
     model = getattr(env.unwrapped, "model", None)
@@ -85,12 +109,84 @@ def _render(env) -> np.ndarray:
     return np.asarray(frame)
 
 
-def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if frame.shape[1] == size[0] and frame.shape[0] == size[1]:
+def fit_size(frame: tuple[int, int], box: tuple[int, int], even: bool = False) -> tuple[int, int]:
+    """(width, height) of a ``frame`` (width, height) scaled to fit inside ``box`` with its aspect ratio kept: a
+    128x64 render in a 240x240 box is 240x120, not stretched to 240x240. ``even``: both rounded down to even numbers
+    (H.264 in MP4 needs them)."""
+    (w, h), (bw, bh) = frame, box
+    scale = min(bw / w, bh / h)
+    fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
+    if even:
+        fw, fh = max(2, fw - fw % 2), max(2, fh - fh % 2)
+    return fw, fh
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int], even: bool = False) -> np.ndarray:
+    """The frame scaled to fit inside ``size`` (width, height), its aspect ratio kept (``fit_size``)."""
+    target = fit_size((frame.shape[1], frame.shape[0]), size, even)
+    if target == (frame.shape[1], frame.shape[0]):
         return frame
     from PIL import Image
 
-    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+    return np.asarray(Image.fromarray(frame).resize(target, Image.Resampling.BILINEAR))
+
+
+def draw_overlay(frame: np.ndarray, lines: list[str]) -> np.ndarray:
+    """``lines`` of white text on a dark box in the frame's top-left corner, sized to the frame (PIL)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.fromarray(np.ascontiguousarray(frame[..., :3], dtype=np.uint8))
+    try:
+        font = ImageFont.load_default(size=max(8, img.height // 16))
+    except (TypeError, OSError, ImportError):  # Pillow < 10.1 or without FreeType: its fixed bitmap font
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(img, "RGBA")
+    text = "\n".join(lines)
+    left, top, right, bottom = draw.multiline_textbbox((3, 2), text, font=font)
+    draw.rectangle((0, 0, right + 3, bottom + 3), fill=(0, 0, 0, 150))
+    draw.multiline_text((3, 2), text, font=font, fill=(255, 255, 255, 255))
+    return np.asarray(img)
+
+
+def record_frames(
+    env,
+    policy,
+    episodes: int = 1,
+    max_steps: int = 1000,
+    every: int = 1,
+    size: tuple[int, int] = (240, 240),
+    seed: int = 0,
+    overlay: bool = False,
+    even: bool = False,
+) -> tuple[list[np.ndarray], list[float], list[int]]:
+    """Frames of ``episodes`` episodes of ``policy`` (observation -> action) in ``env``: the first frame, then one
+    every ``every`` steps, each fitted inside ``size`` (``fit_size``), with the step and the return so far written
+    on it when ``overlay``. Returns (frames, returns, lengths)."""
+    frames: list[np.ndarray] = []
+    returns: list[float] = []
+    lengths: list[int] = []
+
+    def frame(ep: int, t: int, ret: float) -> np.ndarray:
+        f = _resize(_render(env), size, even)
+        if not overlay:
+            return f
+        where = f"episode {ep + 1}/{episodes}  " if episodes > 1 else ""
+        return draw_overlay(f, [f"{where}step {t}", f"return {ret:.1f}"])
+
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        ret = 0.0
+        frames.append(frame(ep, 0, ret))
+        for t in range(max_steps):
+            obs, r, term, trunc, _ = env.step(policy(np.asarray(obs, np.float32)))
+            ret += float(r)
+            if (t + 1) % every == 0:
+                frames.append(frame(ep, t + 1, ret))
+            if term or trunc:
+                break
+        returns.append(ret)
+        lengths.append(t + 1)
+    return frames, returns, lengths
 
 
 def record(
@@ -103,35 +199,28 @@ def record(
     size: tuple[int, int] = (240, 240),
     seed: int = 0,
     params_file: str | Path | None = None,
+    overlay: bool = False,
+    camera: str = "auto",
 ) -> Recording:
-    """Run ``episodes`` noise-free episodes of the run's policy and write their frames to ``out``."""
+    """Run ``episodes`` noise-free episodes of the run's policy and write their frames to ``out``: each frame fits
+    inside ``size`` (width, height) with the env's aspect ratio; ``overlay`` writes the step and return on it;
+    ``camera``: "auto" (a tracking camera for MuJoCo robots, a closer view for Fetch) or "env" (the env's own)."""
     for name, v in (("--episodes", episodes), ("--max-steps", max_steps), ("--fps", fps), ("--every", every)):
         if v <= 0:
             raise UserError(f"{name} must be a positive integer, got {v}")
     if min(size) < 16:
         raise UserError(f"frames of {size[0]}x{size[1]} pixels are too small; use --width/--height >= 16")
+    if camera not in ("auto", "env"):
+        raise UserError(f"--camera must be auto or env, got {camera}")
     out = Path(out) if out else Path(run_dir) / "policy.gif"
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise UserError(f"--out must end in .gif or .mp4, got {out.name}")
     policy = load_policy(run_dir, params_file)
-    env = _make_render_env(policy.config, size)
-    frames: list[np.ndarray] = []
-    returns: list[float] = []
-    lengths: list[int] = []
+    env = _make_render_env(policy.config, size, camera)
     try:
-        for ep in range(episodes):
-            obs, _ = env.reset(seed=seed + ep)
-            ret = 0.0
-            frames.append(_resize(_render(env), size))
-            for t in range(max_steps):
-                obs, r, term, trunc, _ = env.step(policy(np.asarray(obs, np.float32)))
-                ret += float(r)
-                if (t + 1) % every == 0:
-                    frames.append(_resize(_render(env), size))
-                if term or trunc:
-                    break
-            returns.append(ret)
-            lengths.append(t + 1)
+        frames, returns, lengths = record_frames(
+            env, policy, episodes, max_steps, every, size, seed, overlay, even=out.suffix.lower() == ".mp4"
+        )
     finally:
         env.close()
     write_video(out, frames, fps)

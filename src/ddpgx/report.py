@@ -1,8 +1,9 @@
 """Runs compared across seeds, as Agarwal et al. 2021 ("Deep RL at the Edge of the Statistical Precipice") advise:
 per env and group (runs whose configs differ only in the seed, ``groups.group_runs``) the final return's mean with
 a 95% bootstrap CI, the interquartile mean (IQM) with its bootstrap CI, the mean best evaluation, steps and wall
-time; curves with 95% CI bands; across several envs, the IQM of min-max-normalized scores with a stratified
-bootstrap CI (envs are the strata). The statistics are scipy's (``scipy.stats.bootstrap``, ``trim_mean``)."""
+time; curves with 95% CI bands, drawn as ``ddpgx plot`` draws them (``plots.ci_band``); across several envs, the
+IQM of min-max-normalized scores with a stratified bootstrap CI (envs are the strata). The statistics are scipy's
+(``scipy.stats.bootstrap``, ``trim_mean``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ddpgx.errors import UserError, warn
 from ddpgx.groups import group_runs
 from ddpgx.logs import read_rows
-from ddpgx.plots import IMAGE_SUFFIXES, common_grid, smooth
+from ddpgx.plots import BAND, IMAGE_SUFFIXES, add_legend, ci_band, common_grid, draw_curve, smooth, style_axes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
@@ -270,76 +275,77 @@ def write_csv(stats: Sequence[GroupStats], path: Path) -> None:
     path.write_text(buf.getvalue())
 
 
-def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
-    """One panel per env: each group's mean curve with its 95% bootstrap CI band (at each evaluation step)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def curves_figure(stats: Sequence[GroupStats], metric: str) -> Figure:
+    """One panel per env: each group's mean curve with its band, drawn as ``ddpgx plot`` draws it
+    (``plots.ci_band``: a 95% bootstrap CI of the mean across seeds, clipped to the seeds' range; none for one
+    seed), evaluations as points; the legend says what the band is and that training returns are smoothed."""
+    from matplotlib.figure import Figure
 
     envs = list(dict.fromkeys(s.env for s in stats))
-    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.0), dpi=100, squeeze=False)
+    fig = Figure(figsize=(5.5 * len(envs), 4.5), dpi=100, layout="constrained")
+    axes = fig.subplots(1, len(envs), squeeze=False)
+    sparse = metric != "episode"
+    window = 1 if sparse else LAST_EPISODES
+    entries: dict[str, tuple[Any, list[int]]] = {}
+    banded = single = False
     for ax, env in zip(axes[0], envs, strict=True):
         for s in (s for s in stats if s.env == env):
-            window = LAST_EPISODES if metric == "episode" else 1
-            grid, ys = common_grid([(r.steps, smooth(r.values, window)) for r in s.scores], points=100)
-            mean = ys.mean(0)
-            (line,) = ax.plot(
-                grid, mean, lw=1.6, label=f"{s.label} ({len(s.seeds)} seed{'s' * (len(s.seeds) != 1)})"
+            grid, ys = common_grid(
+                [(r.steps, smooth(r.values, window)) for r in s.scores], points=100, exact=sparse
             )
-            if len(ys) > 1:
-                lo, hi = _band(ys)
-                ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2)
-        ax.set_title(env)
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel(
+            band = ci_band(ys)
+            color = f"C{list(entries).index(s.label) % 10}" if s.label in entries else f"C{len(entries) % 10}"
+            handle = draw_curve(ax, grid, ys.mean(0), band, color, sparse, metric == "success")
+            entries.setdefault(s.label, (handle, []))[1].append(len(ys))
+            banded |= band is not None
+            single |= band is None
+        style_axes(
+            ax,
+            env,
             {"eval": "eval return (no noise)", "success": "eval success rate (no noise)"}.get(
                 metric, "training episode return"
-            )
+            ),
+            metric == "success",
         )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    notes = []
+    if banded:
+        notes.append(f"line: mean across seeds; {BAND}" + ("; 1 seed: no band" if single else ""))
+    if not sparse:
+        notes.append(f"smoothed: trailing mean of {LAST_EPISODES} episodes")
+    add_legend(fig, entries, notes)
+    return fig
+
+
+def plot_curves(stats: Sequence[GroupStats], out: Path, metric: str) -> Path:
+    curves_figure(stats, metric).savefig(out)
     return out
 
 
-def _band(ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """95% bootstrap CI of the mean across runs, at every point at once (vectorized over the curve)."""
-    from scipy.stats import bootstrap
-
-    flat = np.ptp(ys, axis=0) == 0
-    res = bootstrap(
-        (ys,), np.mean, axis=0, n_resamples=2_000, confidence_level=CONFIDENCE, method="percentile",
-        rng=np.random.default_rng(0),
-    )  # fmt: skip
-    lo, hi = np.asarray(res.confidence_interval.low), np.asarray(res.confidence_interval.high)
-    lo[flat], hi[flat] = ys[0, flat], ys[0, flat]
-    return lo, hi
-
-
-def plot_aggregate(stats: Sequence[GroupStats], out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def aggregate_figure(stats: Sequence[GroupStats]) -> Figure:
+    """Each label's normalized IQM across envs as a bar with its stratified bootstrap CI; the layout is constrained,
+    so the axis label and long group labels are inside the figure."""
+    from matplotlib.figure import Figure
 
     agg = aggregate(stats)
     labels = list(agg)
-    fig, ax = plt.subplots(figsize=(6.0, 0.6 * len(labels) + 1.2), dpi=100)
+    # room for the group labels (about 0.07 inch a character) beside the bars
+    width = max(6.0, 4.0 + 0.07 * max(map(len, labels)))
+    fig = Figure(figsize=(width, 0.6 * len(labels) + 1.6), dpi=100, layout="constrained")
+    ax = fig.subplots()
     for i, label in enumerate(labels):
         v, (lo, hi), n = agg[label]
         ax.barh(i, v, color=f"C{i}", alpha=0.7)
         if lo == lo:
             ax.errorbar(v, i, xerr=[[v - lo], [hi - v]], color="black", capsize=4)
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("IQM of min-max-normalized final score (95% stratified bootstrap CI)")
+    ax.set_xlabel("IQM of min-max-normalized final score\n(95% stratified bootstrap CI)")
     ax.set_xlim(0, 1.05)
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    return fig
+
+
+def plot_aggregate(stats: Sequence[GroupStats], out: Path) -> Path:
+    aggregate_figure(stats).savefig(out)
     return out
 
 

@@ -8,7 +8,9 @@ one compiled call of ``units * gradient_steps`` gradient steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,10 @@ class UpdateSchedule:
         """The env step after which the first update runs."""
         return self.start + self.update_every - 1
 
-    def units_by(self, step: int) -> int:
-        """Update units due at env steps 1..``step``."""
-        return 0 if step < self.first else (step - self.first) // self.update_every + 1
+    def units_by(self, step: Any, maximum: Callable[[Any, Any], Any] = max) -> Any:
+        """Update units due at env steps 1..``step``: 0 before ``first``, then one more every ``update_every``
+        (``maximum``: ``jnp.maximum`` for a traced step in the compiled loop)."""
+        return maximum(0, (step - self.first) // self.update_every + 1)
 
     def units_between(self, before: int, step: int) -> int:
         """Update units due at env steps ``before + 1 .. step`` (one loop iteration)."""

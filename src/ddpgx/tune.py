@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import textwrap
 import time
 import typing
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from ddpgx import worker
 from ddpgx.config import Config
 from ddpgx.driver import Driver, import_ray
 from ddpgx.envs import check_env_id
-from ddpgx.errors import UserError
+from ddpgx.errors import UserError, warn
 from ddpgx.fieldtypes import parse_field
 from ddpgx.grid import read_toml
 from ddpgx.livetable import LiveTable
@@ -289,6 +290,7 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     except Exception as e:  # noqa: BLE001 - a missing driver, an unreachable server, a bad URL: the same fix
         text = (str(e).strip().splitlines() or [""])[0][:200]
         raise UserError(f"cannot open the study storage {storage}: {type(e).__name__}: {text}") from None
+    study.set_user_attr("objective_evals", spec.objective_evals)  # the history plot names the objective
     import_ray(spec.address)  # not installed: one line, before the study is locked
     lock = RunLock(out)
     try:
@@ -460,25 +462,98 @@ def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str,
         for k, v in cfg_fields.items()
     )
     command = f"ddpgx train --env {env} --preset {preset} {flags}".strip()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
-
-    images = []
-    for name, draw in (
-        ("history", ovm.plot_optimization_history),
-        ("importance", ovm.plot_param_importances),
-    ):
-        try:
-            ax = draw(study)
-            fig = (ax[0] if hasattr(ax, "__len__") else ax).figure
-            fig.set_size_inches(7, 4)
-            fig.tight_layout()
-            fig.savefig(out / f"{name}.png", dpi=100)
-            plt.close(fig)
-            images.append(out / f"{name}.png")
-        except (ValueError, RuntimeError, ZeroDivisionError):  # importances need 2+ completed trials
-            pass
+    images = plot_study(study, out)
     return {"study": study, "ranked": ranked, "toml": out / "best.toml", "command": command, "images": images}
+
+
+# from fewer complete trials the importances are mostly noise: the figure says so, and a warning is printed
+MIN_TRIALS_FOR_IMPORTANCE = 10
+
+
+def objective_name(study: Any) -> str:
+    """What the study maximizes, in words (``ddpgx tune``'s objective)."""
+    k = study.user_attrs.get("objective_evals")
+    last = f"its last {k} evaluations" if k else "its last evaluations (--objective-evals)"
+    return f"objective: a trial's mean noise-free eval return over {last}, mean over its seeds"
+
+
+def history_figure(study: Any) -> Any:
+    """Each complete trial's objective against its number (points) and the best so far (a step line); integer
+    trial ticks; the pruned and failed trials counted in the title."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    optuna = _optuna()
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    fig = Figure(figsize=(7.0, 4.0), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    numbers = [t.number for t in done]
+    values = [t.value for t in done]
+    ax.plot(numbers, values, "o", color="C0", markersize=4, label="a complete trial's objective")
+    ax.step(numbers, list(_running_max(values)), where="post", color="C1", label="best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("objective (mean eval return)")
+    counts = {s: sum(t.state.name.lower() == s for t in trials) for s in ("pruned", "fail")}
+    ax.set_title(
+        f"optimization history: {len(done)} complete, {counts['pruned']} pruned, {counts['fail']} failed trials\n"
+        + textwrap.fill(objective_name(study), 90, break_on_hyphens=False),
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _running_max(values: list[float]) -> list[float]:
+    best, out = float("-inf"), []
+    for v in values:
+        best = max(best, v)
+        out.append(best)
+    return out
+
+
+def importance_figure(study: Any) -> Any:
+    """Optuna's parameter importances (fANOVA: each parameter's share of the objective's variance) as bars.
+    From fewer than ``MIN_TRIALS_FOR_IMPORTANCE`` complete trials they are mostly noise: the figure says so in its
+    title, and a warning is printed. Raises ValueError/RuntimeError where Optuna cannot compute them (fewer than
+    2 complete trials, a single value of every parameter)."""
+    from matplotlib.figure import Figure
+
+    optuna = _optuna()
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    importances = optuna.importance.get_param_importances(study)
+    names = list(importances)[::-1]  # the most important at the top
+    fig = Figure(figsize=(7.0, 0.4 * len(names) + 2.0), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    ax.barh(range(len(names)), [importances[n] for n in names], color="C0", alpha=0.8)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("importance for the objective (fANOVA: share of its variance)")
+    ax.set_xlim(0, 1)
+    ax.grid(alpha=0.3, axis="x")
+    title = f"parameter importances from {len(done)} complete trials"
+    if len(done) < MIN_TRIALS_FOR_IMPORTANCE:
+        warning = (
+            f"from only {len(done)} complete trials (fewer than {MIN_TRIALS_FOR_IMPORTANCE}) the parameter "
+            "importances are mostly noise"
+        )
+        warn(warning)
+        title += f"\nwarning: fewer than {MIN_TRIALS_FOR_IMPORTANCE}: mostly noise, do not trust the ranking"
+        ax.set_title(title, color="C3")
+    else:
+        ax.set_title(title)
+    return fig
+
+
+def plot_study(study: Any, out: Path) -> list[Path]:
+    """OUT/history.png and OUT/importance.png (the latter where Optuna can compute importances)."""
+    images = []
+    for name, draw in (("history", history_figure), ("importance", importance_figure)):
+        try:
+            fig = draw(study)
+        except (ValueError, RuntimeError, ZeroDivisionError):  # importances need 2+ completed trials
+            continue
+        fig.savefig(out / f"{name}.png")
+        images.append(out / f"{name}.png")
+    return images
