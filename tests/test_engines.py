@@ -71,3 +71,31 @@ def test_a_diverging_run_stops_with_the_same_line_in_both_engines(tmp_path):
         "the environment returned a NaN or inf observation/reward at step S; check the env or its wrappers; the run "
         "stopped: its last checkpoint (LAST) continues with: ddpgx train --resume RUN"
     )
+
+
+def test_a_run_killed_between_its_final_checkpoint_and_final_msgpack_resumes_to_the_same_file(
+    tmp_path, capsys
+):
+    run = tmp_path / "run"
+    assert main(["train", "--env", "Pendulum-v1", *FLAGS, "--run-dir", str(run)]) == 0
+    final = (run / "final.msgpack").read_bytes()
+    (run / "final.msgpack").unlink()  # as if killed after the final checkpoint, before final.msgpack
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "wrote it from the run's final checkpoint" in out and "done: 2000 steps" in out
+    assert (run / "final.msgpack").read_bytes() == final
+
+
+@pytest.mark.parametrize("env", ["Pendulum-v1", "gymnax:Pendulum-v1"])
+def test_both_engines_warn_of_a_run_too_short_to_update_and_the_done_line_names_a_target(
+    tmp_path, capsys, env
+):
+    short = ["--total-steps", "400", "--learning-starts", "500", "--eval-every", "200", "--no-progress",
+             "--no-tensorboard", "--eval-episodes", "1"]  # fmt: skip
+    assert main(["train", "--env", env, *short, "--run-dir", str(tmp_path / "a")]) == 0
+    assert "no gradient update will run" in capsys.readouterr().out
+    target = ["--target-return", "-100000", "--run-dir", str(tmp_path / "b")]
+    assert main(["train", "--env", env, *short, *target]) == 0
+    out = capsys.readouterr().out
+    assert "done: 200 steps" in out and "(reached --target-return -100000.0)" in out

@@ -111,9 +111,12 @@ def cmd_train(args: list[str]) -> int:
         print(f"ddpgx: {e}", file=sys.stderr)
         return 128 + (e.signum or signal.SIGINT)
     console = Console()
+    why = {"target_return": f" (reached --target-return {cfg.target_return})",
+           "target_success": f" (reached --target-success {cfg.target_success})"}.get(res.finished, "")  # fmt: skip
+    success = "" if res.final_eval_success is None else f", success {res.final_eval_success:.2f}"
     console.print(
-        f"[bold green]done[/]: {res.steps} steps in {res.wall_s:.1f} s; final eval return "
-        f"{res.final_eval_mean:.1f} +- {res.final_eval_std:.1f}"
+        f"[bold green]done[/]: {res.steps} steps in {res.wall_s:.1f} s{why}; final eval return "
+        f"{res.final_eval_mean:.1f} +- {res.final_eval_std:.1f}{success}"
     )
     if len(res.runs) > 1:
         console.print(

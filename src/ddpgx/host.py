@@ -143,6 +143,8 @@ class TrainResult:
     wall_s: float
     params_path: Path
     runs: tuple[Path, ...] = ()  # --num-seeds > 1: each seed's run directory (run_dir is their group's)
+    finished: str = "total_steps"  # or "target_return" / "target_success": what ended the run
+    final_eval_success: float | None = None  # goal envs: the final evaluation's success rate (mean over runs)
 
 
 class Interrupted(Exception):
@@ -450,4 +452,6 @@ class Host:
             wall_s=time.perf_counter() - self.t_start,
             params_path=paths[0],
             runs=tuple(r.path for r in self.runs) if len(self.runs) > 1 else (),
+            finished=self.solved or "total_steps",
+            final_eval_success=float(np.mean([f[2] for f in finals])) if len(finals[0]) > 2 else None,  # type: ignore
         )

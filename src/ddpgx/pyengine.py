@@ -177,12 +177,6 @@ def build(
     check_first_step(cfg)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     check_memory(memory_needs(cfg, obs_dim, act_dim))
-    first_update = UpdateSchedule.of(cfg).first
-    if cfg.total_steps < first_update and not resume:
-        warn(
-            f"--total-steps {cfg.total_steps} is below the {first_update} steps before the first update "
-            "(--learning-starts, a first --batch-size of data, --update-every): no gradient update will run"
-        )
     learner = Learner(cfg, obs_dim, act_dim)
     state = learner.init(cfg.seed)
     buffer = make_buffer(cfg, env, obs_dim, act_dim)
