@@ -53,7 +53,8 @@ def record_best(stats) -> None:
 
 
 def main() -> None:
-    from ddpgx.report import expand_runs, group_stats, plot_curves
+    from ddpgx.groups import expand_runs
+    from ddpgx.report import group_stats, plot_curves
     from ddpgx.run import run_status
 
     stats = []
@@ -132,7 +133,8 @@ HER_OUT = ROOT / "benchmarks" / "out" / "her"
 def her_section(gifs: bool) -> list[str]:
     """DDPG + HER on the Fetch tasks: success rates over seeds, curves, the SB3 comparison and a GIF."""
 
-    from ddpgx.report import expand_runs, group_stats, plot_curves
+    from ddpgx.groups import expand_runs
+    from ddpgx.report import group_stats, plot_curves
     from ddpgx.run import run_status
 
     lines = [

@@ -19,6 +19,7 @@ from test_outputs import fake_run
 
 from ddpgx.cli import main, parse_train_args, preset_value, presets_tables
 from ddpgx.config import Config
+from ddpgx.groups import expand_runs
 from ddpgx.plots import BAND, ci_band, curves_figure, format_steps, plot_runs
 from ddpgx.presets import PRESETS
 from ddpgx.record import FETCH_CAMERA, _make_render_env, draw_overlay, fit_size, record_frames, write_video
@@ -416,3 +417,13 @@ def test_fetch_is_recorded_from_closer_so_its_goal_is_more_than_a_few_pixels():
         red[camera] = int(((frame[..., 0] > 150) & (frame[..., 1] < 60) & (frame[..., 2] < 60)).sum())
     assert FETCH_CAMERA["distance"] < 2.5
     assert red["env"] < 20 and red["auto"] > 2 * red["env"]
+
+
+def test_plot_takes_a_seed_groups_folder_and_its_glob_and_a_run_named_twice_is_one_seed(tmp_path):
+    group = tmp_path / "gx"
+    runs = [fake_run(group / f"s{s}", s, [-300.0, -200.0 + s, -150.0]) for s in range(2)]
+    (group / "group.json").write_text("{}")  # what `runs/gx/*` also matches
+    for args in ([str(group)], [str(p) for p in sorted(group.iterdir())]):
+        assert main(["plot", *args, "--out", str(tmp_path / "a.png")]) == 0
+    assert [g.seeds for g in group_stats(expand_runs([runs[0], runs[0], runs[1]]), "episode")] == [[0, 1]]
+    assert [g.seeds for g in group_stats(expand_runs([runs[0], str(runs[0]) + "/"]), "episode")] == [[0]]

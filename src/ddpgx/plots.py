@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ddpgx.errors import UserError
-from ddpgx.groups import group_runs
+from ddpgx.groups import expand_runs, group_runs
 from ddpgx.logs import read_rows
 
 if TYPE_CHECKING:
@@ -304,7 +304,7 @@ def plot_runs(
         raise UserError(
             f"--out must end in {', '.join(IMAGE_SUFFIXES)} (or name a directory), got {out.name}"
         )
-    fig = curves_figure(run_dirs, metric, smooth_window, size, dpi)
+    fig = curves_figure(expand_runs(run_dirs), metric, smooth_window, size, dpi)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     return out

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ddpgx.errors import UserError, warn
-from ddpgx.groups import group_runs
+from ddpgx.groups import expand_runs, group_runs
 from ddpgx.logs import read_rows
 from ddpgx.plots import BAND, IMAGE_SUFFIXES, add_legend, ci_band, common_grid, draw_curve, smooth, style_axes
 
@@ -90,22 +90,6 @@ class GroupStats:
     steps: float
     wall_s: float
     scores: list[RunScore] = field(default_factory=list)
-
-
-def expand_runs(dirs: Sequence[Path | str]) -> list[Path]:
-    """Run directories named directly, or found one level below (a sweep's --out)."""
-    runs: list[Path] = []
-    for d in map(Path, dirs):
-        if (d / "config.json").is_file():
-            runs.append(d)
-        elif d.is_dir():
-            found = sorted(p for p in d.iterdir() if (p / "config.json").is_file())
-            if not found:
-                raise UserError(f"{d} is neither a ddpgx run directory nor a folder of runs (no config.json)")
-            runs += found
-        else:
-            raise UserError(f"{d} does not exist")
-    return runs
 
 
 def score_run(run: Path, seed: int, metric: str) -> RunScore:
