@@ -90,9 +90,15 @@ def parse_seeds(text: str | int | list) -> list[int]:
             if not part:
                 continue
             lo, sep, hi = part.partition("-")
+            if sep and int(hi) < int(lo):
+                raise UserError(
+                    f"--seeds {text}: the range {part} runs backwards; write it low-high, e.g. {hi}-{lo}"
+                )
             seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
     except ValueError:
         raise UserError(f"--seeds takes ranges and lists like 0-4 or 0,3,7, got '{text}'") from None
+    if not seeds:
+        raise UserError(f"--seeds '{text}' names no seed; write a range or a list like 0-4 or 0,3,7")
     if len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds {text} lists a seed twice")
     return seeds

@@ -579,6 +579,10 @@ def build(
     ]
     if s > 1:
         needs = [dataclasses.replace(n, what=f"{s} seeds of {n.what}", nbytes=s * n.nbytes) for n in needs]
+    # the chunk's per-iteration outputs (episode ends, returns, lengths, non-finite flags) of every seed and env
+    iters = max(1, -(-cfg.chunk_steps // cfg.num_envs))
+    needs.append(Need(f"--chunk-steps {cfg.chunk_steps}'s per-step outputs", iters * s * cfg.num_envs * 10,
+                      jax_device(), "a smaller --chunk-steps"))  # fmt: skip
     check_memory(needs, also="fewer --num-seeds" if s > 1 else "")
     cfgs = seed_configs(cfg)
     runs = [RunDir(c, resume) for c in cfgs]  # validates every seed's directory before anything is written

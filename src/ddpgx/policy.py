@@ -139,4 +139,9 @@ def params_for(
 def load_policy(run_dir: Path | str, params_file: Path | str | None = None, which: str = "final") -> Policy:
     """The learned policy of ``run_dir``: its final parameters, or with ``which="best"`` those of its best
     noise-free evaluation (best.msgpack), unless ``params_file`` names others."""
+    if not isinstance(run_dir, (str, Path)):
+        raise UserError(
+            f"load_policy takes a run directory or a policy file (a str or Path), got {type(run_dir).__name__} "
+            f"{str(run_dir)[:60]!r}"
+        )
     return Policy(run_dir, params_for(run_dir, which, params_file))

@@ -242,6 +242,11 @@ def default_preset(env_id: str) -> str:
 
 def preset_config(name: str = "", env_id: str | None = None, **overrides: object) -> Config:
     """The preset ``name`` (empty: the default for ``env_id``) for env ``env_id``, with fields overridden."""
+    if not isinstance(name, str) or not (env_id is None or isinstance(env_id, str)):
+        raise UserError(
+            f"preset_config(name, env_id) takes two strings, e.g. preset_config('modern', 'Hopper-v5'); got "
+            f"{name!r}, {env_id!r}"
+        )
     env_id = env_id or Config.env
     name = name or default_preset(env_id)
     if name not in PRESETS:

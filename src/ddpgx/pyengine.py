@@ -185,6 +185,10 @@ def build(
     if cfg.num_envs > 1 and cfg.vector == "async":  # one env stays in this process whatever --vector says
         check_async_env(cfg)
     layout = goal_layout(env)
+    if cfg.target_success is not None and layout is None:
+        raise UserError(
+            f"--target-success needs a goal env that reports info['is_success']; {cfg.env} is not one"
+        )
     collector = Collector(
         partial(make_run_env, cfg),
         env,
