@@ -3,7 +3,8 @@ bits of S = 2 runs, against the code of an earlier commit (run from a ``git work
 
     python benchmarks/compiled_s1.py [--before d8ca75c] [--repeats 2] [--write]
 
-Speed: gymnax:Pendulum-v1 with each preset's networks and update (policy delay 2), 6000 env steps, 1000 uniform
+Speed: gymnax:Pendulum-v1 with each preset's networks and update (policy delay 2 and 3; crossq with 256-256 critics, as
+the MuJoCo studies run it), 6000 env steps, 1000 uniform
 warm-up steps, the median of train.csv's rate after step 2000; before and now alternate, each in a fresh process.
 Before, one seed was still vmapped, so policy delay's ``lax.cond`` became a ``select`` and the actor and target
 updates ran on every critic step. Identity: `pendulum`, `td3` and `crossq` with --num-seeds 2 (still vmapped): final
@@ -31,11 +32,13 @@ SPEED = ["--total-steps", "6000", "--learning-starts", "1000", "--log-every", "5
 BITS = ["--total-steps", "3000", "--learning-starts", "500", "--eval-every", "1000", "--num-seeds", "2",
         "--no-progress", "--no-tensorboard", "--no-plot"]  # fmt: skip
 HEADER = "## One seed, unbatched"
+# crossq as the MuJoCo studies run it (256-256 critics; the preset's 2048-wide ones take minutes per 1000 steps here)
+EXTRA = {"pendulum": [], "td3": [], "crossq": ["--critic-hidden", "256", "256"]}
 
 
 def train(src: Path, preset: str, run: Path, flags: list[str]) -> None:
     cmd = [sys.executable, "-c", "import sys; from ddpgx.cli import main; sys.exit(main(sys.argv[1:]))", "train",
-           "--env", ENV, "--preset", preset, *flags, "--run-dir", str(run)]  # fmt: skip
+           "--env", ENV, "--preset", preset, *EXTRA[preset], *flags, "--run-dir", str(run)]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)})
     if r.returncode != 0:
         raise SystemExit(f"{src}: {preset} failed:\n{r.stderr[-2000:]}")
