@@ -9,7 +9,7 @@ DEMO_DIR := runs/demo
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,cluster,robotics,export,tune,jaxenvs,playground]'
+	$(BIN)/pip install -q -e '.[dev,cluster,robotics,export,tune,jaxenvs,playground,mlflow,wandb,thirdparty]'
 	touch $@
 
 install: $(BIN)/.installed

@@ -210,6 +210,15 @@ class Config:
     train.csv's update_frac column; for benchmarks, it costs almost nothing since acting waits anyway."""
     tensorboard: bool = True
     """Also write TensorBoard event files to <run_dir>/tb."""
+    tracker: str = "none"
+    """Experiment tracker that mirrors the run directory: none, mlflow, wandb, or mlflow,wandb (both). It gets the
+    config as parameters, every train/eval/episode scalar at its env step, and the plot, policy files and
+    config.json as artifacts; a resumed run continues its tracker run (id in <run_dir>/tracker.json). Extras:
+    pip install 'ddpgx[mlflow]' / 'ddpgx[wandb]'. W&B runs offline (files under <run_dir>/wandb) unless WANDB_MODE
+    says otherwise."""
+    tracking_uri: str = ""
+    """MLflow's tracking URI: a server (http://host:5000) or a database (sqlite:///path/mlflow.db). Empty:
+    $MLFLOW_TRACKING_URI if set, else the SQLite file mlflow.db beside the run directory (no server needed)."""
     progress: bool = True
     """Show a progress bar (steps, steps/s, ETA, last returns)."""
     plot: bool = True

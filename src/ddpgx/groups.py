@@ -45,6 +45,8 @@ NOT_THE_EXPERIMENT = frozenset(
         "tensorboard",
         "plot",
         "compile_cache",
+        "tracker",
+        "tracking_uri",
         "profile",
         "log_every",
         "checkpoint_every",

@@ -43,6 +43,41 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     }
 
 
+# the scalar a RunLogger mirrors to its tracker for each CSV column (train.csv's clip_<g>: obs_norm/clip_share_<g>)
+TRACKER_KEYS = {
+    "episodes.csv": {"return": "episode/return", "length": "episode/length", "success": "episode/success"},
+    "train.csv": {c: f"train/{c}" for c in ("critic_loss", "actor_loss", "mean_q", "sps")},
+    "eval.csv": {
+        "mean_return": "eval/mean_return",
+        "std_return": "eval/std_return",
+        "success": "eval/success_rate",
+    },
+}
+
+
+def tracker_scalars(run_dir: Path) -> list[tuple[int, dict[str, float]]]:
+    """What a RunLogger sent its tracker, read back from the run's CSV logs (their 6 significant digits): one
+    ``(step, {key: value})`` per row, in the order sent (by step; at one step, episodes, losses, evaluation).
+    A resumed tracker sends what its store lost (a run killed before the tracker flushed) from these."""
+    out: list[tuple[int, dict[str, float]]] = []
+    for name, keys in TRACKER_KEYS.items():
+        for row in read_rows(Path(run_dir) / name):
+            values = {}
+            for col, text in row.items():
+                key = keys.get(col) or (f"obs_norm/clip_share_{col[5:]}" if col.startswith("clip_") else None)
+                try:
+                    v = float(text)
+                except (TypeError, ValueError):  # an empty cell (no value at this step)
+                    continue
+                if key is not None and math.isfinite(v):
+                    values[key] = v
+            try:
+                out.append((int(float(row["step"])), values))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return sorted(out, key=lambda sv: sv[0])  # stable: episodes, then losses, then the evaluation at one step
+
+
 class CsvLog:
     def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
         self.path = path

@@ -43,6 +43,8 @@ RESUMABLE_CHANGES = {
     "keep_checkpoints",
     "run_dir",
     "compile_cache",
+    "tracker",
+    "tracking_uri",
 }
 
 

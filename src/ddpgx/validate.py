@@ -9,6 +9,7 @@ from ddpgx.errors import UserError
 from ddpgx.fieldtypes import check_types
 from ddpgx.jaxenvs import suite_of  # a suite that cannot run here says why, in one line
 from ddpgx.presets import PRESETS
+from ddpgx.trackers import check_tracker
 
 
 def validate(cfg: Config) -> Config:
@@ -118,6 +119,10 @@ def validate(cfg: Config) -> Config:
         "--goal-stats relabelled fits the normalizer to HER's relabelled goals; it needs --her and --obs-norm",
     )
     need(
+        cfg.target_return is None or math.isfinite(cfg.target_return),
+        f"--target-return must be a finite number, got {cfg.target_return}",
+    )
+    need(
         cfg.target_success is None or 0 < cfg.target_success <= 1,
         f"--target-success must be in (0, 1], got {cfg.target_success}",
     )
@@ -128,6 +133,7 @@ def validate(cfg: Config) -> Config:
         not (cfg.noise == "param" and (cfg.batch_norm or cfg.batch_renorm)),
         "--noise param puts LayerNorm in the actor; it cannot be combined with --batch-norm or --batch-renorm",
     )
+    check_tracker(cfg)  # a known --tracker whose package is installed
     return cfg
 
 
