@@ -162,6 +162,16 @@ def make_env(
         raise EnvArgumentError(
             f"{env_id} refused the keyword arguments {given} ({str(e).splitlines()[0]}); check --env-kwargs"
         ) from None
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - an unknown namespace, an env's own constructor failing: one line
+        text = (str(e).strip().splitlines() or [""])[0][:200]
+        hint = (
+            " (an id with a namespace may need its package imported: --env-module PACKAGE)"
+            if "/" in env_id
+            else ""
+        )
+        raise UserError(f"{env_id} could not be made: {type(e).__name__}: {text}{hint}") from None
     if isinstance(
         env.observation_space, gym.spaces.Dict
     ):  # a goal env (Fetch and the like): flattened for HER

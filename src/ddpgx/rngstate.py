@@ -7,11 +7,18 @@ from typing import Any
 import numpy as np
 
 
-def rng_state(gen: np.random.Generator) -> dict[str, Any]:
+def rng_state(gen: np.random.Generator | np.random.RandomState) -> dict[str, Any]:
+    """A Generator's state, or a legacy RandomState's (dm_control's envs through Shimmy keep one)."""
+    if isinstance(gen, np.random.RandomState):
+        return _jsonable(gen.get_state(legacy=False))
     return _jsonable(gen.bit_generator.state)
 
 
-def set_rng_state(gen: np.random.Generator, state: dict[str, Any]) -> None:
+def set_rng_state(gen: np.random.Generator | np.random.RandomState, state: dict[str, Any]) -> None:
+    if isinstance(gen, np.random.RandomState):
+        inner = state["state"]
+        gen.set_state({**state, "state": {**inner, "key": np.asarray(inner["key"], np.uint32)}})
+        return
     gen.bit_generator.state = state
 
 
