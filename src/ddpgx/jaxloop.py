@@ -290,29 +290,26 @@ class Program:
 
     def _chunk(self, carry: Carry, start: jax.Array, n_iter: jax.Array) -> tuple[Carry, Any]:
         """``n_iter`` (at most ``chunk_iters``) iterations of every seed from env step ``start``; returns the carry
-        and, per iteration, seed and env: (episode ended, its return, its length, a non-finite row)."""
-        seeds = carry.ep_return.shape[0]
-        if seeds == 1:  # one seed runs unbatched, so per-seed branches (policy delay's) stay branches
+        and, per iteration, seed and env: (episode ended, its return, its length, a non-finite row).
 
-            def step_all(c: Carry, before: jax.Array) -> tuple[Carry, Any]:
-                one, out = self._iteration(unstack(c, 0), before)
-                return jax.tree_util.tree_map(lambda x: x[None], (one, out))
-
-        else:
-            step_all = jax.vmap(self._iteration, in_axes=(0, None))
-        empty = (
-            jnp.zeros((seeds, self.n), bool),
-            jnp.zeros((seeds, self.n), jnp.float32),
-            jnp.zeros((seeds, self.n), jnp.int32),
-            jnp.zeros((seeds, self.n), bool),
-        )
+        Several seeds are vmapped. One seed runs unbatched, so its own branches (policy delay's) stay branches; its
+        seed axis is dropped once before the scan and added back once after it (per iteration, slicing and
+        re-stacking the carry would copy the whole replay ring every step)."""
+        batched = carry.ep_return.shape[0] > 1
+        step = jax.vmap(self._iteration, in_axes=(0, None)) if batched else self._iteration
+        lead = carry.ep_return.shape[:1] if batched else ()
+        empty = tuple(jnp.zeros((*lead, self.n), t) for t in (bool, jnp.float32, jnp.int32, bool))
 
         def body(c: Carry, i: jax.Array) -> tuple[Carry, Any]:
-            return jax.lax.cond(
-                i < n_iter, lambda c: step_all(c, start + i * self.n), lambda c: (c, empty), c
-            )
+            return jax.lax.cond(i < n_iter, lambda c: step(c, start + i * self.n), lambda c: (c, empty), c)
 
-        return jax.lax.scan(body, carry, jnp.arange(self.chunk_iters, dtype=jnp.int32))
+        iters = jnp.arange(self.chunk_iters, dtype=jnp.int32)
+        if batched:
+            return jax.lax.scan(body, carry, iters)
+        one, outs = jax.lax.scan(body, unstack(carry, 0), iters)
+        return jax.tree_util.tree_map(lambda x: x[None], one), jax.tree_util.tree_map(
+            lambda y: y[:, None], outs
+        )
 
     def _evaluate(self, actor_vars: Any, key: jax.Array) -> jax.Array:
         """Returns of ``eval_episodes`` noise-free episodes of one seed's actor, on env instances of their own."""
