@@ -18,6 +18,7 @@ import numpy as np
 from ddpgx.envs import EnvArgumentError, make_run_env
 from ddpgx.errors import UserError
 from ddpgx.policy import load_policy
+from ddpgx.trackers import attach_artifacts
 
 RENDER_PACKAGES = "libegl1 libegl-mesa0 libgl1 libosmesa6"
 
@@ -224,6 +225,8 @@ def record(
     finally:
         env.close()
     write_video(out, frames, fps)
+    if Path(run_dir).is_dir() and policy.config.tracker != "none":  # the GIF joins the run's tracker runs
+        attach_artifacts(policy.config, Path(run_dir), [out])
     return Recording(out, len(frames), returns, lengths)
 
 
