@@ -33,3 +33,27 @@ def test_wrong_types_in_the_python_api_are_one_line():
         preset_config("", 5)
     with pytest.raises(UserError, match="load_policy takes a run directory or a policy file"):
         load_policy(123)
+
+
+@pytest.mark.slow
+def test_without_a_terminal_progress_is_plain_lines_at_the_set_interval_and_nothing_shows_nan(
+    tmp_path, capsys, monkeypatch
+):
+    from ddpgx import logs
+    from ddpgx.logs import RunLogger
+    from ddpgx.train import train
+
+    (tmp_path / "l").mkdir()
+    lg = RunLogger(tmp_path / "l", 100, 0, False, False)
+    assert lg.shown() == ("", "", "")  # before the first episode: nothing, not "return nan"
+    lg.close()
+    monkeypatch.setattr(logs, "PLAIN_EVERY_S", 0.0)
+    cfg = preset_config("pendulum", "Pendulum-v1", total_steps=1500, eval_every=1000, eval_episodes=1,
+                        run_dir=str(tmp_path / "run"), progress=True, tensorboard=False, plot=False)  # fmt: skip
+    train(cfg)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ddpgx: step")]
+    assert [line.split()[2] for line in lines] == [f"{s}/1500" for s in range(250, 1501, 250)]
+    assert (
+        "return" in lines[0] and "eval" not in lines[0] and "eval" in lines[3]
+    )  # 1000: the first evaluation
+    assert not any("nan" in line for line in lines)

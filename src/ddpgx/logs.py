@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,9 @@ class CsvLog:
         self.file.close()
 
 
+PLAIN_EVERY_S = 30.0  # seconds between plain progress lines when stderr is not a terminal
+
+
 class RunLogger:
     """episodes.csv, eval.csv, train.csv, TensorBoard scalars and the progress bar of one run."""
 
@@ -141,21 +145,25 @@ class RunLogger:
         self.last_eval = float("nan")
         self.last_success = float("nan")
         self.progress: Progress | None = None
-        if progress:
+        self.total_steps, self.start_step = total_steps, start_step
+        # no terminal (nohup, SLURM, CI, a sweep's log): a plain line every PLAIN_EVERY_S instead of a bar that would
+        # print once, at the end
+        self.plain = progress and not sys.stderr.isatty()
+        self.last_plain = -math.inf
+        if progress and not self.plain:
             self.progress = Progress(
                 TextColumn("[bold]ddpgx"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[sps]:>6.0f} steps/s"),
                 TimeRemainingColumn(),
-                TextColumn("return {task.fields[ret]:>8.1f}  eval {task.fields[ev]:>8.1f}"),
-                *([TextColumn("success {task.fields[succ]:>4.2f}")] if success else []),
+                TextColumn("{task.fields[ret]}  {task.fields[ev]}"),
+                *([TextColumn("{task.fields[succ]}")] if success else []),
                 console=Console(stderr=True),
                 refresh_per_second=4,
             )
             self.task = self.progress.add_task(
-                "train", total=total_steps, completed=start_step, sps=0.0, ret=float("nan"), ev=float("nan"),
-                succ=float("nan"),
+                "train", total=total_steps, completed=start_step, sps=0.0, ret="", ev="", succ="",
             )  # fmt: skip
             self.progress.start()
 
@@ -240,16 +248,34 @@ class RunLogger:
         """Bytes written to each CSV so far (call after flush), for checkpoints."""
         return {log.path.name: log.file.tell() for log in (self.episodes, self.evals, self.train)}
 
+    def shown(self) -> tuple[str, str, str]:
+        """The last return, eval and success as the progress shows them: nothing before there is one."""
+
+        def field(name: str, v: float, fmt: str) -> str:
+            return f"{name} {v:{fmt}}" if math.isfinite(v) else ""
+
+        return (field("return", self.last_return, ">8.1f"), field("eval", self.last_eval, ">8.1f"),
+                field("success", self.last_success, ">4.2f") if self.success else "")  # fmt: skip
+
     def tick(self, step: int, sps: float) -> None:
+        ret, ev, succ = self.shown()
         if self.progress is not None:
-            self.progress.update(
-                self.task,
-                completed=step,
-                sps=sps,
-                ret=self.last_return,
-                ev=self.last_eval,
-                succ=self.last_success,
-            )
+            self.progress.update(self.task, completed=step, sps=sps, ret=ret, ev=ev, succ=succ)
+        elif self.plain and (
+            time.perf_counter() - self.last_plain >= PLAIN_EVERY_S or step >= self.total_steps
+        ):
+            self.last_plain = time.perf_counter()
+            done = step - self.start_step
+            eta = (self.total_steps - step) / sps if sps > 0 and done > 0 else math.nan
+            parts = [
+                f"step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%)",
+                f"{sps:.0f} steps/s",
+                f"ETA {eta / 60:.1f} min" if math.isfinite(eta) else "",
+                ret.strip(),
+                ev.strip(),
+                succ.strip(),
+            ]
+            print("ddpgx: " + ", ".join(p for p in parts if p), file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.progress is not None:
