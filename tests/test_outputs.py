@@ -140,7 +140,7 @@ def test_corrupt_or_empty_csv_gives_a_clear_error(tmp_path, capsys):
     with pytest.raises(UserError, match="has no rows yet"):
         plot_runs([empty], tmp_path / "x.png")
     assert main(["plot", str(tmp_path / "nothing-here")]) == 2
-    assert "ddpgx run directory" in capsys.readouterr().err
+    assert "nothing-here does not exist" in capsys.readouterr().err
 
 
 def tiny_run(tmp_path, env):

@@ -283,7 +283,7 @@ BAD = [
     (["--env", "Pendulum-v1", "--set", "tau=0.1,abc"], "tau=abc is not valid: tau must be a number"),
     (["--env", "Pendulum-v1", "--set", "tau=2"], "--tau must be in (0, 1], got 2.0"),
     (["--env", "Pendulum-v1", "--set", "tau="], "--set tau=: an empty value"),
-    (["--env", "Pendulum-v1", "--seeds", ""], "a sweep needs at least one seed"),
+    (["--env", "Pendulum-v1", "--seeds", ""], "--seeds '' names no seed"),
     (["--preset", "modern"], "a sweep needs at least one --env"),
     (
         ["--env", "Pendulum-v1", "--address", "127.0.0.1:1"],

@@ -246,7 +246,7 @@ def test_obs_norm_statistics_are_those_of_every_observation_and_serve_acting_lea
     # the run below): at the checkpoint at step 1800, those of step 1750, i.e. 9 resets + 1750 steps' observations
     run70 = tmp_path / "every70"
     monkeypatch.setattr(
-        importlib.import_module("ddpgx.train"), "OBS_STATS_EVERY", 70
+        importlib.import_module("ddpgx.pyengine"), "OBS_STATS_EVERY", 70
     )  # the module, not train()
     train(preset_config("pendulum", "Pendulum-v1", seed=1, run_dir=str(run70), obs_norm=True, **SMALL))
     mid = run70 / "checkpoints" / "step_000000001800"

@@ -85,7 +85,7 @@ def test_terminations_and_truncations_stored_apart(tmp_path, monkeypatch):
     """In the loop: an env that terminates on positive actions and otherwise truncates after 4 steps."""
     import importlib
 
-    train_mod = importlib.import_module("ddpgx.train")  # the module; `ddpgx.train` is also the function
+    train_mod = importlib.import_module("ddpgx.pyengine")  # the Python engine makes the replay
 
     buffers = []
     real = train_mod.ReplayBuffer
@@ -94,6 +94,7 @@ def test_terminations_and_truncations_stored_apart(tmp_path, monkeypatch):
         buffers.append(real(*a, **k))
         return buffers[-1]
 
+    spy.need = real.need  # the engine asks the class for its memory before making any
     monkeypatch.setattr(train_mod, "ReplayBuffer", spy)
     cfg = Config(
         env="TestTerminating-v0",

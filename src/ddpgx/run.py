@@ -48,6 +48,15 @@ RESUMABLE_CHANGES = {
 }
 
 
+class FinalRecovered(Exception):  # noqa: N818 - not an error: the run is complete and its final file written
+    """Resuming a run that finished but was stopped before final.msgpack: the file was written from the final
+    checkpoint (``loaded``, checked against the config); there is nothing to train."""
+
+    def __init__(self, loaded: ckpt.Loaded, path: Path) -> None:
+        super().__init__(f"wrote {path} from the final checkpoint")
+        self.loaded, self.path = loaded, path
+
+
 class RunLocked(UserError):
     """Another process is training in this run directory."""
 
@@ -225,6 +234,13 @@ class RunDir:
         for reason in loaded.skipped:
             warn(f"skipped invalid checkpoint {reason}; using {loaded.path.name}")
         step = m["counters"]["step"]
+        final = self.path / FINAL_PARAMS
+        done = m.get("finished") in ("target_return", "target_success") or step >= cfg.total_steps
+        if m.get("finished") and done and not final.exists() and not loaded.skipped:
+            runfiles.save_params(final, ckpt.policy_actor(loaded.state), loaded.state["critic"], step)
+            warn(f"{self.path} had finished at step {step} but was stopped before writing {FINAL_PARAMS}; wrote it "
+                 "from the run's final checkpoint")  # fmt: skip
+            raise FinalRecovered(loaded, final)
         if m.get("finished") in ("target_return", "target_success"):
             flag = m["finished"].replace("_", "-")
             raise UserError(

@@ -9,17 +9,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ddpgx import checkpoint as ckpt
-from ddpgx import jaxloop, pyengine, runfiles
+from ddpgx import jaxloop, pyengine
 from ddpgx.config import Config
 from ddpgx.errors import UserError, warn
 from ddpgx.host import Host, Interrupted, TrainResult
 from ddpgx.jaxenvs import suite_of
 from ddpgx.presets import resolve
-from ddpgx.run import FINAL_PARAMS, run_status
+from ddpgx.run import FinalRecovered
 from ddpgx.schedule import UpdateSchedule
 from ddpgx.validate import validate
 
@@ -47,37 +45,25 @@ def train(
             f"--total-steps {cfg.total_steps} is below the {first_update} steps before the first update "
             "(--learning-starts, a first --batch-size of data, --update-every): no gradient update will run"
         )
-    if resume and (done := final_files_of_a_finished_run(cfg, t_start)) is not None:
-        return done
     with contextlib.ExitStack() as closing:
-        if suite_of(cfg.env) is not None:  # a JAX-native env: the whole loop is one compiled program
-            cfg, engine, runs, loaded, result_dir = jaxloop.build(cfg, resume, closing)
-        else:
-            engine, run, ld = pyengine.build(cfg, resume, closing)
-            runs, loaded, result_dir = [run], [ld], run.path
+        try:
+            if suite_of(cfg.env) is not None:  # a JAX-native env: the whole loop is one compiled program
+                cfg, engine, runs, loaded, result_dir = jaxloop.build(cfg, resume, closing)
+            else:
+                engine, run, ld = pyengine.build(cfg, resume, closing)
+                runs, loaded, result_dir = [run], [ld], run.path
+        except FinalRecovered as e:
+            return recovered_result(e, t_start)
         return Host(cfg, engine, runs, loaded, result_dir, stop, t_start, callback).run()
 
 
-def final_files_of_a_finished_run(cfg: Config, t_start: float) -> TrainResult | None:
-    """A run killed after its final checkpoint but before final.msgpack was written: write final.msgpack from that
-    checkpoint (it holds the same parameters) and report the run as finished. None for any other run."""
-    path = Path(cfg.run_dir)
-    if run_status(path) != "finished" or (path / FINAL_PARAMS).exists() or cfg.num_seeds > 1:
-        return None
-    loaded = ckpt.load(path, replay=False)
-    m = loaded.manifest
-    step, c = int(m["counters"]["step"]), m["counters"]
-    if step < cfg.total_steps and m.get("finished") == "total_steps":  # an extension: trained as usual
-        return None
-    actor = ckpt.policy_actor(loaded.state)
-    params = path / FINAL_PARAMS
-    runfiles.save_params(params, actor, loaded.state["critic"], step)
-    warn(f"{path} had finished at step {step} but was stopped before writing {FINAL_PARAMS}; wrote it from the "
-         "run's final checkpoint")  # fmt: skip
-    last = c["last_eval"]
-    return TrainResult(run_dir=path, final_eval_mean=last[0], final_eval_std=last[1], steps=step,
-                       wall_s=time.perf_counter() - t_start, params_path=params, finished=m["finished"],
-                       final_eval_success=last[2] if len(last) > 2 else None)  # fmt: skip
+def recovered_result(e: FinalRecovered, t_start: float) -> TrainResult:
+    """The result of a finished run whose final.msgpack a resume wrote from its final checkpoint."""
+    m = e.loaded.manifest
+    last = m["counters"]["last_eval"]
+    return TrainResult(run_dir=e.path.parent, final_eval_mean=last[0], final_eval_std=last[1],
+                       steps=int(m["counters"]["step"]), wall_s=time.perf_counter() - t_start, params_path=e.path,
+                       finished=m["finished"], final_eval_success=last[2] if len(last) > 2 else None)  # fmt: skip
 
 
 __all__ = ["train", "TrainResult", "Interrupted"]
