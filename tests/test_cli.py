@@ -55,7 +55,7 @@ CASES = [
     (["--env", "TestNanReset-v0"], "TestNanReset-v0's reset() returned a NaN or inf observation"),
     (
         ["--env", "no_such_module_xyz:Thing-v0"],
-        "cannot import env module 'no_such_module_xyz' (ModuleNotFoundError",
+        "cannot import env module 'no_such_module_xyz' (No module named 'no_such_module_xyz')",
     ),
     (["--env-module", "no_such_module_xyz"], "cannot import env module 'no_such_module_xyz'"),
     (
@@ -63,7 +63,10 @@ CASES = [
         "module 'examples.point_goal' has no env class named NoSuchEnv",
     ),
     (["--env-kwargs", "g"], "--env-kwargs takes key=value pairs, got 'g'"),
-    (["--env-kwargs", "no_such_arg=1"], "Pendulum-v1 refused the keyword arguments no_such_arg"),
+    (
+        ["--env-kwargs", "no_such_arg=1"],
+        "PendulumEnv (Pendulum-v1) takes no keyword 'no_such_arg' (it takes: render_mode, g)",
+    ),
 ]
 
 

@@ -271,3 +271,39 @@ def test_crossq_preset_and_its_bad_combinations():
     ):
         with pytest.raises(UserError, match=words):
             validate(c.replace(**bad))
+
+
+def test_crossq256_is_crossq_with_256_critics_and_the_mujoco_default(capsys):
+    from ddpgx.cli import parse_train_args
+    from ddpgx.presets import default_preset
+
+    c, c256 = preset_config("crossq", "Hopper-v5"), preset_config("crossq256", "Hopper-v5")
+    assert c256.critic_hidden == (256, 256) and c256.preset == "crossq256"
+    assert c256.replace(critic_hidden=c.critic_hidden, preset="crossq") == c  # nothing else differs
+    # Gymnasium's MuJoCo envs (judged from the registered entry point) default to it; nothing else does
+    for env, want in (
+        ("Hopper-v5", "crossq256"),
+        ("Walker2d-v4", "crossq256"),
+        ("InvertedDoublePendulum-v5", "crossq256"),
+        ("Pendulum-v1", "pendulum"),
+        ("MountainCarContinuous-v0", "modern"),
+        ("FetchReach-v4", "modern"),
+        ("tests.envs_for_tests:Hopper-v5", "modern"),
+        ("gymnax:Pendulum-v1", "pendulum"),
+    ):
+        assert default_preset(env) == want, env
+    assert preset_config("", "Ant-v5").critic_hidden == (256, 256)
+    # the CLI says which preset it chose, once, and only when it chose one the user may not expect
+    cfg = parse_train_args(["--env", "Walker2d-v5", "--total-steps", "1000"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert cfg.preset == "crossq256" and cfg.critic_hidden == (256, 256)
+    assert (
+        len(err) == 1 and "crossq256" in err[0] and "--preset modern" in err[0] and "--preset paper" in err[0]
+    )
+    for args in (
+        ["--env", "Walker2d-v5", "--preset", "modern"],
+        ["--env", "Pendulum-v1"],
+        ["--env", "MountainCarContinuous-v0"],
+    ):
+        parse_train_args(args)
+        assert capsys.readouterr().err == "", args

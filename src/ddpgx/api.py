@@ -26,7 +26,7 @@ from flax import serialization
 
 from ddpgx import runfiles
 from ddpgx.envcheck import OBJECT_NAMESPACE
-from ddpgx.errors import UserError
+from ddpgx.errors import UserError, describe
 from ddpgx.host import Interrupted
 from ddpgx.policy import Policy, load_policy
 from ddpgx.presets import preset_config, resolve
@@ -68,7 +68,7 @@ def _copies_of(instance: gym.Env) -> Callable[[], gym.Env]:
         except Exception as e:  # noqa: BLE001 - whatever the env holds that cannot be copied
             raise UserError(
                 f"the env instance {type(instance.unwrapped).__name__} cannot be copied for evaluation "
-                f"({type(e).__name__}: {e}); pass a factory instead: DDPG(lambda: make_my_env(), ...)"
+                f"({describe(e)}); pass a factory instead: DDPG(lambda: make_my_env(), ...)"
             ) from None
 
     return make

@@ -7,10 +7,15 @@ commands, so the other commands start without them; nothing else in the package 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import difflib
+import io
+import platform
 import sys
+import typing
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import tyro
 from rich.console import Console
@@ -20,12 +25,20 @@ from ddpgx.config import Config, field_docs
 from ddpgx.envs import make_run_env
 from ddpgx.errors import UserError
 from ddpgx.evaluate import Evaluator
-from ddpgx.fieldtypes import parse_field
+from ddpgx.fieldtypes import flag_value, parse_field
 from ddpgx.jaxloop import group_config
 from ddpgx.plots import plot_runs
 from ddpgx.policy import load_policy, params_for
-from ddpgx.presets import PRESET_HELP, PRESET_SOURCES, PRESETS, default_preset, preset_config
+from ddpgx.presets import (
+    PRESET_HELP,
+    PRESET_SOURCES,
+    PRESETS,
+    default_preset,
+    default_preset_line,
+    preset_config,
+)
 from ddpgx.run import STOP_FILE, load_run_config
+from ddpgx.runfiles import versions
 from ddpgx.train import Interrupted, train
 
 USAGE = """usage: ddpgx COMMAND [ARGS]
@@ -45,7 +58,7 @@ commands:
             --total-steps 100000 --out tunes/hopper [--space space.toml] [--seeds 0-1] [--storage URL]
   export    the policy as ONNX, checked against JAX:  ddpgx export RUN_DIR [--out policy.onnx]  (then: ddpgx eval RUN_DIR --onnx policy.onnx)
 
-`ddpgx COMMAND --help` lists a command's flags."""
+`ddpgx COMMAND --help` lists a command's flags.  `ddpgx --version` prints the versions a run records."""
 
 
 def _flag_value(args: list[str], flag: str) -> str | None:
@@ -61,8 +74,6 @@ def _flag_value(args: list[str], flag: str) -> str | None:
 
 def check_flags(args: list[str], cls: type, extra: tuple[str, ...] = ()) -> None:
     """Refuse an unknown ``--flag`` of dataclass ``cls`` in one line, suggesting the closest real one."""
-    import difflib
-
     valid = {"-h", "--help", *extra}
     for f in dataclasses.fields(cls):
         name = "--" + f.name.replace("_", "-")
@@ -78,18 +89,103 @@ def check_flags(args: list[str], cls: type, extra: tuple[str, ...] = ()) -> None
                 raise UserError(f"unknown flag {flag}; {hint}")
 
 
+def _fields_of(cls: type) -> dict[str, tuple[Any, bool]]:
+    """Each field's flag -> (its type without tyro's markers, whether it is a required positional argument) of
+    dataclass ``cls``."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for f in dataclasses.fields(cls):
+        hint, positional = hints[f.name], False
+        while typing.get_origin(hint) is Annotated:
+            positional |= any(m is tyro.conf.Positional or "Positional" in repr(m) for m in hint.__metadata__)
+            hint = typing.get_args(hint)[0]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        out["--" + f.name.replace("_", "-")] = (hint, positional and required)
+    return out
+
+
+def _is_multi(hint: Any) -> bool:
+    """Whether a field's flag takes several words (a list or tuple, or an optional one)."""
+    if typing.get_origin(hint) in (list, tuple):
+        return True
+    return any(typing.get_origin(h) in (list, tuple) for h in typing.get_args(hint))
+
+
+def check_values(args: list[str], cls: type, prog: str) -> list[str]:
+    """The typed half of every command's parsing, before tyro sees the words: each ``--flag VALUE`` read as its
+    field's type (one line naming the flag otherwise), integer-valued ``1e6`` and ``20_000`` rewritten as ints, and
+    a missing positional argument named. Returns the words to hand to tyro."""
+    fields = _fields_of(cls)
+    out, i, positionals = list(args), 0, 0
+    while i < len(out):
+        flag, eq, inline = out[i].partition("=")
+        if not out[i].startswith("--") or flag not in fields or fields[flag][0] is bool:
+            positionals += not out[i].startswith("-")
+            i += 1
+            continue
+        hint = fields[flag][0]
+        j = i + 1
+        while j < len(out) and not (out[j].startswith("--") or (out[j][:1] == "-" and out[j][1:].isalpha())):
+            j += 1
+        words = [inline] if eq else out[i + 1 : j] if _is_multi(hint) else out[i + 1 : i + 2][: j - i - 1]
+        if not words:
+            raise UserError(f"{flag} needs a value (see `{prog} --help`)")
+        if _is_multi(hint):
+            value = flag_value(flag, " ".join(words), hint)
+            fixed = ["None"] if value is None else [str(v) for v in value]
+        else:
+            value = flag_value(flag, words[0], hint)
+            fixed = [str(value) if isinstance(value, int) and not isinstance(value, bool) else words[0]]
+        new = [f"{flag}={' '.join(fixed)}"] if eq else [flag, *fixed]
+        out[i : i + (1 if eq else 1 + len(words))] = new
+        i += len(new)
+    if not positionals:
+        for flag, (hint, positional) in fields.items():
+            if positional:
+                name = flag[2:].upper().replace("-", "_")
+                if typing.get_origin(hint) is list:
+                    name = name.removesuffix("S") + "..."
+                raise UserError(f"{prog} needs {name}: {prog} {name} [FLAGS] (see `{prog} --help`)")
+    return out
+
+
+def parse(cls: type, args: list[str], prog: str, default: Any = None, extra: tuple[str, ...] = (), **kw: Any):
+    """Every command's parser: unknown flags and bad values refused in one line (``check_flags``, ``check_values``),
+    then tyro. What tyro would still refuse is turned into one line too: no box, no help dump, exit 2."""
+    check_flags(args, cls, extra)
+    if default is not None:
+        kw["default"] = default
+    if "-h" in args or "--help" in args:
+        return tyro.cli(cls, args=args, prog=prog, **kw)
+    args = check_values(args, cls, prog)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            return tyro.cli(cls, args=args, prog=prog, console_outputs=False, **kw)
+    except SystemExit:
+        pass
+    said = " ".join(captured.getvalue().split())[:200]
+    raise UserError(
+        f"{prog} could not read {' '.join(args)!r}{': ' + said if said else ''}; see `{prog} --help`"
+    )
+
+
 def parse_train_args(args: list[str]):  # -> Config
     """Start from the preset (``--preset``, else the env's default) and let each flag override one field."""
     check_flags(args, Config, extra=("--resume",))
     env_id = _flag_value(args, "--env") or Config.env
-    base = preset_config(_flag_value(args, "--preset") or "", env_id)
-    return tyro.cli(
+    preset = _flag_value(args, "--preset") or ""
+    base = preset_config(preset, env_id)
+    cfg = parse(
         Config,
+        args,
+        "ddpgx train",
         default=base,
-        args=args,
-        prog="ddpgx train",
         description="Train DDPG. Flags override the preset's values; `ddpgx presets` shows them.",
     )
+    if not preset and (line := default_preset_line(env_id)):
+        print(line, file=sys.stderr)
+    return cfg
 
 
 def cmd_train(args: list[str]) -> int:
@@ -97,12 +193,13 @@ def cmd_train(args: list[str]) -> int:
 
     args = seeds_flag(args)
     resume = _flag_value(args, "--resume")
+    if "--resume" in args and (resume is None or resume.startswith("--")):
+        raise UserError("--resume needs the run directory: ddpgx train --resume RUN_DIR [--total-steps N]")
     if resume is not None:
         rest = [a for i, a in enumerate(args) if a != "--resume" and (i == 0 or args[i - 1] != "--resume")]
         rest = [a for a in rest if not a.startswith("--resume=")]
-        check_flags(rest, Config)
         saved = group_config(resume) or load_run_config(resume)  # a group of vmapped seeds, or one run
-        cfg = tyro.cli(Config, default=saved, args=rest, prog="ddpgx train").replace(run_dir=resume)
+        cfg = parse(Config, rest, "ddpgx train", default=saved).replace(run_dir=resume)
     else:
         cfg = parse_train_args(args)
     try:  # train() validates the config and the env before it writes anything
@@ -167,7 +264,7 @@ def cmd_eval(args: list[str]) -> int:
 
     import numpy as np
 
-    a = tyro.cli(EvalArgs, args=args, prog="ddpgx eval")
+    a = parse(EvalArgs, args, "ddpgx eval")
     if a.episodes <= 0:
         raise UserError(f"--episodes must be a positive integer, got {a.episodes}")
     policy = load_policy(a.run_dir, a.params or None, a.which)
@@ -214,7 +311,7 @@ def cmd_export(args: list[str]) -> int:
     # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.export import ExportMismatch, export_onnx
 
-    a = tyro.cli(ExportArgs, args=args, prog="ddpgx export")
+    a = parse(ExportArgs, args, "ddpgx export")
     load_run_config(a.run_dir)  # not a run directory: one line before the extra is even imported
     try:
         r = export_onnx(a.run_dir, a.out or None, params_for(a.run_dir, a.which, a.params or None))
@@ -335,9 +432,13 @@ def cmd_presets(args: list[str]) -> int:
     docs = field_docs()
     console = Console()
     if args:
+        if len(args) > 1:
+            raise UserError(f"ddpgx presets takes one preset name, got {len(args)}: ddpgx presets {args[0]}")
         name = args[0]
-        if name not in PRESETS or len(args) > 1:
-            raise UserError(f"unknown preset '{' '.join(args)}'; choose one of: {', '.join(PRESETS)}")
+        if name not in PRESETS:
+            close = difflib.get_close_matches(name, list(PRESETS), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise UserError(f"unknown preset '{name}'; {hint}choose one of: {', '.join(PRESETS)}")
         table = Table(title=f"preset {name}: {PRESET_HELP.get(name, '')}", title_justify="left")
         table.add_column("flag", style="bold", no_wrap=True)
         table.add_column("value", no_wrap=True)
@@ -366,8 +467,9 @@ def cmd_presets(args: list[str]) -> int:
     if not wide:
         console.print("Each field's meaning and each preset's sources: ddpgx presets NAME")
     console.print(
-        f"Default preset: {default_preset('Pendulum-v1')} for Pendulum-v1, {default_preset('Hopper-v5')} "
-        "for every other env."
+        f"Default preset: {default_preset('Pendulum-v1')} for Pendulum-v1, {default_preset('Hopper-v5')} for "
+        f"Gymnasium's MuJoCo envs (Hopper-v5, Walker2d-v5, ...), {default_preset('my_pkg:MyEnv-v0')} for every "
+        "other env."
     )
     return 0
 
@@ -391,7 +493,7 @@ class PlotArgs:
 def cmd_plot(args: list[str]) -> int:
     from pathlib import Path
 
-    a = tyro.cli(PlotArgs, args=args, prog="ddpgx plot")
+    a = parse(PlotArgs, args, "ddpgx plot")
     out = plot_runs([Path(d) for d in a.run_dirs], Path(a.out), a.metric, a.smooth, (a.width, a.height))
     print(f"wrote {out}")
     return 0
@@ -431,7 +533,7 @@ def cmd_record(args: list[str]) -> int:
     # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.record import record
 
-    a = tyro.cli(RecordArgs, args=args, prog="ddpgx record")
+    a = parse(RecordArgs, args, "ddpgx record")
     res = record(
         a.run_dir,
         out=a.out or None,
@@ -505,8 +607,7 @@ def cmd_sweep(args: list[str]) -> int:
     # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.sweep import run_sweep
 
-    check_flags(args, SweepArgs)
-    a = tyro.cli(SweepArgs, args=args, prog="ddpgx sweep")
+    a = parse(SweepArgs, args, "ddpgx sweep")
     spec = sweep_spec(a)
     try:
         res = run_sweep(spec, live=a.live)
@@ -643,8 +744,7 @@ def cmd_tune(args: list[str]) -> int:
     # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.tune import run_tune
 
-    check_flags(args, TuneArgs)
-    a = tyro.cli(TuneArgs, args=args, prog="ddpgx tune")
+    a = parse(TuneArgs, args, "ddpgx tune")
     if a.best:
         return tune_best(a)
     spec = tune_spec(a)
@@ -690,8 +790,7 @@ def cmd_report(args: list[str]) -> int:
     # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.report import write_report
 
-    check_flags(args, ReportArgs)
-    a = tyro.cli(ReportArgs, args=args, prog="ddpgx report")
+    a = parse(ReportArgs, args, "ddpgx report")
     out = write_report(a.dirs, a.out, a.metric)
     print(f"wrote {out} (and {out.with_suffix('.csv').name}, {out.with_suffix('.png').name})")
     return 0
@@ -710,15 +809,23 @@ COMMANDS = {
 }
 
 
+def version_text() -> str:
+    """`ddpgx --version`: ddpgx's version, then the versions every run's config.json records, and Python's."""
+    v = versions()
+    others = ", ".join(f"{k} {x}" for k, x in v.items() if k != "ddpgx")
+    return f"ddpgx {v['ddpgx']}\n{others}, python {platform.python_version()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
+    if cmd in ("-V", "--version"):
+        print(version_text())
+        return 0
     if cmd not in COMMANDS:
-        import difflib
-
         close = difflib.get_close_matches(cmd, list(COMMANDS), n=1)
         hint = f"; did you mean `ddpgx {close[0]}`?" if close else f"; choose one of {', '.join(COMMANDS)}"
         print(f"ddpgx: error: unknown command '{cmd}'{hint}", file=sys.stderr)

@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from ddpgx.envcheck import check_object_env, check_spaces, parse_env_kwargs
-from ddpgx.errors import UserError
+from ddpgx.errors import UserError, describe
 from ddpgx.goals import FlattenGoal, check_goal_env
 from ddpgx.jaxenvs import JaxGymEnv, suite_of
 
@@ -65,10 +65,9 @@ def import_module(name: str) -> ModuleType:
             sys.path.append(cwd)
             return importlib.import_module(name)
     except Exception as e:  # the user's own code may raise anything on import
-        msg = str(e).splitlines()[0] if str(e) else ""
+        why = describe(e) if isinstance(e, (ImportError, OSError)) else f"{type(e).__name__}: {describe(e)}"
         raise UserError(
-            f"cannot import env module '{name}' ({type(e).__name__}: {msg}); "
-            "install it or add its directory to PYTHONPATH"
+            f"cannot import env module '{name}' ({why}); install it or add its directory to PYTHONPATH"
         ) from None
 
 
@@ -134,6 +133,30 @@ def resolve_env(env: str, module: str = "") -> str | EnvSpec:
     return EnvSpec(id=name.replace(".", "_"), entry_point=obj)
 
 
+def refused_kwargs(env_id: str, target: str, args: dict, e: Exception) -> str:
+    """The line for keyword arguments an env's constructor refused: the ones it does not take, and the ones it
+    does, read from its signature (``Target1D takes no keyword 'targt' (it takes: target, render_mode)``)."""
+    import inspect
+
+    try:
+        spec = gym.spec(target)
+        ctor = (
+            gym.envs.registration.load_env_creator(spec.entry_point)
+            if isinstance(spec.entry_point, str)
+            else spec.entry_point
+        )
+        params = inspect.signature(ctor).parameters
+    except Exception:  # noqa: BLE001 - no signature to read: say what the env said
+        return f"{env_id} refused the keyword arguments {', '.join(sorted(args))} ({describe(e)}); check --env-kwargs"
+    takes = [n for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    unknown = [k for k in args if k not in params]
+    name = getattr(ctor, "__name__", env_id)
+    if not unknown or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return f"{env_id} refused the keyword arguments {', '.join(sorted(args))} ({describe(e)}); check --env-kwargs"
+    words = ", ".join(repr(k) for k in unknown)
+    return f"{name} ({env_id}) takes no keyword {words} (it takes: {', '.join(takes) or 'none'}); check --env-kwargs"
+
+
 def make_env(
     env_id: str,
     render_mode: str | None = None,
@@ -158,20 +181,16 @@ def make_env(
     except TypeError as e:
         if not args and not mode:
             raise UserError(f"{env_id} could not be made ({str(e).splitlines()[0]})") from None
-        given = ", ".join(sorted(args))
-        raise EnvArgumentError(
-            f"{env_id} refused the keyword arguments {given} ({str(e).splitlines()[0]}); check --env-kwargs"
-        ) from None
+        raise EnvArgumentError(refused_kwargs(env_id, target, args, e)) from None
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - an unknown namespace, an env's own constructor failing: one line
-        text = (str(e).strip().splitlines() or [""])[0][:200]
         hint = (
             " (an id with a namespace may need its package imported: --env-module PACKAGE)"
             if "/" in env_id
             else ""
         )
-        raise UserError(f"{env_id} could not be made: {type(e).__name__}: {text}{hint}") from None
+        raise UserError(f"{env_id} could not be made: {describe(e)}{hint}") from None
     if isinstance(
         env.observation_space, gym.spaces.Dict
     ):  # a goal env (Fetch and the like): flattened for HER

@@ -12,3 +12,13 @@ class TrainingDiverged(UserError):
 def warn(message: str) -> None:
     """One line that does not stop anything: ``ddpgx: warning: ...`` on standard output."""
     print(f"ddpgx: warning: {message}", flush=True)
+
+
+def describe(e: BaseException) -> str:
+    """An exception in words for a one-line message, without Python's repr: ``no such file or directory: x.csv``
+    for an OS error, the first line of the message otherwise (the exception's type only when it says nothing)."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror[0].lower()}{e.strerror[1:]}{where}"
+    text = (str(e).strip().splitlines() or [""])[0][:200]
+    return text or type(e).__name__

@@ -103,3 +103,13 @@ def _from_text(raw: str, hint: Any) -> Any:
 
 
 __all__ = ["check_types", "parse_field"]
+
+
+def flag_value(flag: str, raw: str, hint: Any) -> Any:
+    """A command-line flag's value read as its declared type ``hint`` (``1e6`` and ``20_000`` are ints), or one
+    UserError naming the flag, what was given and what to write: ``--total-steps '1e4.5': must be an int``."""
+    value = _from_text(raw.strip(), hint)
+    if not _type_ok(value, hint):
+        eg = " (1e6 and 300_000 are read as ints)" if hint is int else ""
+        raise UserError(f"{flag} {raw!r}: must be {_type_name(hint)}{eg}")
+    return value

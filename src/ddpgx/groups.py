@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpgx.config import Config
-from ddpgx.errors import UserError
+from ddpgx.errors import UserError, describe
 from ddpgx.presets import PRESETS
 
 
@@ -75,7 +75,7 @@ def run_config(run_dir: Path) -> dict[str, Any]:
         return cfg
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise UserError(
-            f"{run_dir} has no readable config.json ({type(e).__name__}: {e}); is it a ddpgx run directory?"
+            f"{run_dir} has no readable config.json ({describe(e)}); is it a ddpgx run directory?"
         ) from None
 
 

@@ -33,7 +33,7 @@ from ddpgx import checkpoint as ckpt
 from ddpgx.callbacks import as_list, name_of
 from ddpgx.collect import EnvProcessDied
 from ddpgx.config import Config
-from ddpgx.errors import TrainingDiverged, UserError
+from ddpgx.errors import TrainingDiverged, UserError, describe
 from ddpgx.logs import RunLogger
 from ddpgx.plots import plot_runs
 from ddpgx.run import RunDir
@@ -184,7 +184,7 @@ def counters_problem(manifest: dict[str, Any]) -> str | None:
     try:
         Counters(**manifest["counters"])
     except (KeyError, TypeError) as e:
-        return f"manifest.json lacks the loop's counters ({type(e).__name__}: {e})"
+        return f"manifest.json lacks the loop's counters ({describe(e)})"
     return None
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ddpgx.errors import UserError
+from ddpgx.errors import UserError, describe
 from ddpgx.groups import expand_runs, group_runs
 from ddpgx.logs import read_rows
 
@@ -64,9 +64,7 @@ def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
         steps = np.array([float(r["step"]) for r in rows])
         values = np.array([float(r[col]) for r in rows])
     except (KeyError, ValueError, TypeError, csv.Error) as e:
-        raise UserError(
-            f"{path} is corrupt ({type(e).__name__}: {e}); it needs columns step and {col}"
-        ) from None
+        raise UserError(f"{path} is corrupt ({describe(e)}); it needs columns step and {col}") from None
     if len(steps) == 0:
         raise UserError(f"{path} has no rows yet; let the run finish an episode or an evaluation first")
     return steps, values

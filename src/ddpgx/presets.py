@@ -7,6 +7,8 @@ import dataclasses
 import time
 from typing import Any
 
+import gymnasium as gym
+
 from ddpgx.config import Config, env_name, format_env_kwargs
 from ddpgx.errors import UserError
 
@@ -101,6 +103,13 @@ CROSSQ = (
     )
 )
 
+CROSSQ256 = (
+    CROSSQ.replace(  # the crossq preset with 256-wide critics: ddpgx's best measured DDPG recipe on MuJoCo
+        preset="crossq256",
+        critic_hidden=(256, 256),
+    )
+)
+
 HER = Config(  # Andrychowicz et al. 2017 appendix and OpenAI baselines' her/experiment/config.py DEFAULT_PARAMS
     preset="her",
     her=True,
@@ -155,6 +164,7 @@ PRESETS: dict[str, Config] = {
     "her": HER,
     "her8": HER8,
     "crossq": CROSSQ,
+    "crossq256": CROSSQ256,
 }
 PRESET_HELP = {
     "paper": "Lillicrap et al. 2015 supplement, exactly: 400-300, batch norm, OU noise, tau 1e-3, batch 64.",
@@ -168,6 +178,8 @@ PRESET_HELP = {
     "td3": "TD3, not DDPG (Fujimoto et al. 2018): `modern` + twin critics, target smoothing 0.2/0.5, policy delay 2.",
     "crossq": "CrossQ's critic on DDPG (Bhatt et al. 2024): batch renormalization, joint (s,a)/(s',a') pass, no "
     "target networks, 2048-wide twin critics, Adam beta1 0.5, policy delay 3.",
+    "crossq256": "`crossq` with 256-256 critics: the best DDPG recipe measured on MuJoCo (Hopper, HalfCheetah, "
+    "Walker2d; docs/RESULTS.md), and the default for MuJoCo envs.",
 }
 
 
@@ -232,12 +244,43 @@ PRESET_SOURCES: dict[str, dict[str, str]] = {  # where each non-default value of
         "exploration gaussian 0.1 (modern)": "not CrossQ's: CrossQ is built on SAC's stochastic actor; ddpgx keeps "
         "DDPG's deterministic actor and its Gaussian exploration",
     },
+    "crossq256": {
+        "everything of crossq": "as the crossq preset (Bhatt et al. 2024 and its code)",
+        "critic 256-256": "ddpgx's measurements, not CrossQ's: on Hopper-v5 at 300k (5 seeds) the highest level "
+        "of every recipe measured, last-5 mean 3050 (docs/STABILITY.md); HalfCheetah-v5 10281 and 10083 at 300k; "
+        "Walker2d-v5 4815 at 300k (docs/RESULTS.md); 2048-wide critics cost about 8x the update time on a CPU "
+        "(benchmarks/crossq_cost.py)",
+        "the default for MuJoCo envs": "it leads every MuJoCo env measured so far (docs/RESULTS.md, the MuJoCo "
+        "suite); `--preset modern` is plain DDPG, `--preset paper` the paper's",
+    },
 }
 
 
+def is_mujoco(env_id: str) -> bool:
+    """Whether ``env_id`` is one of Gymnasium's MuJoCo envs (Hopper-v5, Ant-v5, ...), judged from its registered
+    entry point without importing anything; ``module:Id`` ids and unregistered ids are not."""
+    spec = gym.envs.registry.get(env_id) if ":" not in env_id else None
+    ep = getattr(spec, "entry_point", None)
+    return isinstance(ep, str) and ep.startswith("gymnasium.envs.mujoco.")
+
+
 def default_preset(env_id: str) -> str:
-    """The preset ``ddpgx train`` uses when none is given: ``pendulum`` for Pendulum-v1, else ``modern``."""
-    return "pendulum" if env_id.split("/")[-1].split(":")[-1].startswith("Pendulum-") else "modern"
+    """The preset ``ddpgx train`` uses when none is given: ``pendulum`` for Pendulum-v1, ``crossq256`` for
+    Gymnasium's MuJoCo envs (the best recipe measured there, docs/RESULTS.md), else ``modern``."""
+    if env_id.split("/")[-1].split(":")[-1].startswith("Pendulum-"):
+        return "pendulum"
+    return "crossq256" if is_mujoco(env_id) else "modern"
+
+
+def default_preset_line(env_id: str) -> str | None:
+    """The one line ``ddpgx train`` prints when it picks a preset the user may not expect, else None."""
+    name = default_preset(env_id)
+    if name != "crossq256":
+        return None
+    return (
+        f"ddpgx: no --preset given: {env_id} trains with `crossq256` (DDPG with CrossQ's critic, the best recipe "
+        "measured on MuJoCo: docs/RESULTS.md); plain DDPG: --preset modern; the paper's: --preset paper"
+    )
 
 
 def preset_config(name: str = "", env_id: str | None = None, **overrides: object) -> Config:
@@ -286,4 +329,14 @@ def resolve(cfg: Config) -> Config:
     return cfg
 
 
-__all__ = ["PRESETS", "PRESET_HELP", "PRESET_SOURCES", "default_preset", "preset_config", "coerce", "resolve"]
+__all__ = [
+    "PRESETS",
+    "PRESET_HELP",
+    "PRESET_SOURCES",
+    "default_preset",
+    "default_preset_line",
+    "is_mujoco",
+    "preset_config",
+    "coerce",
+    "resolve",
+]

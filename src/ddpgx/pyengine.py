@@ -31,7 +31,7 @@ from ddpgx.collect import Collector
 from ddpgx.config import Config
 from ddpgx.envcheck import check_object_env
 from ddpgx.envs import DEFAULT_MAX_EPISODE_STEPS, make_run_env, scaler_for
-from ddpgx.errors import UserError, warn
+from ddpgx.errors import UserError, describe, warn
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
 from ddpgx.goals import find_flatten, goal_layout
 from ddpgx.her import HerBuffer
@@ -107,7 +107,7 @@ def checkpoint_check(
         try:
             loaded.manifest["rng"]["replay"], loaded.manifest["rng"]["eval"]  # noqa: B018
         except (KeyError, TypeError) as e:
-            return f"manifest.json lacks the loop's random states ({type(e).__name__}: {e})"
+            return f"manifest.json lacks the loop's random states ({describe(e)})"
         return counters_problem(loaded.manifest)
 
     return check

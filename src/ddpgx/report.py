@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ddpgx.errors import UserError, warn
+from ddpgx.errors import UserError, describe, warn
 from ddpgx.groups import expand_runs, group_runs
 from ddpgx.logs import read_rows
 from ddpgx.plots import BAND, IMAGE_SUFFIXES, add_legend, ci_band, common_grid, draw_curve, smooth, style_axes
@@ -122,7 +122,7 @@ def score_run(run: Path, seed: int, metric: str) -> RunScore:
         step = max(int(float(rows[-1]["step"])) for rows in (ep, ev) if rows)
         wall = float(ev[-1]["wall_s"]) if ev else float(ep[-1]["wall_s"])
     except (KeyError, ValueError) as e:
-        raise UserError(f"{run}: a log is corrupt ({type(e).__name__}: {e})") from None
+        raise UserError(f"{run}: a log is corrupt ({describe(e)})") from None
     return RunScore(run, seed, float(final), float(best), step, wall, steps, values)
 
 

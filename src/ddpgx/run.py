@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -74,8 +75,6 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        import fcntl
-
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:  # a read-only mount, a directory the user may not write to
@@ -102,8 +101,6 @@ class RunLock:
 
     def release(self) -> None:
         if self.fd is not None:
-            import fcntl
-
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
@@ -115,6 +112,22 @@ def lock_holder(run_dir: Path) -> int | None:
         return int((run_dir / LOCK_NAME).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def busy_holder(run_dir: Path) -> int | None:
+    """The PID of a live process holding ``run_dir``'s lock now (0 when it holds it but its PID is unknown), or
+    None when nobody does. Only tries the lock; creates nothing."""
+    try:
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return lock_holder(run_dir) or 0
+    finally:
+        os.close(fd)
+    return None
 
 
 def run_status(run_dir: Path) -> str:
@@ -141,6 +154,8 @@ def config_from_dict(d: dict) -> Config:
 def load_run_config(run_dir: Path | str) -> Config:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
+        if not Path(run_dir).exists():
+            raise UserError(f"{run_dir} does not exist; pass the directory `ddpgx train` wrote (--run-dir)")
         raise UserError(f"{run_dir} is not a ddpgx run directory (no config.json)")
     try:
         return config_from_dict(json.loads(path.read_text())["config"])
@@ -164,6 +179,11 @@ def check_new_run_dir(path: Path) -> None:
     as empty: it is what a run stopped before it wrote anything leaves (a sweep stopped with runs queued)."""
     if path.exists() and not path.is_dir():
         raise UserError(f"--run-dir {path} is an existing file, not a directory; pass another --run-dir")
+    if path.is_dir() and (holder := busy_holder(path)) is not None:
+        raise UserError(
+            f"run directory {path} is being trained by {f'process {holder}' if holder else 'another process'} "
+            "now; pass another --run-dir (resuming it would collide with that process)"
+        )
     if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
         raise UserError(
             f"run directory {path} already exists and is not empty; pass another --run-dir, "

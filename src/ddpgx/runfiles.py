@@ -17,6 +17,7 @@ from ddpgx.checkpoint import to_numpy
 from ddpgx.config import Config
 from ddpgx.errors import UserError
 from ddpgx.goals import goal_layout
+from ddpgx.version import __version__
 
 PARAMS_FORMAT = 1
 
@@ -40,8 +41,10 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("ddpgx", "jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy"):
+    """The versions config.json records (and `ddpgx --version` prints): ddpgx's own from its source, so an editable
+    install reports the code it runs, and the installed releases of the packages its numbers depend on."""
+    out = {"ddpgx": __version__}
+    for pkg in ("jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

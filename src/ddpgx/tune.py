@@ -28,7 +28,7 @@ from ddpgx import worker
 from ddpgx.config import Config
 from ddpgx.driver import Driver, import_ray
 from ddpgx.envs import check_env_id
-from ddpgx.errors import UserError, warn
+from ddpgx.errors import UserError, describe, warn
 from ddpgx.fieldtypes import parse_field
 from ddpgx.grid import read_toml
 from ddpgx.livetable import LiveTable
@@ -267,7 +267,8 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     """Run the study to ``spec.trials`` finished trials (complete, pruned or failed); returns the Optuna study."""
     optuna = _optuna()
     if not spec.env or not spec.out:
-        raise UserError("ddpgx tune needs --env and --out")
+        missing = " and ".join(f for f, v in (("--env", spec.env), ("--out", spec.out)) if not v)
+        raise UserError(f"ddpgx tune needs {missing}: ddpgx tune --env ENV --trials N --out DIR")
     if spec.trials < 1 or spec.total_steps < 1 or spec.objective_evals < 1 or not spec.seeds:
         raise UserError(
             "--trials, --total-steps and --objective-evals must be positive, and --seeds not empty"
@@ -417,7 +418,7 @@ def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str,
         try:
             study = optuna.load_study(study_name="ddpgx", storage=storage)
         except (KeyError, ValueError, optuna.exceptions.OptunaError) as e:
-            raise UserError(f"no ddpgx study in {storage} ({type(e).__name__}: {e})") from None
+            raise UserError(f"no ddpgx study in {storage} ({describe(e)})") from None
     else:
         raise UserError(f"{out} holds no study.db: give the --out of a `ddpgx tune` (or --storage)")
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
