@@ -57,3 +57,50 @@ def test_without_a_terminal_progress_is_plain_lines_at_the_set_interval_and_noth
         "return" in lines[0] and "eval" not in lines[0] and "eval" in lines[3]
     )  # 1000: the first evaluation
     assert not any("nan" in line for line in lines)
+
+
+# Section 1: every command's parse errors are ddpgx's one line, never tyro's boxes; (command, args, expected)
+PARSE_CASES = [
+    (["train", "--env", "Pendulum-v1"], ["--total-steps", "1e4.5"], "--total-steps '1e4.5': must be an int"),
+    (["train", "--env", "Pendulum-v1"], ["--noise", "oo"], "--noise 'oo': must be one of 'ou', 'gaussian', 'param'"),
+    (["train", "--env", "Pendulum-v1"], ["--critic-hidden", "256", "x"], "--critic-hidden '256 x': must be a tuple"),
+    (["train", "--env", "Pendulum-v1"], ["--total-steps"], "--total-steps needs a value"),
+    (["train"], ["--resume"], "--resume needs the run directory: ddpgx train --resume RUN_DIR"),
+    (["eval"], [], "ddpgx eval needs RUN_DIR: ddpgx eval RUN_DIR"),
+    (["record"], [], "ddpgx record needs RUN_DIR"),
+    (["export"], [], "ddpgx export needs RUN_DIR"),
+    (["plot"], [], "ddpgx plot needs RUN_DIR...: ddpgx plot RUN_DIR..."),
+    (["report"], [], "ddpgx report needs DIR..."),
+    (["plot", "somewhere"], ["--smooth", "x"], "--smooth 'x': must be an int"),
+    (["eval", "runs/nonexistent"], [], "runs/nonexistent does not exist"),
+    (["tune", "--env", "Pendulum-v1", "--trials", "1"], [], "ddpgx tune needs --out: ddpgx tune --env ENV"),
+    (["presets", "pendlum"], [], "unknown preset 'pendlum'; did you mean pendulum?"),
+    (["presets", "modern", "paper"], [], "ddpgx presets takes one preset name, got 2"),
+    (["train", "--env", "Pendulum-v1"], ["--env-kwargs", "gg=1"],
+     "PendulumEnv (Pendulum-v1) takes no keyword 'gg' (it takes: render_mode, g)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cmd,args,expected", PARSE_CASES, ids=[" ".join(c + a) for c, a, _ in PARSE_CASES])
+def test_parse_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, cmd, args, expected):
+    monkeypatch.chdir(tmp_path)
+    code = main([*cmd, *args])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "╭" not in err + out, err + out
+    assert expected in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_integer_fields_take_1e6_and_underscores_on_the_command_line():
+    from ddpgx.cli import parse_train_args
+
+    cfg = parse_train_args(["--env", "Pendulum-v1", "--total-steps", "1e4", "--eval-every", "2_500",
+                            "--critic-hidden", "64", "6.4e1", "--target-return", "-150"])  # fmt: skip
+    assert cfg.total_steps == 10_000 and cfg.eval_every == 2_500 and cfg.critic_hidden == (64, 64)
+    assert cfg.target_return == -150.0
+
+
+def test_tuned_values_keep_their_exponent():
+    from ddpgx.cli import param_text
+
+    assert param_text(1.262094e-05) == "1.262e-05" and param_text(0.25) == "0.25" and param_text(3) == "3"

@@ -34,6 +34,7 @@ def test_best_msgpack_holds_the_best_evaluation_and_which_best_loads_it(tmp_path
     assert main(["eval", str(run), "--which", "best", "--episodes", "3", "--seed", "1000003"]) == 0
     out = capsys.readouterr().out
     assert f"best.msgpack, step {best_step}" in out
+    assert "unfinished" not in out  # a finished run's best policy is not its latest checkpoint
 
 
 def test_which_best_on_a_run_without_one_is_one_line(tmp_path, capsys):

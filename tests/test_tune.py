@@ -55,8 +55,11 @@ def test_trials_are_ordinary_runs_and_the_objective_is_the_mean_of_the_last_eval
         assert load_policy(run).step == 1200  # eval, record, export read it like any run
         # every evaluation was reported to Optuna at its step
         assert sorted(t.intermediate_values) == [400, 800, 1200]
-    run_tune(spec(out, trials=3))  # the same study, grown: one more trial
-    assert len(trials_csv(out)) == 3
+    run_tune(spec(out, trials=4))  # the same study, grown by a new driver: two more trials
+    assert len(trials_csv(out)) == 4
+    params = [tuple(sorted(t.params.items())) for t in optuna.load_study(
+        study_name="ddpgx", storage=f"sqlite:///{out / 'study.db'}").get_trials()]  # fmt: skip
+    assert len(set(params)) == 4, params  # the new driver's sampler does not replay trials 0 and 1
 
 
 @pytest.mark.slow

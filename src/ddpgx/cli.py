@@ -283,7 +283,9 @@ def cmd_eval(args: list[str]) -> int:
     where = f"{policy.source.name}, step {policy.step}" if policy.step >= 0 else policy.source.name
     if a.onnx:
         where = f"ONNX model {a.onnx}, exported from {where}"
-    if not a.params and 0 <= policy.step < total and policy.source.name != "final.msgpack":
+    if a.which == "best":
+        where = f"its best evaluation, {where}"
+    elif not a.params and 0 <= policy.step < total and policy.source.name != "final.msgpack":
         where += f" of {total}: the run is unfinished, this is its latest checkpoint"
     success = (
         f", success rate {np.mean(ev.successes):.2f}" if not np.isnan(ev.successes).all() else ""
@@ -717,6 +719,11 @@ def tune_spec(a: TuneArgs):  # -> TuneSpec
     return spec
 
 
+def param_text(v: object) -> str:
+    """A tuned parameter for the table: four significant digits, exponent kept (1.262e-05, never 1.262094)."""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def tune_best(a: TuneArgs) -> int:
     # start-up: only this command loads it (`import ddpgx` does not)
     from ddpgx.tune import best_results
@@ -730,7 +737,7 @@ def tune_best(a: TuneArgs) -> int:
     for col in ("trial", "objective", *names):
         table.add_column(col)
     for t in res["ranked"]:
-        table.add_row(str(t.number), f"{t.value:.1f}", *(f"{t.params.get(n)!s:.8}" for n in names))
+        table.add_row(str(t.number), f"{t.value:.1f}", *(param_text(t.params.get(n)) for n in names))
     console = Console(soft_wrap=True)
     console.print(table)
     console.print(f"best config as a sweep variant: {res['toml']}  (ddpgx sweep {res['toml']})")

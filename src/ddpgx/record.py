@@ -20,6 +20,10 @@ from ddpgx.errors import UserError
 from ddpgx.policy import load_policy
 from ddpgx.trackers import attach_artifacts
 
+# classic control renders through pygame, whose SDL opens a sound card it never uses: ALSA's errors, 8 lines of them
+# on a machine without one. No env ddpgx records plays sound.
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
 RENDER_PACKAGES = "libegl1 libegl-mesa0 libgl1 libosmesa6"
 
 

@@ -82,6 +82,10 @@ def _optuna():
         import optuna
     except ModuleNotFoundError:
         raise UserError(f"ddpgx tune runs Optuna, which is not installed: {EXTRA}") from None
+    import warnings
+
+    # the features ddpgx uses that Optuna still marks experimental print a warning with a source path each time
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
 
@@ -289,8 +293,14 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
             sampler=make_sampler(spec.sampler, spec.seeds[0]), pruner=pruner or make_pruner(spec.pruner),
         )  # fmt: skip
     except Exception as e:  # noqa: BLE001 - a missing driver, an unreachable server, a bad URL: the same fix
-        text = (str(e).strip().splitlines() or [""])[0][:200]
-        raise UserError(f"cannot open the study storage {storage}: {type(e).__name__}: {text}") from None
+        raise UserError(
+            f"cannot open the study storage {storage}: {type(e).__name__}: {describe(e)}"
+        ) from None
+    # A driver that grows or resumes a study seeds its sampler past the trials the study holds: seeded alike, its
+    # random start-up trials would repeat trial 0's parameters. A new study keeps the seed of --seeds' first.
+    held = len(study.get_trials(deepcopy=False))
+    if held:
+        study.sampler = make_sampler(spec.sampler, spec.seeds[0] + 7919 * held)
     study.set_user_attr("objective_evals", spec.objective_evals)  # the history plot names the objective
     import_ray(spec.address)  # not installed: one line, before the study is locked
     lock = RunLock(out)
@@ -458,10 +468,14 @@ def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str,
         *(f"{k} = {toml_value(v)}" for k, v in cfg_fields.items()),
     ]  # fmt: skip
     (out / "best.toml").write_text("\n".join(lines) + "\n")
-    flags = " ".join(
-        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
-        for k, v in cfg_fields.items()
-    )
+
+    def flag(k: str, v: Any) -> str:  # as `ddpgx train` reads it: booleans are --x / --no-x
+        name = k.replace("_", "-")
+        if isinstance(v, bool):
+            return f"--{name}" if v else f"--no-{name}"
+        return f"--{name} {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
+
+    flags = " ".join(flag(k, v) for k, v in cfg_fields.items())
     command = f"ddpgx train --env {env} --preset {preset} {flags}".strip()
     images = plot_study(study, out)
     return {"study": study, "ranked": ranked, "toml": out / "best.toml", "command": command, "images": images}
