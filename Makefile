@@ -1,10 +1,10 @@
-# make demo: venv + install + train DDPG on Pendulum-v1, plot and GIF.   make test: venv + install + tests.
+# make demo: venv + install + train DDPG on Pendulum-v1, plot and GIF.   make test: venv + install + docs build + tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: install demo test test-fast lint bench-speed bench-learning bench-sweep sysdeps clean
+.PHONY: install demo test test-fast lint docs bench-speed bench-learning bench-sweep sysdeps clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,14 @@ demo: install sysdeps
 
 test: install sysdeps  # two workers (tests/conftest.py: a module per worker, Ray modules one at a time)
 	$(BIN)/lint-imports  # the import layers ([tool.importlinter] in pyproject.toml), in a second
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site  # the docs site: a broken link or a vanished API symbol fails here
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: install  # the tests not marked slow (maths, unit and bad-input tests of every module), one process: 1-2 min
 	$(BIN)/python -m pytest -m "not slow"
+
+docs: install  # the docs site (mkdocs.yml) into site/: open site/index.html, or serve it with $(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -74,7 +74,7 @@ def main() -> None:
         "<!-- written by benchmarks/stability.py -->",
         'The project ddpgx grew from found its Hopper policy "pretty unstable": short periods of good hopping, then '
         "updates that push it back to poor gaits. This study measures what the known remedies do about it: each is a "
-        "switch of the one update (see the README), every other setting is `modern`'s.",
+        "switch of the one update (see the stability guide, docs/guides/stability.md), every other setting is `modern`'s.",
         "",
         "Hopper-v5, 200,000 env steps per run, noise-free evaluation of 10 episodes every 5,000 steps, seeds 0-2, "
         "all runs on the same kind of 2-core machine, two at a time, under MuJoCo 4.0.0 "

@@ -71,6 +71,11 @@ def test_a_callback_that_returns_false_stops_learn_at_a_checkpoint_and_learn_con
     assert cb.evals == [1000]
     steps = [int(r["step"]) for r in csv.DictReader(open(model.run_dir / "episodes.csv"))]
     assert steps[-1] == 1000 and not (model.run_dir / "final.msgpack").exists()  # an episode ends at 1000
+    # a stopped run saves the policy predict uses (its checkpoint's), and the saved file acts the same
+    obs = np.random.default_rng(1).uniform(-1, 1, size=(4, 3)).astype(np.float32)
+    saved = DDPG.load(model.save(tmp_path / "stopped.msgpack"))
+    np.testing.assert_array_equal(saved.predict(obs)[0], model.predict(obs)[0])
+    assert saved.policy().step == 1000
     model.learn(6000)
     assert_same_run(reference, model.run_dir)
 

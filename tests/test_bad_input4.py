@@ -63,7 +63,7 @@ def test_without_a_terminal_progress_is_plain_lines_at_the_set_interval_and_noth
 PARSE_CASES = [
     (["train", "--env", "Pendulum-v1"], ["--total-steps", "1e4.5"], "--total-steps '1e4.5': must be an int"),
     (["train", "--env", "Pendulum-v1"], ["--noise", "oo"], "--noise 'oo': must be one of 'ou', 'gaussian', 'param'"),
-    (["train", "--env", "Pendulum-v1"], ["--critic-hidden", "256", "x"], "--critic-hidden '256 x': must be a tuple"),
+    (["train", "--env", "Pendulum-v1"], ["--critic-hidden", "256", "x"], "--critic-hidden 'x': must be an int"),
     (["train", "--env", "Pendulum-v1"], ["--total-steps"], "--total-steps needs a value"),
     (["train"], ["--resume"], "--resume needs the run directory: ddpgx train --resume RUN_DIR"),
     (["eval"], [], "ddpgx eval needs RUN_DIR: ddpgx eval RUN_DIR"),

@@ -172,8 +172,11 @@ def test_wrong_config_types_from_python_name_the_field(tmp_path):
         (dict(noise="pink"), "noise must be one of 'ou', 'gaussian', 'param', got 'pink'"),
     ]
     for over, message in cases:
-        cfg = preset_config("pendulum", "Pendulum-v1", run_dir=str(tmp_path / "run"), **over)
-        with pytest.raises(UserError) as e:
+        with pytest.raises(UserError) as e:  # refused where the Config is made
+            preset_config("pendulum", "Pendulum-v1", run_dir=str(tmp_path / "run"), **over)
+        assert str(e.value) == message
+        cfg = preset_config("pendulum", "Pendulum-v1", run_dir=str(tmp_path / "run")).replace(**over)
+        with pytest.raises(UserError) as e:  # and by train(), for a Config changed after it was made
             train(cfg)
         assert str(e.value) == message
         assert not (tmp_path / "run").exists()

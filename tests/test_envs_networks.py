@@ -105,7 +105,8 @@ def test_paper_preset_values():
         0.2,
     )
     assert p.actor_hidden == (400, 300) and p.critic_hidden == (400, 300) and p.batch_norm
-    m = preset_config("", "Hopper-v5")
+    assert preset_config("", "Hopper-v5").preset == "crossq256"  # MuJoCo's default (tests/test_crossq.py)
+    m = preset_config("", "MountainCarContinuous-v0")
     assert m.preset == "modern" and m.critic_action_layer == 0 and not m.batch_norm and m.tau == 0.005
     assert preset_config("", "Pendulum-v1").preset == "pendulum"
 

@@ -94,7 +94,9 @@ def g6(v: float) -> str:
 def test_tracker_package_is_installed(name):
     """`make test` installs both trackers' extras, so the tracker tests below run rather than skip: a missing
     package fails here, naming the extra."""
-    assert HAVE[name], f"{name} is not installed, so its tracker tests would skip: pip install 'ddpgx[{name}]'"
+    assert HAVE[name], (
+        f"{name} is not installed, so its tracker tests would skip: pip install 'ddpgx[{name}]'"
+    )
 
 
 def test_tracker_names():

@@ -127,16 +127,19 @@ class DDPG:
         return self.policy()(obs), None
 
     def save(self, path: str | Path) -> Path:
-        """One file holding the policy and the run's description: ``DDPG.load`` and ``load_policy`` read it."""
+        """One file holding the policy and the run's description: ``DDPG.load`` and ``load_policy`` read it.
+        The policy is the one ``predict`` uses: the run's final one, or, for a run a callback stopped early, its
+        latest checkpoint's."""
         policy = self.policy()
-        if not (self.run_dir / FINAL_PARAMS).is_file():
-            raise UserError(f"{self.run_dir} has no {FINAL_PARAMS} yet: let .learn() finish before .save()")
-        payload = runfiles.load_params(self.run_dir / FINAL_PARAMS)
+        if (self.run_dir / FINAL_PARAMS).is_file():
+            payload = runfiles.load_params(self.run_dir / FINAL_PARAMS)
+        else:  # stopped by a callback (or the stop file): the latest checkpoint's actor, as predict has it
+            payload = {"format": runfiles.PARAMS_FORMAT, "step": int(policy.step), "critic": {},
+                       "actor": runfiles.to_numpy(serialization.to_state_dict(policy.variables))}  # fmt: skip
         payload["run"] = (self.run_dir / "config.json").read_text()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         runfiles.atomic_write_bytes(path, serialization.msgpack_serialize(payload))
-        del policy
         return path
 
     @classmethod

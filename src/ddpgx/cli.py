@@ -104,11 +104,11 @@ def _fields_of(cls: type) -> dict[str, tuple[Any, bool]]:
     return out
 
 
-def _is_multi(hint: Any) -> bool:
-    """Whether a field's flag takes several words (a list or tuple, or an optional one)."""
+def _sequence(hint: Any) -> Any:
+    """The list or tuple type a field's flag takes several words of (its optional one too), or None."""
     if typing.get_origin(hint) in (list, tuple):
-        return True
-    return any(typing.get_origin(h) in (list, tuple) for h in typing.get_args(hint))
+        return hint
+    return next((h for h in typing.get_args(hint) if typing.get_origin(h) in (list, tuple)), None)
 
 
 def check_values(args: list[str], cls: type, prog: str) -> list[str]:
@@ -127,12 +127,16 @@ def check_values(args: list[str], cls: type, prog: str) -> list[str]:
         j = i + 1
         while j < len(out) and not (out[j].startswith("--") or (out[j][:1] == "-" and out[j][1:].isalpha())):
             j += 1
-        words = [inline] if eq else out[i + 1 : j] if _is_multi(hint) else out[i + 1 : i + 2][: j - i - 1]
-        if not words:
+        seq = _sequence(hint)
+        words = [inline] if eq else out[i + 1 : j] if seq else out[i + 1 : i + 2][: j - i - 1]
+        if not words and not (seq and typing.get_args(seq)[-1] is Ellipsis):  # `--flag` alone: an empty tuple
             raise UserError(f"{flag} needs a value (see `{prog} --help`)")
-        if _is_multi(hint):
-            value = flag_value(flag, " ".join(words), hint)
-            fixed = ["None"] if value is None else [str(v) for v in value]
+        if seq and not (words == ["None"] and type(None) in typing.get_args(hint)):
+            values = [flag_value(flag, w, typing.get_args(seq)[0]) for w in words]
+            fixed = [
+                str(v) if isinstance(v, int) and not isinstance(v, bool) else w
+                for v, w in zip(values, words, strict=True)
+            ]
         else:
             value = flag_value(flag, words[0], hint)
             fixed = [str(value) if isinstance(value, int) and not isinstance(value, bool) else words[0]]
@@ -557,7 +561,7 @@ def cmd_record(args: list[str]) -> int:
 @dataclass
 class SweepArgs:
     file: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="FILE.toml")]] = ""
-    """A sweep written as TOML (see the README); or give the grid with the flags below."""
+    """A sweep written as TOML (docs/guides/sweeps.md); or give the grid with the flags below."""
     env: list[str] = dataclasses.field(default_factory=list)
     """Environments (one or more)."""
     preset: list[str] = dataclasses.field(default_factory=list)
@@ -653,7 +657,7 @@ class TuneArgs:
     out: str = ""
     """Directory of the study: its trials' run directories, study.db, trials.csv."""
     space: str = ""
-    """A TOML search space file (default: rl-zoo's TD3/DDPG space; see the README)."""
+    """A TOML search space file (default: rl-zoo's TD3/DDPG space; docs/guides/tuning.md)."""
     sampler: Literal["tpe", "random"] = "tpe"
     """Optuna sampler."""
     pruner: Literal["median", "halving", "none"] = "median"

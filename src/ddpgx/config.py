@@ -48,8 +48,8 @@ class Config:
     """JAX-native envs: env steps per compiled call of the training loop; between calls the host logs, evaluates,
     checkpoints and draws the progress bar (results do not depend on it)."""
     preset: str = ""
-    """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, crossq, her, her8); the CLI's
-    default: pendulum for Pendulum-v1, else modern. A label only when a Config is built by hand: start from
+    """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, crossq, crossq256, her,
+    her8); the CLI's default: pendulum for Pendulum-v1, crossq256 for Gymnasium's MuJoCo envs, else modern. A label only when a Config is built by hand: start from
     ``preset_config(name, ...)`` instead."""
     seed: int = 0
     """Seeds everything: network init, noise, replay sampling, the training env and the evaluation env."""

@@ -11,6 +11,7 @@ import gymnasium as gym
 
 from ddpgx.config import Config, env_name, format_env_kwargs
 from ddpgx.errors import UserError
+from ddpgx.fieldtypes import check_types
 
 PAPER = Config(
     preset="paper",
@@ -297,7 +298,14 @@ def preset_config(name: str = "", env_id: str | None = None, **overrides: object
     base = PRESETS[name]
     if name == "td3-paper" and env_id.split(":")[-1].startswith(TD3_PAPER_LONG_START):
         base = base.replace(learning_starts=10_000)
-    return base.replace(env=env_id, preset=name, **overrides)
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(Config)})
+    if unknown:
+        raise UserError(
+            f"preset_config got unknown fields {', '.join(unknown)}; `ddpgx presets` lists the fields"
+        )
+    cfg = coerce(base.replace(env=env_id, preset=name, **overrides))
+    check_types(cfg)  # where the Config is made: total_steps=300.0 is refused here, not at train()
+    return cfg
 
 
 def coerce(cfg: Config) -> Config:
