@@ -253,22 +253,47 @@ def test_train_then_eval_through_the_console_script(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_env_without_a_time_limit_gets_the_default_one_and_says_so(tmp_path, capsys):
+def test_an_env_without_a_time_limit_gets_the_default_one_and_says_so(tmp_path, capsys, monkeypatch):
     import csv
 
+    from ddpgx.envs import DefaultTimeLimit
+
+    monkeypatch.setattr(DefaultTimeLimit, "warned", False)  # once per process: as if this were the first run
     run = tmp_path / "r"
     argv = ["train", "--env", "gymnasium.envs.classic_control:PendulumEnv", "--run-dir", str(run),
             "--total-steps", "2500", "--learning-starts", "2500", "--eval-every", "2500", "--eval-episodes", "1",
             "--no-progress", "--no-plot", "--no-tensorboard"]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert (
-        "warning: gymnasium.envs.classic_control:PendulumEnv has no time limit; its episodes end after 1000 steps"
-        in out
-    )
-    assert "max_episode_steps=N" in out
+    assert "warning: PendulumEnv declares no time limit and ran an episode to 1000 steps" in out
+    assert "max_episode_steps=N" in out and out.count("declares no time limit") == 1
     rows = list(csv.DictReader(open(run / "episodes.csv")))
     assert [int(r["length"]) for r in rows] == [1000, 1000]  # not one endless episode
+
+
+def test_an_env_that_ends_its_own_episodes_gets_no_time_limit_warning(capsys, monkeypatch):
+    """examples/point_goal.py declares no time limit but ends its episodes itself: the default limit is there,
+    never reached, and nothing is said; an env whose episodes never end is told once, when the limit cuts one."""
+    from ddpgx.envs import DEFAULT_MAX_EPISODE_STEPS, DefaultTimeLimit, make_env
+
+    monkeypatch.setattr(DefaultTimeLimit, "warned", False)
+    for env_id, warned in (
+        ("examples.point_goal:PointGoal", False),
+        ("gymnasium.envs.classic_control:PendulumEnv", True),
+    ):
+        env = make_env(env_id)
+        assert isinstance(env, DefaultTimeLimit)
+        env.reset(seed=0)
+        steps = 0
+        for _ in range(2 * DEFAULT_MAX_EPISODE_STEPS):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample() * 0)
+            steps += 1
+            if terminated or truncated:
+                break
+        out = capsys.readouterr().out
+        assert ("declares no time limit" in out) == warned, (env_id, steps, out)
+        assert steps == DEFAULT_MAX_EPISODE_STEPS if warned else steps < DEFAULT_MAX_EPISODE_STEPS
+        env.close()
 
 
 def test_train_given_a_string_says_what_it_takes():

@@ -238,3 +238,34 @@ def test_report_on_a_folder_with_an_unfinished_run_reports_the_others_and_says_w
     assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "r.md")]) == 0
     out = capsys.readouterr().out
     assert f"skipped: {started}/eval.csv has no evaluation yet" in out and (tmp_path / "r.md").exists()
+
+
+def test_evaluation_reports_the_mean_episode_length(tmp_path):
+    """eval.csv's mean_length tells a policy that falls at once from one that lasts: TestTerminating-v0 ends at the
+    first positive action, else truncates after 4 steps (so a policy that always pushes positive lasts 1 step)."""
+    import csv
+
+    import envs_for_tests  # noqa: F401 - registers the test envs
+    import gymnasium as gym
+
+    from ddpgx.evaluate import Evaluator
+    from ddpgx.logs import RunLogger
+
+    ev = Evaluator(lambda: gym.make("TestTerminating-v0"), 3, seed=0)
+    ev.run(lambda obs: np.ones((len(obs), 1), np.float32))  # +1 in [-1, 1] is the env's +1: terminates
+    assert ev.lengths.tolist() == [1, 1, 1]
+    ev.run(lambda obs: -np.ones((len(obs), 1), np.float32))  # -3: never terminates, truncated after 4
+    assert ev.lengths.tolist() == [4, 4, 4]
+    ev.close()
+    # the column is written by name; a run resumed from before the column existed keeps its own columns
+    for header in ("step,mean_return,std_return,wall_s,mean_length", "step,mean_return,std_return,wall_s"):
+        d = tmp_path / str(len(header))
+        d.mkdir()
+        (d / "eval.csv").write_text(header + "\n" if "length" not in header else "")
+        lg = RunLogger(d, 100, 0, False, False)
+        lg.evaluation(100, -5.0, 1.0, length=4.0)
+        lg.close()
+        rows = list(csv.reader(open(d / "eval.csv")))
+        assert rows[0] == header.split(",") and len(rows[1]) == len(rows[0])
+        assert rows[1][:3] == ["100", "-5", "1"] and (rows[1][-1] == "4" if "length" in header else True)
+        assert "(length 4)" in lg.shown()[1]

@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from ddpgx.envcheck import check_object_env, check_spaces, parse_env_kwargs
-from ddpgx.errors import UserError, describe
+from ddpgx.errors import UserError, describe, warn
 from ddpgx.goals import FlattenGoal, check_goal_env
 from ddpgx.jaxenvs import JaxGymEnv, suite_of
 
@@ -199,9 +199,29 @@ def make_env(
     if not has_time_limit(
         env
     ):  # an episode that never ends would never be logged, learned from or stopped at
-        env = gym.wrappers.TimeLimit(env, DEFAULT_MAX_EPISODE_STEPS)
-        env.ddpgx_default_limit = True
+        env = DefaultTimeLimit(env, DEFAULT_MAX_EPISODE_STEPS)
     return env
+
+
+class DefaultTimeLimit(gym.wrappers.TimeLimit):
+    """The time limit of an env that declares none. Many such envs end their own episodes (a goal reached, a
+    budget of their own), so nothing is said until this limit actually cuts an episode: then one warning, once
+    per process, judged from what the env did rather than from which wrappers it has."""
+
+    warned = False
+    ddpgx_default_limit = True
+
+    def step(self, action: Any) -> Any:
+        obs, reward, terminated, truncated, info = super().step(action)
+        if truncated and not terminated and self._elapsed_steps >= self._max_episode_steps:
+            if not DefaultTimeLimit.warned:
+                DefaultTimeLimit.warned = True
+                name = self.spec.id if self.spec is not None else type(self.unwrapped).__name__
+                warn(
+                    f"{name} declares no time limit and ran an episode to {self._max_episode_steps} steps: ddpgx "
+                    "ends its episodes there (pass --env-kwargs max_episode_steps=N for another limit)"
+                )
+        return obs, reward, terminated, truncated, info
 
 
 DEFAULT_MAX_EPISODE_STEPS = (

@@ -28,14 +28,17 @@ class Evaluator:
         self.seed = seed
         self.first = True
         self.successes = np.full(episodes, np.nan)  # the last run's info["is_success"] at each episode's end
+        self.lengths = np.zeros(episodes, np.int64)  # the last run's episode lengths: standing vs hopping
 
     def run(self, policy: Policy) -> np.ndarray:
-        """Returns each episode's undiscounted return (and keeps each episode's success in ``successes``)."""
+        """Returns each episode's undiscounted return (and keeps each episode's success in ``successes`` and its
+        length in ``lengths``)."""
         n = len(self.envs)
         seeds = [self.seed + i for i in range(n)] if self.first else [None] * n
         self.first = False
         obs = np.stack([reset_checked(env, seed=s) for env, s in zip(self.envs, seeds, strict=True)])
         returns = np.zeros(n)
+        self.lengths[:] = 0
         alive = np.ones(n, bool)
         while alive.any():
             actions = np.asarray(policy(obs))
@@ -44,6 +47,7 @@ class Evaluator:
                 a = actions[i] if env_units else self.scaler.to_env(actions[i])
                 o, r, term, trunc, info = self.envs[i].step(a)
                 returns[i] += float(r)
+                self.lengths[i] += 1
                 obs[i] = o
                 if term or trunc:
                     alive[i] = False

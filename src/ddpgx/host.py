@@ -76,6 +76,9 @@ class EvalRow:
     mean: float
     std: float
     success: float | None = None
+    length: float | None = (
+        None  # the mean episode length: a Hopper standing on its alive bonus ends early or not
+    )
 
 
 @dataclass(frozen=True)
@@ -377,7 +380,7 @@ class Host:
         rows = self.engine.evaluate(step)
         for i, (r, c, lg, row) in enumerate(zip(self.runs, self.counters, self.loggers, rows, strict=True)):
             c.last_eval = [row.mean, row.std] + ([row.success] if row.success is not None else [])
-            lg.evaluation(step, *c.last_eval)
+            lg.evaluation(step, *c.last_eval, length=row.length)
             if c.best is None or row.mean > c.best[1]:  # the best policy so far, kept on disk
                 c.best = [step, row.mean]
                 r.save_best(*self.engine.policy(i), step)
@@ -387,6 +390,7 @@ class Host:
                     "mean_return": row.mean,
                     "std_return": row.std,
                     "wall_s": round(lg.wall(), 3),
+                    **({"mean_length": row.length} if row.length is not None else {}),
                 }
                 ev.update({"success": row.success} if row.success is not None else {})
                 self._call("on_eval", step, self._row(i, ev))

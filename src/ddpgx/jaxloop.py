@@ -311,23 +311,32 @@ class Program:
             lambda y: y[:, None], outs
         )
 
-    def _evaluate(self, actor_vars: Any, key: jax.Array) -> jax.Array:
-        """Returns of ``eval_episodes`` noise-free episodes of one seed's actor, on env instances of their own."""
+    def _evaluate(self, actor_vars: Any, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Returns and lengths of ``eval_episodes`` noise-free episodes of one seed's actor, on env instances of
+        their own."""
         e, j = self.cfg.eval_episodes, self.jenv
         key, k_reset = jax.random.split(key)
         obs, state = jax.vmap(j.reset)(jax.random.split(k_reset, e))
 
         def body(c: Any, _: Any) -> tuple[Any, None]:
-            obs, state, ret, alive, key = c
+            obs, state, ret, length, alive, key = c
             key, sub = jax.random.split(key)
             a = act_greedy(self.learner.actor, actor_vars, obs.astype(jnp.float32))
             obs, state, r, term, trunc, _ = jax.vmap(j.step)(jax.random.split(sub, e), state, self.to_env(a))
             ret = ret + jnp.where(alive, r, 0.0)
-            return (obs, state, ret, alive & ~(term | trunc), key), None
+            length = length + alive.astype(jnp.int32)
+            return (obs, state, ret, length, alive & ~(term | trunc), key), None
 
-        init = (obs, state, jnp.zeros((e,), jnp.float32), jnp.ones((e,), bool), key)
-        (_, _, ret, _, _), _ = jax.lax.scan(body, init, None, length=j.max_steps)
-        return ret
+        init = (
+            obs,
+            state,
+            jnp.zeros((e,), jnp.float32),
+            jnp.zeros((e,), jnp.int32),
+            jnp.ones((e,), bool),
+            key,
+        )
+        (_, _, ret, length, _, _), _ = jax.lax.scan(body, init, None, length=j.max_steps)
+        return ret, length
 
 
 def eval_keys(seeds: list[int], step: int) -> jax.Array:
@@ -536,10 +545,14 @@ class CompiledEngine:
         return [LossRow(*(float(x) for x in row)) for row in np.asarray(self.carry.metrics)]
 
     def evaluate(self, step: int) -> list[EvalRow]:
-        returns = np.asarray(
-            self.program.evaluate(policy_vars(self.carry.train), eval_keys(self.seeds, step))
+        returns, lengths = (
+            np.asarray(x)
+            for x in self.program.evaluate(policy_vars(self.carry.train), eval_keys(self.seeds, step))
         )
-        return [EvalRow(float(r.mean()), float(r.std())) for r in returns]
+        return [
+            EvalRow(float(r.mean()), float(r.std()), None, float(n.mean()))
+            for r, n in zip(returns, lengths, strict=True)
+        ]
 
     def policy(self, i: int) -> tuple[Any, Any]:
         train = unstack(self.carry.train, i)

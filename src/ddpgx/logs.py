@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 EPISODE_FIELDS = ("step", "episode", "return", "length", "wall_s")
-EVAL_FIELDS = ("step", "mean_return", "std_return", "wall_s")
+EVAL_FIELDS = ("step", "mean_return", "std_return", "wall_s")  # then success (goal envs), mean_length
 TRAIN_FIELDS = ("step", "critic_loss", "actor_loss", "mean_q", "sps", "update_frac")
 
 
@@ -129,7 +129,7 @@ class RunLogger:
         self.episodes = CsvLog(
             run_dir / "episodes.csv", EPISODE_FIELDS + extra + (("env",) if env_column else ())
         )
-        self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS + extra)
+        self.evals = CsvLog(run_dir / "eval.csv", EVAL_FIELDS + extra + ("mean_length",))
         # --obs-norm: share of the normalized inputs at the clip, per input group (clip_observation, ...)
         self.train = CsvLog(run_dir / "train.csv", TRAIN_FIELDS + tuple(f"clip_{g}" for g in clip_groups))
         self.clip_groups = tuple(f[5:] for f in self.train.fields if f.startswith("clip_"))
@@ -144,6 +144,7 @@ class RunLogger:
         self.last_return = float("nan")
         self.last_eval = float("nan")
         self.last_success = float("nan")
+        self.last_length = float("nan")  # the last evaluation's mean episode length
         self.progress: Progress | None = None
         self.total_steps, self.start_step = total_steps, start_step
         # no terminal (nohup, SLURM, CI, a sweep's log): a plain line every PLAIN_EVERY_S instead of a bar that would
@@ -185,12 +186,18 @@ class RunLogger:
             if self.success:
                 self.tb.add_scalar("episode/success", success, step)
 
-    def evaluation(self, step: int, mean: float, std: float, success: float | None = None) -> None:
+    def evaluation(
+        self, step: int, mean: float, std: float, success: float | None = None, length: float | None = None
+    ) -> None:
         self.last_eval = mean
-        extra = (success,) if self.success else ()
         if self.success:
             self.last_success = float(success)  # type: ignore[arg-type]
-        self.evals.write(step, mean, std, round(self.wall(), 3), *extra)
+        if length is not None:
+            self.last_length = length
+        row = {"step": step, "mean_return": mean, "std_return": std, "wall_s": round(self.wall(), 3),
+               "success": success, "mean_length": length}  # fmt: skip
+        # by name: a run resumed from before a column existed keeps the columns it started with
+        self.evals.write(*("" if row.get(f) is None else row[f] for f in self.evals.fields))
         self.evals.flush()
         if self.tracker is not None:
             self.tracker.scalars(step, {"eval/mean_return": mean, "eval/std_return": std,
@@ -254,7 +261,10 @@ class RunLogger:
         def field(name: str, v: float, fmt: str) -> str:
             return f"{name} {v:{fmt}}" if math.isfinite(v) else ""
 
-        return (field("return", self.last_return, ">8.1f"), field("eval", self.last_eval, ">8.1f"),
+        ev = field("eval", self.last_eval, ">8.1f")
+        if ev and math.isfinite(self.last_length):
+            ev += f" (length {self.last_length:.0f})"
+        return (field("return", self.last_return, ">8.1f"), ev,
                 field("success", self.last_success, ">4.2f") if self.success else "")  # fmt: skip
 
     def tick(self, step: int, sps: float) -> None:

@@ -30,8 +30,8 @@ from ddpgx import runfiles
 from ddpgx.collect import Collector
 from ddpgx.config import Config
 from ddpgx.envcheck import check_object_env
-from ddpgx.envs import DEFAULT_MAX_EPISODE_STEPS, make_run_env, scaler_for
-from ddpgx.errors import UserError, describe, warn
+from ddpgx.envs import make_run_env, scaler_for
+from ddpgx.errors import UserError, describe
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
 from ddpgx.goals import find_flatten, goal_layout
 from ddpgx.her import HerBuffer
@@ -131,16 +131,6 @@ def check_first_step(cfg: Config) -> None:
         probe.close()
 
 
-def check_time_limit(cfg: Config, env: Any) -> None:
-    """An env without a time limit gets envs.DEFAULT_MAX_EPISODE_STEPS (episodes that never end would never be
-    logged, and a stop signal would wait for an episode end that never comes): say so once."""
-    if getattr(env, "ddpgx_default_limit", False):
-        warn(
-            f"{cfg.env} has no time limit; its episodes end after {DEFAULT_MAX_EPISODE_STEPS} steps (pass "
-            "--env-kwargs max_episode_steps=N for another limit)"
-        )
-
-
 def check_async_env(cfg: Config) -> None:
     """--vector async makes each env in a subprocess from the config alone: try that once, in a fresh interpreter
     with this one's import path, so an env only this process knows (registered inside a script) is one line now
@@ -173,7 +163,6 @@ def build(
         enable_compile_cache(cfg.compile_cache)
     env = make_run_env(cfg)  # the first env: the checks, the spaces, the goal layout and HER's rewards
     closing.callback(env.close)
-    check_time_limit(cfg, env)
     check_first_step(cfg)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     check_memory(memory_needs(cfg, obs_dim, act_dim))
@@ -395,7 +384,8 @@ class PyEngine:
     def evaluate(self, step: int) -> list[EvalRow]:
         returns = self.evaluator.run(partial(self.learner.act_greedy, policy_vars(self.fresh())))
         success = float(np.mean(self.evaluator.successes)) if self.goal else None
-        return [EvalRow(float(returns.mean()), float(returns.std()), success)]
+        length = float(np.mean(self.evaluator.lengths))
+        return [EvalRow(float(returns.mean()), float(returns.std()), success, length)]
 
     def policy(self, i: int) -> tuple[Any, Any]:
         state = self.fresh()
