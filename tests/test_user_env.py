@@ -89,6 +89,17 @@ def test_module_env_id_trains_evals_records_and_resumes_with_no_extra_flags(tmp_
     r = ddpgx("train", "--resume", "run", "--total-steps", "900")
     assert r.returncode == 0, r.stderr
     assert max(int(r["step"]) for r in csv.DictReader(open(run / "eval.csv"))) == 900
+    # from another directory: config.json's env_paths says where my_envs was found
+    assert json.loads((run / "config.json").read_text())["env_paths"] == [str(tmp_path.resolve())]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for args in (
+        ["eval", str(run), "--episodes", "1"],
+        ["train", "--resume", str(run), "--total-steps", "1200"],
+    ):
+        r = subprocess.run([exe, *args], cwd=elsewhere, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+    assert max(int(r["step"]) for r in csv.DictReader(open(run / "eval.csv"))) == 1200
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,19 @@ def import_ray(address: str = ""):
             "ddpgx sweep runs on Ray, which is not installed: pip install 'ddpgx[cluster]'"
         ) from None
     return ray
+
+
+def holder_of(out: Path, wait_s: float = 1.0) -> int | None:
+    """The PID in ``out``'s lock file (``run.lock_holder``), for the message to a driver refused the lock: the
+    process that has just taken it writes its PID a moment after, so an empty file is read again for ``wait_s``."""
+    from ddpgx.run import lock_holder
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        holder = lock_holder(out)
+        if holder or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.05)
 
 
 def check_address(address: str) -> None:

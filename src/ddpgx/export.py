@@ -203,11 +203,19 @@ def export_onnx(
 
 class OnnxPolicy:
     """An exported model run by onnxruntime, called as the Evaluator calls policies: flat observations in, actions
-    in the env's units out (``env_units``)."""
+    in the env's units out (``env_units``).
+
+    Its inputs must fit the run it is evaluated on: one ``(batch, obs_dim)`` input for a flat env, the three
+    ``observation``, ``achieved_goal`` and ``desired_goal`` inputs of the run's goal layout for a goal env. Given
+    ``obs_dim`` (or made by ``for_run``) this is checked when it is loaded, else at its first call; a model that
+    does not fit (one exported from another env) is one UserError. ``description`` names it for a result line:
+    ``ONNX model policy.onnx (exported from final.msgpack, step 1200)``."""
 
     env_units = True
 
-    def __init__(self, path: Path | str, layout: GoalLayout | None) -> None:
+    def __init__(
+        self, path: Path | str, layout: GoalLayout | None, obs_dim: int | None = None, env: str = ""
+    ) -> None:
         _, _, ort = _need_extra()
         path = Path(path)
         if not path.is_file():
@@ -218,10 +226,65 @@ class OnnxPolicy:
             raise UserError(
                 f"--onnx {path} is not an ONNX model onnxruntime can load ({type(e).__name__})"
             ) from None
-        self.names = tuple(i.name for i in self.session.get_inputs())
-        self.layout = layout
+        self.path, self.layout, self.env = path, layout, env
+        inputs = self.session.get_inputs()
+        self.names = tuple(i.name for i in inputs)
+        # the last dimension of each input (None where the model leaves it open)
+        self.widths = {
+            i.name: (i.shape[-1] if i.shape and isinstance(i.shape[-1], int) else None) for i in inputs
+        }
         self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.checked = False
+        if layout is not None or obs_dim is not None:
+            self.check(layout.size if layout is not None else int(obs_dim))  # type: ignore[arg-type]
+
+    @classmethod
+    def for_run(cls, path: Path | str, run_dir: Path | str) -> OnnxPolicy:
+        """The model at ``path``, checked against the run's observation size and goal layout (config.json)."""
+        run_dir = Path(run_dir)
+        meta = json.loads((run_dir / "config.json").read_text())
+        obs_dim = meta.get("obs_dim")
+        env = str(meta.get("config", {}).get("env", ""))
+        return cls(path, goal_layout_of(run_dir), None if obs_dim is None else int(obs_dim), env)
+
+    @property
+    def description(self) -> str:
+        """``ONNX model PATH (exported from final.msgpack, step 1200)``: the model is the source of its actions."""
+        src, step = self.meta.get("source", ""), self.meta.get("step", "")
+        detail = ", ".join(
+            x for x in (src and f"exported from {src}", step not in ("", "-1") and f"step {step}") if x
+        )
+        return f"ONNX model {self.path}" + (f" ({detail})" if detail else "")
+
+    def _inputs_text(self) -> str:
+        return ", ".join(
+            f"{n} of width {self.widths[n] if self.widths[n] is not None else '?'}" for n in self.names
+        )
+
+    def check(self, flat_dim: int) -> None:
+        """The model's inputs fit observations of ``flat_dim`` values split by the run's goal layout; else one line
+        saying what the model takes, what the run's env gives, and how to make a model that fits."""
+        if self.layout is None:
+            want = {self.names[0]: flat_dim} if len(self.names) == 1 else {"observation": flat_dim}
+            gives = f"flat observations of {flat_dim} values"
+        else:
+            want = dict(
+                zip(KEYS, (self.layout.obs_dim, self.layout.goal_dim, self.layout.goal_dim), strict=True)
+            )
+            gives = "a goal Dict (" + ", ".join(f"{k} of width {v}" for k, v in want.items()) + ")"
+        fits = set(self.names) == set(want) and all(self.widths[n] in (None, w) for n, w in want.items())
+        if not fits:
+            src = self.meta.get("env_id")
+            made = f" (it was exported from a run of {src})" if src else ""
+            env = f" {self.env}" if self.env else ""
+            raise UserError(
+                f"--onnx {self.path} takes {self._inputs_text()}{made}, but this run's env{env} gives {gives}; "
+                f"export this run's policy with `ddpgx export RUN_DIR --out FILE.onnx` and evaluate that"
+            )
+        self.checked = True
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         rows = np.asarray(obs, np.float32)
+        if not self.checked:
+            self.check(rows.shape[-1])
         return self.session.run(None, split_inputs(rows, self.layout, self.names))[0]

@@ -298,22 +298,31 @@ def check_spec_file(out: Path, spec: SweepSpec, cells: list[Cell]) -> None:
                 "continue it"
             )
         return
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is an existing file, not a directory")
-    names = {c.name for c in cells}
-    adoptable = (
-        {p.name for p in out.iterdir() if p.name in names and (p / "config.json").is_file()}
-        if (out.is_dir())
-        else set()
-    )  # runs made before the sweep (ddpgx train --run-dir OUT/NAME) join it under their names
-    if out.is_dir() and any(
-        p.name not in (STOP_FILE, LOCK_NAME) and p.name not in adoptable for p in out.iterdir()
-    ):
-        raise UserError(
-            f"--out {out} exists and is not a sweep directory (no {SPEC_FILE}); use another --out"
-        )
+    check_out(out, cells)
     out.mkdir(parents=True, exist_ok=True)
     write_json(path, {"spec": ident, "grid": [c.name for c in cells], "ddpgx": __version__})
+
+
+def check_out(out: Path, cells: list[Cell]) -> None:
+    """``out`` may hold a new sweep: it does not exist, or is a directory of nothing but this grid's runs made
+    before the sweep (``ddpgx train --run-dir OUT/NAME``: they join it under their names) and a lock. Read only:
+    ``sweep.run_sweep`` asks it before it takes the lock (nothing is made in a directory that is not a sweep's)
+    while no driver has locked it, and ``check_spec_file`` again under the lock."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is an existing file, not a directory; give a directory for the sweep")
+    if not out.is_dir() or (out / SPEC_FILE).is_file():
+        return
+    names = {c.name for c in cells}
+    foreign = [
+        p.name
+        for p in out.iterdir()
+        if p.name not in (STOP_FILE, LOCK_NAME) and not (p.name in names and (p / "config.json").is_file())
+    ]
+    if foreign:
+        raise UserError(
+            f"--out {out} exists and is not a sweep directory (no {SPEC_FILE}; it holds {foreign[0]}); use another "
+            "--out"
+        )
 
 
 GROWABLE = ("env", "preset", "seeds", "variant")  # lists a sweep may add to and go on

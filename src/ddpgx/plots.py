@@ -9,14 +9,15 @@ on [0, 1]; step axes read 50k, 1.5M (``format_steps``)."""
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ddpgx.errors import UserError, describe
-from ddpgx.groups import expand_runs, group_runs
+from ddpgx.errors import UserError, describe, warn
+from ddpgx.groups import group_runs
 from ddpgx.logs import read_rows
 
 if TYPE_CHECKING:
@@ -47,6 +48,56 @@ YLABEL = {
 }
 
 
+NOTES = {"success": " (a success rate is logged for envs that report info['is_success'])"}
+
+
+def read_log(path: Path, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """The ``columns`` of a ddpgx CSV log as float arrays, one value per complete row (no file or no row yet: empty
+    arrays). A file that is not such a log (binary junk, another header, a value that is not a number, a short row)
+    is one UserError naming the file and what is wrong with it."""
+    if not path.is_file():
+        return {c: np.zeros(0) for c in columns}
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {describe(e)}") from None
+    first, newline, _ = raw.partition(b"\n")
+    try:
+        header = first.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        header = None
+    if raw and (header is None or not header.isprintable()):
+        raise UserError(
+            f"{path} is not a ddpgx CSV log (its first line is not a header of column names: binary or corrupt "
+            "data); restore it, or leave this run out"
+        )
+    if not newline:  # not even a whole header yet
+        return {c: np.zeros(0) for c in columns}
+    names = next(csv.reader([header]), [])
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise UserError(
+            f"{path} has no {missing[0]} column; its columns are {', '.join(names)}{NOTES.get(missing[0], '')}"
+        )
+    try:
+        rows = read_rows(path)
+    except (OSError, csv.Error) as e:
+        raise UserError(f"{path} is corrupt ({describe(e)}); it needs columns {', '.join(columns)}") from None
+    out = {c: np.empty(len(rows)) for c in columns}
+    for i, row in enumerate(rows):
+        for c in columns:
+            v = row.get(c)
+            if v is None:
+                raise UserError(f"{path} is corrupt: line {i + 2} has fewer values than its header")
+            try:
+                out[c][i] = float(v)
+            except ValueError:
+                raise UserError(
+                    f"{path} is corrupt: line {i + 2} has {c} = {v[:40]!r}, not a number"
+                ) from None
+    return out
+
+
 def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of ``metric`` ("episode": episodes.csv return, "eval": eval.csv mean_return, "success":
     eval.csv success, the eval success rate of a goal env)."""
@@ -54,20 +105,10 @@ def read_curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
     path = run_dir / name
     if not path.is_file():
         raise UserError(f"{path} does not exist; is {run_dir} a ddpgx run directory?")
-    rows = read_rows(path)
-    if rows and col not in rows[0]:
-        why = (
-            " (a success rate is logged for envs that report info['is_success'])" if col == "success" else ""
-        )
-        raise UserError(f"{path} has no {col} column; its columns are {', '.join(rows[0])}{why}")
-    try:
-        steps = np.array([float(r["step"]) for r in rows])
-        values = np.array([float(r[col]) for r in rows])
-    except (KeyError, ValueError, TypeError, csv.Error) as e:
-        raise UserError(f"{path} is corrupt ({describe(e)}); it needs columns step and {col}") from None
-    if len(steps) == 0:
+    log = read_log(path, ("step", col))
+    if len(log["step"]) == 0:
         raise UserError(f"{path} has no rows yet; let the run finish an episode or an evaluation first")
-    return steps, values
+    return log["step"], log[col]
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -282,6 +323,77 @@ def curves_figure(
     return fig
 
 
+def check_output(out: Path) -> None:
+    """Refuse, before anything is read, drawn or written, an output whose directory cannot be made or written: one
+    line naming the path in the way (a file where a directory should be, a directory this user may not write)."""
+    p = out.parent
+    while not p.exists() and p != p.parent:  # the nearest part of the path that exists
+        p = p.parent
+    if not p.is_dir():
+        raise UserError(
+            f"cannot write {out}: {p} is a file, not a directory; give --out a path in a directory"
+        )
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {out}: {p} is not writable; give --out a directory you can write to")
+
+
+def save_figure(fig: Figure, out: Path) -> None:
+    """Write the figure (its format from the suffix), making the directory; an OS error is one line."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {describe(e)}") from None
+
+
+# how far below a folder named on the command line runs are looked for: OUT/run, OUT/group/seed-run (a seed group,
+# a tune study, a sweep), OUT/sweep/group/seed-run
+SEARCH_DEPTH = 3
+
+
+def find_runs(dirs: Sequence[Path | str]) -> list[Path]:
+    """Run directories named directly, or found in the folders named: a sweep's --out, a seed group (group.json and
+    its seeds' runs), a tune study (its trial_* runs), and folders of those, down to ``SEARCH_DEPTH`` levels; each
+    run once, in order. A folder found on the way that holds no run is left out with a warning naming it; a file is
+    passed over."""
+    runs: list[Path] = []
+    empty: list[Path] = []
+    for d in map(Path, dirs):
+        if (d / "config.json").is_file():
+            runs.append(d)
+        elif d.is_dir():
+            found = _runs_below(d, SEARCH_DEPTH, empty)
+            if not found:
+                raise UserError(f"{d} is neither a ddpgx run directory nor a folder of runs (no config.json)")
+            runs += found
+        elif not d.exists():
+            raise UserError(f"{d} does not exist")
+    if not runs:
+        raise UserError(f"no ddpgx run directory among {', '.join(map(str, dirs)) or 'the arguments'}")
+    for e in empty:
+        warn(f"skipped {e}: it holds no ddpgx run directory (no config.json in it or below)")
+    unique = {p.resolve(): p for p in reversed(runs)}  # a run named twice is one run, not two seeds
+    return [unique[k] for k in dict.fromkeys(p.resolve() for p in runs)]
+
+
+def _runs_below(folder: Path, depth: int, empty: list[Path]) -> list[Path]:
+    runs: list[Path] = []
+    try:
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as e:
+        raise UserError(f"cannot read {folder}: {describe(e)}") from None
+    for child in children:
+        if (child / "config.json").is_file():
+            runs.append(child)
+        else:
+            below = _runs_below(child, depth - 1, []) if depth > 1 else []
+            if below:
+                runs += below
+            else:
+                empty.append(child)
+    return runs
+
+
 def plot_runs(
     run_dirs: Sequence[Path],
     out: Path,
@@ -302,7 +414,7 @@ def plot_runs(
         raise UserError(
             f"--out must end in {', '.join(IMAGE_SUFFIXES)} (or name a directory), got {out.name}"
         )
-    fig = curves_figure(expand_runs(run_dirs), metric, smooth_window, size, dpi)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    check_output(out)
+    fig = curves_figure(find_runs(run_dirs), metric, smooth_window, size, dpi)
+    save_figure(fig, out)
     return out

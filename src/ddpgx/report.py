@@ -17,9 +17,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ddpgx.errors import UserError, describe, warn
-from ddpgx.groups import expand_runs, group_runs
-from ddpgx.logs import read_rows
-from ddpgx.plots import BAND, IMAGE_SUFFIXES, add_legend, ci_band, common_grid, draw_curve, smooth, style_axes
+from ddpgx.groups import group_runs
+from ddpgx.plots import (
+    BAND,
+    IMAGE_SUFFIXES,
+    add_legend,
+    check_output,
+    ci_band,
+    common_grid,
+    draw_curve,
+    find_runs,
+    read_log,
+    smooth,
+    style_axes,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -93,37 +104,28 @@ class GroupStats:
 
 
 def score_run(run: Path, seed: int, metric: str) -> RunScore:
-    ev = read_rows(run / "eval.csv")
-    ep = read_rows(run / "episodes.csv")
-    try:
-        if metric in ("eval", "success"):
-            if not ev:
-                raise UserError(f"{run}/eval.csv has no evaluation yet")
-            col = "mean_return" if metric == "eval" else "success"
-            if col not in ev[0]:
-                why = (
-                    " (a success rate is logged for envs that report info['is_success'])"
-                    if col == "success"
-                    else ""
-                )
-                raise UserError(
-                    f"{run}/eval.csv has no {col} column; its columns are {', '.join(ev[0])}{why}"
-                )
-            steps = np.array([float(r["step"]) for r in ev])
-            values = np.array([float(r[col]) for r in ev])
-            final, best = values[-1], values.max()
-        else:
-            if not ep:
-                raise UserError(f"{run}/episodes.csv has no episode yet")
-            steps = np.array([float(r["step"]) for r in ep])
-            values = np.array([float(r["return"]) for r in ep])
-            smoothed = smooth(values, LAST_EPISODES)
-            final, best = smoothed[-1], smoothed.max()
-        step = max(int(float(rows[-1]["step"])) for rows in (ep, ev) if rows)
-        wall = float(ev[-1]["wall_s"]) if ev else float(ep[-1]["wall_s"])
-    except (KeyError, ValueError) as e:
-        raise UserError(f"{run}: a log is corrupt ({describe(e)})") from None
-    return RunScore(run, seed, float(final), float(best), step, wall, steps, values)
+    """A run's final and best score, last step and wall time from its CSV logs (``plots.read_log``: a log that is
+    not one is a UserError naming the file)."""
+    if metric in ("eval", "success"):
+        col = "mean_return" if metric == "eval" else "success"
+        ev = read_log(run / "eval.csv", ("step", col, "wall_s"))
+        if not len(ev["step"]):
+            raise UserError(f"{run}/eval.csv has no evaluation yet")
+        ep = read_log(run / "episodes.csv", ("step",))
+        steps, values = ev["step"], ev[col]
+        final, best = values[-1], values.max()
+        wall = ev["wall_s"][-1]
+    else:
+        ep = read_log(run / "episodes.csv", ("step", "return", "wall_s"))
+        if not len(ep["step"]):
+            raise UserError(f"{run}/episodes.csv has no episode yet")
+        ev = read_log(run / "eval.csv", ("step", "wall_s")) if (run / "eval.csv").is_file() else {"step": []}
+        steps, values = ep["step"], ep["return"]
+        smoothed = smooth(values, LAST_EPISODES)
+        final, best = smoothed[-1], smoothed.max()
+        wall = ev["wall_s"][-1] if len(ev["step"]) else ep["wall_s"][-1]
+    step = max(int(log["step"][-1]) for log in (ep, ev) if len(log["step"]))
+    return RunScore(run, seed, float(final), float(best), step, float(wall), steps, values)
 
 
 def group_stats(runs: Sequence[Path], metric: str = "eval") -> list[GroupStats]:
@@ -247,7 +249,7 @@ def markdown(stats: Sequence[GroupStats], metric: str, images: Sequence[str] = (
     return "\n".join(lines)
 
 
-def write_csv(stats: Sequence[GroupStats], path: Path) -> None:
+def csv_text(stats: Sequence[GroupStats]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_FIELDS)
@@ -256,7 +258,11 @@ def write_csv(stats: Sequence[GroupStats], path: Path) -> None:
             s.env, s.label, len(s.seeds), " ".join(map(str, s.seeds)), s.final_mean, *s.final_ci, s.iqm, *s.iqm_ci,
             s.best_mean, s.steps, s.wall_s,
         ])  # fmt: skip
-    path.write_text(buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(stats: Sequence[GroupStats], path: Path) -> None:
+    path.write_text(csv_text(stats))
 
 
 def curves_figure(stats: Sequence[GroupStats], metric: str) -> Figure:
@@ -333,21 +339,46 @@ def plot_aggregate(stats: Sequence[GroupStats], out: Path) -> Path:
     return out
 
 
+def figure_bytes(fig: Figure, path: Path) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip("."))
+    return buf.getvalue()
+
+
 def write_report(run_dirs: Sequence[Path | str], out: Path | str = "report.md", metric: str = "eval") -> Path:
-    """report.md, report.csv and the curves (report.png; report_aggregate.png with several envs) beside it."""
+    """report.md, report.csv and the curves (report.png; report_aggregate.png with several envs) beside it. Runs
+    are found as ``plots.find_runs`` finds them (in sweeps, seed groups and tune studies too). Everything is
+    checked and drawn before the first file is written; an output that cannot be written is one line, and the files
+    this call made are removed again."""
     out = Path(out)
     if out.is_dir():
         out = out / "report.md"
     if out.suffix.lower() != ".md":
         raise UserError(f"--out must name a .md file (or a directory), got {out.name}")
-    stats = group_stats(expand_runs(run_dirs), metric)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out)
+    stats = group_stats(find_runs(run_dirs), metric)
     stem = out.with_suffix("")
-    images = [plot_curves(stats, stem.with_name(stem.name + ".png"), metric)]
+    files: dict[Path, bytes] = {}
+    curves = stem.with_name(stem.name + ".png")
+    files[curves] = figure_bytes(curves_figure(stats, metric), curves)
+    images = [curves]
     if len({s.env for s in stats}) > 1:
-        images.append(plot_aggregate(stats, stem.with_name(stem.name + "_aggregate.png")))
-    write_csv(stats, out.with_suffix(".csv"))
-    out.write_text(markdown(stats, metric, [p.name for p in images]))
+        agg = stem.with_name(stem.name + "_aggregate.png")
+        files[agg] = figure_bytes(aggregate_figure(stats), agg)
+        images.append(agg)
+    files[out.with_suffix(".csv")] = csv_text(stats).encode()
+    files[out] = markdown(stats, metric, [p.name for p in images]).encode()
+    made: list[Path] = []
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for path, data in files.items():
+            if not path.exists():
+                made.append(path)
+            path.write_bytes(data)
+    except OSError as e:
+        for path in made:
+            path.unlink(missing_ok=True)
+        raise UserError(f"cannot write the report {out}: {describe(e)}") from None
     return out
 
 

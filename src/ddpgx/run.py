@@ -21,6 +21,7 @@ import errno
 import fcntl
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +159,20 @@ def load_run_config(run_dir: Path | str) -> Config:
             raise UserError(f"{run_dir} does not exist; pass the directory `ddpgx train` wrote (--run-dir)")
         raise UserError(f"{run_dir} is not a ddpgx run directory (no config.json)")
     try:
-        return config_from_dict(json.loads(path.read_text())["config"])
+        data = json.loads(path.read_text())
+        cfg = config_from_dict(data["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{path} is not a valid ddpgx config: {e}") from None
+    find_env_modules(data.get("env_paths"))
+    return cfg
+
+
+def find_env_modules(paths: Any) -> None:
+    """Where the run's env modules were imported from (config.json's env_paths), searched last: a ``module:Class``
+    run is evaluated, recorded or resumed from any directory."""
+    for p in paths if isinstance(paths, list) else []:
+        if isinstance(p, str) and p not in sys.path and Path(p).is_dir():
+            sys.path.append(p)
 
 
 def check_resume_config(saved: Config, asked: Config) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,34 @@ def versions() -> dict[str, str]:
     return out
 
 
+def module_roots(cfg: Config) -> list[str]:
+    """The directories the env's own modules (``--env module:Id``, ``--env-module``) were imported from, as
+    sys.path entries: recorded so that ``eval``, ``record`` and ``--resume`` run from another directory find them."""
+    names = [cfg.env_module] + (
+        [cfg.env.partition(":")[0]] if isinstance(cfg.env, str) and ":" in cfg.env else []
+    )
+    roots = []
+    for name in filter(None, names):
+        top = sys.modules.get(name.split(".")[0])
+        if top is None:
+            continue  # not imported by name (gymnax:..., playground:...): nothing to find again
+        file = getattr(top, "__file__", None)
+        if file:
+            root = Path(file).parent.parent if Path(file).name == "__init__.py" else Path(file).parent
+        elif getattr(top, "__path__", None):  # a namespace package
+            root = Path(list(top.__path__)[0]).parent
+        else:
+            continue
+        if str(root.resolve()) not in roots:
+            roots.append(str(root.resolve()))
+    return roots
+
+
 def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
     layout = goal_layout(env)
     return {
         "config": dataclasses.asdict(cfg),
+        "env_paths": module_roots(cfg),
         "versions": versions(),
         "obs_dim": int(env.observation_space.shape[0]),
         "action_dim": int(env.action_space.shape[0]),

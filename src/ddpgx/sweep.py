@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ddpgx import worker
-from ddpgx.driver import Driver, check_address, import_ray
-from ddpgx.errors import UserError
-from ddpgx.grid import Cell, SweepSpec, build_grid, check_envs, check_spec_file
+from ddpgx.driver import Driver, check_address, holder_of, import_ray
+from ddpgx.errors import UserError, describe
+from ddpgx.grid import Cell, SweepSpec, build_grid, check_envs, check_out, check_spec_file
 from ddpgx.livetable import LiveTable
 from ddpgx.logs import read_summary
 from ddpgx.report import write_report
-from ddpgx.run import STOP_FILE, RunLock, RunLocked, lock_holder, run_status
+from ddpgx.run import LOCK_NAME, STOP_FILE, RunLock, RunLocked, run_status
 from ddpgx.runfiles import write_json
 
 RUNS_FILE = "runs.json"  # each run's status, and where it ran (node, host, pid, cores) or why it failed
@@ -79,19 +80,47 @@ def run_sweep(spec: SweepSpec, live: bool = True) -> SweepResult:
     if spec.address:
         check_address(spec.address)
     out = Path(spec.out)
-    check_spec_file(out, spec, cells)
-    lock = RunLock(out)  # one driver per sweep: a second would start the same runs again
-    try:
-        lock.acquire()
-    except RunLocked:
-        raise UserError(
-            f"--out {out} is being swept by process {lock_holder(out) or '?'}; wait for it, or stop it with "
-            f"`touch {out / STOP_FILE}` (its runs checkpoint and it exits), then run this again"
-        ) from None
+    lock = lock_sweep(out, spec, cells)
     try:
         return _sweep_locked(spec, cells, out, live)
     finally:
         lock.release()
+
+
+def lock_sweep(out: Path, spec: SweepSpec, cells: list[Cell]) -> RunLock:
+    """Take ``out``'s lock, then check and record the sweep under it (one driver per sweep: a second would start
+    the same runs again). Lock first: two drivers started at once on one ``out`` cannot both pass the check, and
+    the one that loses is told which process holds it, never that a half-made sweep directory is not one. A
+    directory nobody has locked is checked before the lock file is made in it; what this call made is removed
+    again when the check refuses."""
+    if not (out / LOCK_NAME).exists():
+        check_out(out, cells)  # a file, a foreign directory: refused before anything is made there
+    try:
+        out.mkdir(parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    except OSError as e:
+        raise UserError(f"cannot make the sweep directory --out {out}: {describe(e)}") from None
+    had_lock = (out / LOCK_NAME).exists()
+    lock = RunLock(out)
+    try:
+        lock.acquire()
+    except RunLocked:
+        raise UserError(
+            f"--out {out} is being swept by process {holder_of(out) or '?'}; wait for it, or stop it with "
+            f"`touch {out / STOP_FILE}` (its runs checkpoint and it exits), then run this again"
+        ) from None
+    try:
+        check_spec_file(out, spec, cells)
+    except UserError:
+        lock.release()
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        elif not had_lock:
+            (out / LOCK_NAME).unlink(missing_ok=True)
+        raise
+    return lock
 
 
 def _sweep_locked(spec: SweepSpec, cells: list[Cell], out: Path, live: bool) -> SweepResult:

@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 import textwrap
 import time
@@ -26,7 +28,7 @@ from typing import Any
 
 from ddpgx import worker
 from ddpgx.config import Config
-from ddpgx.driver import Driver, import_ray
+from ddpgx.driver import Driver, holder_of, import_ray
 from ddpgx.envs import check_env_id
 from ddpgx.errors import UserError, describe, warn
 from ddpgx.fieldtypes import parse_field
@@ -34,7 +36,7 @@ from ddpgx.grid import read_toml
 from ddpgx.livetable import LiveTable
 from ddpgx.logs import read_rows
 from ddpgx.presets import preset_config, resolve
-from ddpgx.run import STOP_FILE, RunLock, RunLocked, load_run_config
+from ddpgx.run import LOCK_NAME, STOP_FILE, RunLock, RunLocked, load_run_config
 from ddpgx.runfiles import atomic_write_bytes
 from ddpgx.validate import validate
 
@@ -95,28 +97,98 @@ def load_space(path: Path) -> dict[str, dict[str, Any]]:
     data = read_toml(path)
     data = data.get("space", data)
     check_space(data, str(path))
-    return data
+    return Space(data, source=str(path))
+
+
+class Space(dict):
+    """A search space as ``load_space`` read it: the file it came from names it in messages."""
+
+    def __init__(self, data: dict[str, Any], source: str = "") -> None:
+        super().__init__(data)
+        self.source = source
+
+
+def space_name(space: dict[str, Any]) -> str:
+    return getattr(space, "source", "") or "the search space"
+
+
+# the fields a trial's runs get from the tune itself (the flag that sets them): never from --set or the space
+TUNE_SETS = {"seed": "--seeds", "run_dir": "--out", "total_steps": "--total-steps", "eval_every": "--eval-every",
+             "progress": "--live", "env": "--env", "preset": "--preset"}  # fmt: skip
+# the Config fields each tied name of the space sets
+TIED_FIELDS = {"lr": ("actor_lr", "critic_lr"), "train_freq": ("update_every", "gradient_steps"),
+               "net_arch": ("actor_hidden", "critic_hidden")}  # fmt: skip
 
 
 def check_space(space: dict[str, Any], where: str) -> None:
+    """The space's shape: each entry a Config field (or a tied name) with a known type and its bounds or choices.
+    Whether each value is one the field takes is ``check_values``' (it needs the trial's config)."""
     fields = set(typing.get_type_hints(Config)) | set(TIED)
-    if not space:
-        raise UserError(f"{where}: the search space is empty")
+    if not isinstance(space, dict) or not space:
+        raise UserError(f"{where}: the search space is empty; give it one [FIELD] table per tuned field")
     for name, d in space.items():
         if name not in fields:
             raise UserError(f"{where}: [{name}] is not a Config field; see `ddpgx presets` for the fields")
+        if name in TUNE_SETS:
+            raise UserError(
+                f"{where}: [{name}] is set by the tune itself ({TUNE_SETS[name]}); take it out of the space"
+            )
         if not isinstance(d, dict) or d.get("type") not in ("float", "int", "categorical"):
             raise UserError(f'{where}: [{name}] needs type = "float", "int" or "categorical"')
         if d["type"] == "categorical":
             if not isinstance(d.get("choices"), list) or not d["choices"]:
-                raise UserError(f"{where}: [{name}] is categorical and needs choices = [...]")
+                raise UserError(f"{where}: [{name}] is categorical and needs choices = [...] (at least one)")
         else:
             lo, hi = d.get("low"), d.get("high")
             num = (int, float) if d["type"] == "float" else (int,)
-            if not (isinstance(lo, num) and isinstance(hi, num)) or isinstance(lo, bool) or not lo < hi:
+            numbers = isinstance(lo, num) and isinstance(hi, num) and not isinstance(lo, bool | type(None))
+            if not numbers or isinstance(hi, bool) or not lo < hi:
                 raise UserError(f"{where}: [{name}] needs numbers low < high (got low={lo!r}, high={hi!r})")
             if d.get("log") and lo <= 0:
                 raise UserError(f"{where}: [{name}] has log = true and needs low > 0")
+
+
+def check_set(fixed: dict[str, Any], space: dict[str, dict[str, Any]]) -> None:
+    """A --set field the tune sets itself, or one the space owns (the space would silently override it)."""
+    owned = {f: name for name in space for f in TIED_FIELDS.get(name, (name,))}
+    for key in fixed:
+        if key in TUNE_SETS:
+            raise UserError(f"--set {key}: the tune sets {key} itself; use {TUNE_SETS[key]}")
+        if key in owned:
+            via = (
+                ""
+                if owned[key] == key
+                else f" (through [{owned[key]}], which sets {' and '.join(TIED_FIELDS[owned[key]])})"
+            )
+            raise UserError(
+                f"--set {key}: the search space tunes {key}{via}; drop it from --set, or from the space (--space FILE)"
+            )
+
+
+def space_values(d: dict[str, Any]) -> list[Any]:
+    """The values of a space entry that stand for all it may sample: its choices, or its bounds (and, for a float
+    range, a value between them, so an int field given a float range is caught)."""
+    if d["type"] == "categorical":
+        return list(d["choices"])
+    if d["type"] == "int":
+        return [int(d["low"]), int(d["high"])]
+    return [float(d["low"]), (float(d["low"]) + float(d["high"])) / 2, float(d["high"])]
+
+
+def check_values(spec: TuneSpec, space: dict[str, dict[str, Any]], where: str) -> None:
+    """Every value the space may give makes a valid trial with the fixed fields (one line naming the field and the
+    value otherwise): a trial that could never run is refused now, not failed one by one."""
+    try:
+        trial_configs(spec, 0, {})
+    except UserError as e:
+        raise UserError(f"the trials' fixed fields (--set, --preset) make no valid run: {e}") from None
+    for name, d in space.items():
+        for v in space_values(d):
+            try:
+                trial_configs(spec, 0, {name: v})
+            except UserError as e:
+                what = "choice" if d["type"] == "categorical" else f'type = "{d["type"]}" gives'
+                raise UserError(f"{where}: [{name}] {what} {v!r}: {e}") from None
 
 
 def distributions(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -137,17 +209,16 @@ def distributions(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def config_values(params: dict[str, Any]) -> dict[str, Any]:
-    """A trial's parameters as Config fields (the tied names expanded)."""
+    """A trial's parameters as Config fields (the tied names expanded); a value the field does not take:
+    UserError."""
     out: dict[str, Any] = {}
     for name, v in params.items():
-        if name == "lr":
-            out["actor_lr"] = out["critic_lr"] = float(v)
-        elif name == "train_freq":
-            out["update_every"] = out["gradient_steps"] = int(v)
-        elif name == "net_arch":
-            out["actor_hidden"] = out["critic_hidden"] = NET_ARCH[v]
-        else:
-            out[name] = parse_field(name, v)
+        if name == "net_arch":
+            if v not in NET_ARCH:
+                raise UserError(f"net_arch={v!r} is not valid: net_arch must be one of {', '.join(NET_ARCH)}")
+            v = NET_ARCH[v]
+        for f in TIED_FIELDS.get(name, (name,)):
+            out[f] = parse_field(f, v)
     return out
 
 
@@ -256,20 +327,42 @@ def report_progress(t: Trial) -> None:
 
 
 def write_trials_csv(out: Path, study) -> None:
+    """OUT/trials.csv: every trial's number, state, objective, parameters, run directories and, for a failed
+    trial, its error."""
     trials = study.get_trials(deepcopy=False)
     names = sorted({k for t in trials for k in t.params})
-    lines = [",".join(["number", "state", "value", *names, "runs"])]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["number", "state", "value", *names, "runs", "error"])
     for t in trials:
         runs = " ".join(sorted(p.name for p in out.glob(f"trial_{t.number:04d}__s*")))
         vals = ["" if t.params.get(n) is None else str(t.params[n]) for n in names]
         value = "" if t.value is None else f"{t.value:.6g}"
-        lines.append(",".join([str(t.number), t.state.name.lower(), value, *vals, runs]))
-    atomic_write_bytes(out / "trials.csv", ("\n".join(lines) + "\n").encode())
+        w.writerow([str(t.number), t.state.name.lower(), value, *vals, runs, t.user_attrs.get("error", "")])
+    atomic_write_bytes(out / "trials.csv", buf.getvalue().encode())
+
+
+def all_failed(study: Any, out: Path | str) -> str:
+    """One line when every trial of the study failed (nothing to rank: the caller exits non-zero), naming the
+    last failure's error and where to look; empty otherwise."""
+    optuna = _optuna()
+    trials = study.get_trials(deepcopy=False)
+    if not trials or any(t.state != optuna.trial.TrialState.FAIL for t in trials):
+        return ""
+    last = trials[-1]
+    runs = sorted(Path(out).glob(f"trial_{last.number:04d}__s*"))
+    where = f"its run directory {runs[0]}" if runs else "it made no run directory"
+    error = (str(last.user_attrs.get("error") or "").strip().splitlines() or ["not recorded"])[0]
+    n = len(trials)
+    return (
+        f"all {n} trial{'s' * (n != 1)} of the study failed; trial {last.number} ({where}) failed with: {error}; "
+        f"every trial's error is in {Path(out) / 'trials.csv'}"
+    )
 
 
 def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     """Run the study to ``spec.trials`` finished trials (complete, pruned or failed); returns the Optuna study."""
-    optuna = _optuna()
+    _optuna()  # not installed: one line first
     if not spec.env or not spec.out:
         missing = " and ".join(f for f, v in (("--env", spec.env), ("--out", spec.out)) if not v)
         raise UserError(f"ddpgx tune needs {missing}: ddpgx tune --env ENV --trials N --out DIR")
@@ -278,13 +371,50 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
             "--trials, --total-steps and --objective-evals must be positive, and --seeds not empty"
         )
     space = spec.space or DEFAULT_SPACE
-    check_space(space, "the search space")
+    check_space(space, space_name(space))
     preset_config(spec.preset, spec.env)  # an unknown preset: one line now
     if ":" not in spec.env:
         check_env_id(spec.env)
+    check_set(spec.set, space)
+    check_values(spec, space, space_name(space))
     dists = distributions(space)
+    import_ray(spec.address)  # not installed: one line, before anything is written
     out = Path(spec.out).absolute()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is an existing file; a study needs a directory: give another --out")
+    created, had_lock = not out.exists(), (out / LOCK_NAME).exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot make the study directory --out {out}: {describe(e)}") from None
+    # the lock before the storage is opened: a second driver changes nothing of a study another one runs
+    lock = RunLock(out)
+    try:
+        lock.acquire()
+    except RunLocked:
+        raise UserError(
+            f"--out {out} is being tuned by process {holder_of(out) or '?'}; wait for it or stop it with "
+            f"`touch {out / STOP_FILE}` (its trials checkpoint), then run this again"
+        ) from None
+    try:
+        study = open_study(spec, out, pruner)
+    except UserError:
+        lock.release()
+        if created:  # nothing of a study that never opened is left behind
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        elif not had_lock:
+            (out / LOCK_NAME).unlink(missing_ok=True)
+        raise
+    try:
+        return _tune_locked(spec, out, study, dists, live)
+    finally:
+        lock.release()
+
+
+def open_study(spec: TuneSpec, out: Path, pruner: Any = None) -> Any:
+    optuna = _optuna()
     storage = spec.storage or f"sqlite:///{out / 'study.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -292,6 +422,8 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
             study_name="ddpgx", storage=storage, load_if_exists=True, direction="maximize",
             sampler=make_sampler(spec.sampler, spec.seeds[0]), pruner=pruner or make_pruner(spec.pruner),
         )  # fmt: skip
+    except UserError:
+        raise
     except Exception as e:  # noqa: BLE001 - a missing driver, an unreachable server, a bad URL: the same fix
         raise UserError(
             f"cannot open the study storage {storage}: {type(e).__name__}: {describe(e)}"
@@ -302,14 +434,11 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     if held:
         study.sampler = make_sampler(spec.sampler, spec.seeds[0] + 7919 * held)
     study.set_user_attr("objective_evals", spec.objective_evals)  # the history plot names the objective
-    import_ray(spec.address)  # not installed: one line, before the study is locked
-    lock = RunLock(out)
-    try:
-        lock.acquire()
-    except RunLocked:
-        raise UserError(
-            f"--out {out} is being tuned by another process; wait for it or `touch {out / STOP_FILE}`"
-        ) from None
+    return study
+
+
+def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], live: bool) -> Any:
+    optuna = _optuna()
     stop_file = out / STOP_FILE
     stop_file.unlink(missing_ok=True)
     limit = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run) // len(spec.seeds))
@@ -325,8 +454,9 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
         except (
             UserError
         ) as e:  # a parameter set that makes no sensible run fails as a trial, the study goes on
+            handle.set_user_attr("error", str(e))
             study.tell(handle, state=optuna.trial.TrialState.FAIL)
-            print(f"trial {handle.number}: {e}")
+            print(f"trial {handle.number} failed: {e}")
             return
         runs = [
             TrialRun(Path(c.run_dir).name, Path(c.run_dir), c.total_steps, started=time.time()) for c in cfgs
@@ -342,9 +472,10 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
         """All its runs have returned: tell the study (complete, pruned or failed), or leave it running to resume."""
         failed = [r for r in t.results.values() if r["status"] == "failed"]
         if failed:
+            t.runs[0].error = failed[0].get("error", "")
+            t.handle.set_user_attr("error", t.runs[0].error)
             study.tell(t.handle, state=optuna.trial.TrialState.FAIL)
             t.mark("failed")
-            t.runs[0].error = failed[0].get("error", "")
             print(f"trial {t.number} failed: {t.runs[0].error}")
         elif t.pruned:
             study.tell(t.handle, state=optuna.trial.TrialState.PRUNED)
@@ -410,11 +541,10 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
                 raise
     finally:
         write_trials_csv(out, study)
-        lock.release()
     return study
 
 
-__all__ = ["TuneSpec", "run_tune", "DEFAULT_SPACE"]
+__all__ = ["TuneSpec", "run_tune", "all_failed", "DEFAULT_SPACE"]
 
 
 def best_results(out: Path | str, storage: str = "", top: int = 10) -> dict[str, Any]:
