@@ -261,3 +261,26 @@ def test_the_compiled_loop_evaluates_and_keeps_the_averaged_policy_and_trains_as
     state = ckpt.load(avg, replay=False).state
     assert leaves_diff(a["actor"], state["actor_avg"]) == 0.0
     assert leaves_diff(p["actor"], state["actor"]) == 0.0 and leaves_diff(a["actor"], p["actor"]) > 1e-4
+
+
+@pytest.mark.slow
+def test_playground_action_repeat_is_applied_as_its_training_wrappers_apply_it():
+    """--env-kwargs action_repeat=2 holds each action for 2 env steps and sums their rewards: with a fixed action,
+    50 agent steps give the 100-step episode's return exactly, and episodes are half as long (in agent steps)."""
+    from ddpgx.jaxenvs import make_jax_env
+
+    totals = {}
+    for repeat in (1, 2):
+        e = make_jax_env("playground:CartpoleBalance", ["max_episode_steps=100", f"action_repeat={repeat}"])
+        obs, st = jax.jit(e.reset)(jax.random.PRNGKey(0))
+        step, n, total, done = jax.jit(e.step), 0, 0.0, False
+        while not done:
+            obs, st, r, term, trunc, _ = step(jax.random.PRNGKey(n), st, jnp.zeros(e.act_dim))
+            total, n, done = total + float(r), n + 1, bool(term or trunc)
+        assert e.max_steps == n == 100 // repeat
+        totals[repeat] = total
+    assert totals[2] == pytest.approx(totals[1], rel=1e-5) and totals[1] > 50.0
+    from ddpgx.errors import UserError
+
+    with pytest.raises(UserError, match="action_repeat must be a positive integer"):
+        make_jax_env("playground:CartpoleBalance", ["action_repeat=0"])

@@ -209,7 +209,7 @@ class OnnxPolicy:
     ``observation``, ``achieved_goal`` and ``desired_goal`` inputs of the run's goal layout for a goal env. Given
     ``obs_dim`` (or made by ``for_run``) this is checked when it is loaded, else at its first call; a model that
     does not fit (one exported from another env) is one UserError. ``description`` names it for a result line:
-    ``ONNX model policy.onnx (exported from final.msgpack, step 1200)``."""
+    ``ONNX model policy.onnx, exported from final.msgpack at step 1200``."""
 
     env_units = True
 
@@ -249,12 +249,15 @@ class OnnxPolicy:
 
     @property
     def description(self) -> str:
-        """``ONNX model PATH (exported from final.msgpack, step 1200)``: the model is the source of its actions."""
+        """``ONNX model PATH, exported from final.msgpack at step 1200`` (as its metadata says): the model is the
+        source of the actions it is evaluated with."""
         src, step = self.meta.get("source", ""), self.meta.get("step", "")
-        detail = ", ".join(
-            x for x in (src and f"exported from {src}", step not in ("", "-1") and f"step {step}") if x
-        )
-        return f"ONNX model {self.path}" + (f" ({detail})" if detail else "")
+        text = f"ONNX model {self.path}"
+        if src:
+            text += f", exported from {src}"
+        if step not in ("", "-1"):
+            text += f" at step {step}"
+        return text
 
     def _inputs_text(self) -> str:
         return ", ".join(

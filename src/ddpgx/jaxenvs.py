@@ -141,7 +141,9 @@ PLAYGROUND_IMPL = "jax"  # MJX's pure-JAX pipeline; Playground's default, warp, 
 def _playground(mp: Any, env_id: str, name: str, args: dict) -> JaxEnv:
     """A MuJoCo Playground DM Control Suite task (MJX). Its episodes end at ``episode_length`` steps (a
     truncation) or when the task says ``done`` (a termination); ddpgx counts the steps and resets, as Playground's
-    own training wrappers do."""
+    own training wrappers do. Its config's ``action_repeat`` is applied here as those wrappers apply it (the env
+    itself ignores it): each action is held for that many env steps, their rewards summed, and ``episode_length``
+    counts env steps, so an episode has ``ceil(episode_length / action_repeat)`` agent steps."""
     import jax
     import jax.numpy as jnp
 
@@ -153,7 +155,10 @@ def _playground(mp: Any, env_id: str, name: str, args: dict) -> JaxEnv:
     defaults = mp.registry.get_default_config(name)
     _check_args(env_id, args, set(defaults.keys()))
     env = mp.registry.load(name, config_overrides={"impl": PLAYGROUND_IMPL, **args})
-    limit = int(args.get("episode_length", defaults.episode_length))
+    repeat = args.get("action_repeat", defaults.action_repeat)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise UserError(f"{env_id}: action_repeat must be a positive integer (--env-kwargs), got {repeat!r}")
+    limit = -(-int(args.get("episode_length", defaults.episode_length)) // repeat)  # in agent steps
     if not isinstance(env.observation_size, int):
         raise UserError(f"{env_id} has a dict observation {env.observation_size}; ddpgx needs a flat one")
     ctrl = np.asarray(env.mj_model.actuator_ctrlrange, np.float32)
@@ -169,9 +174,17 @@ def _playground(mp: Any, env_id: str, name: str, args: dict) -> JaxEnv:
         s = env.reset(key)
         return s.obs, (s, jnp.zeros((), jnp.int32))
 
+    def held(s: Any, action: Any) -> Any:  # action_repeat env steps with one action, their rewards summed
+        if repeat == 1:
+            return env.step(s, action)
+        s, rewards = jax.lax.scan(
+            lambda c, _: (lambda n: (n, n.reward))(env.step(c, action)), s, None, repeat
+        )
+        return s.replace(reward=jnp.sum(rewards))
+
     def step(key: Any, state: Any, action: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
         s, t = state
-        s = env.step(s, action)
+        s = held(s, action)
         t = t + 1
         terminated = s.done > 0.5
         truncated = jnp.logical_and(t >= limit, ~terminated)

@@ -92,9 +92,14 @@ def lock_sweep(out: Path, spec: SweepSpec, cells: list[Cell]) -> RunLock:
     the same runs again). Lock first: two drivers started at once on one ``out`` cannot both pass the check, and
     the one that loses is told which process holds it, never that a half-made sweep directory is not one. A
     directory nobody has locked is checked before the lock file is made in it; what this call made is removed
-    again when the check refuses."""
-    if not (out / LOCK_NAME).exists():
+    again when the check under the lock refuses."""
+    try:
         check_out(out, cells)  # a file, a foreign directory: refused before anything is made there
+    except UserError:
+        # unless a driver has locked it: what it has made there since (its sweep.json half written) is judged
+        # under the lock. A driver locks before it makes anything, so the lock is seen after anything it made.
+        if not (out / LOCK_NAME).exists():
+            raise
     try:
         out.mkdir(parents=True)
         created = True
