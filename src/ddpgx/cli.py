@@ -272,22 +272,22 @@ def cmd_eval(args: list[str]) -> int:
     if a.episodes <= 0:
         raise UserError(f"--episodes must be a positive integer, got {a.episodes}")
     policy = load_policy(a.run_dir, a.params or None, a.which)
-    ev = Evaluator(partial(make_run_env, policy.config), a.episodes, a.seed)
+    onnx = None
     if a.onnx:
-        from pathlib import Path
-
         # start-up: only this command loads it (`import ddpgx` does not)
-        from ddpgx.export import OnnxPolicy, goal_layout_of
+        from ddpgx.export import OnnxPolicy
 
-        returns = ev.run(OnnxPolicy(a.onnx, goal_layout_of(Path(a.run_dir))))
-    else:
-        returns = ev.run(policy.normalized)
+        onnx = OnnxPolicy.for_run(
+            a.onnx, a.run_dir
+        )  # a model that does not fit the run: one line, no env made
+    ev = Evaluator(partial(make_run_env, policy.config), a.episodes, a.seed)
+    returns = ev.run(onnx if onnx is not None else policy.normalized)
     ev.close()
     total = policy.config.total_steps
     where = f"{policy.source.name}, step {policy.step}" if policy.step >= 0 else policy.source.name
-    if a.onnx:
-        where = f"ONNX model {a.onnx}, exported from {where}"
-    if a.which == "best":
+    if onnx is not None:  # the model is the source of the actions, whatever --which and --params say
+        where = onnx.description
+    elif a.which == "best":
         where = f"its best evaluation, {where}"
     elif not a.params and 0 <= policy.step < total and policy.source.name != "final.msgpack":
         where += f" of {total}: the run is unfinished, this is its latest checkpoint"
@@ -753,7 +753,7 @@ def tune_best(a: TuneArgs) -> int:
 
 def cmd_tune(args: list[str]) -> int:
     # start-up: only this command loads it (`import ddpgx` does not)
-    from ddpgx.tune import run_tune
+    from ddpgx.tune import all_failed, run_tune
 
     a = parse(TuneArgs, args, "ddpgx tune")
     if a.best:
@@ -784,6 +784,10 @@ def cmd_tune(args: list[str]) -> int:
     if done:
         best = study.best_trial
         print(f"best: trial {best.number}, objective {best.value:.1f}, params {best.params}")
+    failed = all_failed(study, spec.out)
+    if failed:  # nothing to rank: not a study that worked
+        print(f"ddpgx: error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
