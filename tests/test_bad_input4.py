@@ -104,3 +104,19 @@ def test_tuned_values_keep_their_exponent():
     from ddpgx.cli import param_text
 
     assert param_text(1.262094e-05) == "1.262e-05" and param_text(0.25) == "0.25" and param_text(3) == "3"
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_its_target_continues_with_a_higher_target_or_none(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    base = ["--no-progress", "--no-tensorboard", "--no-plot"]
+    assert main(["train", "--env", "Pendulum-v1", "--preset", "pendulum", "--total-steps", "1500", "--eval-every",
+                 "500", "--eval-episodes", "1", "--target-return", "-5000", "--run-dir", run, *base]) == 0  # fmt: skip
+    assert "reached --target-return -5000" in capsys.readouterr().out
+    assert main(["train", "--resume", run, *base]) == 2  # the same target: complete, and how to go on
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "stopped at step 500 on reaching its --target-return -5000.0" in err
+    assert f"ddpgx train --resume {run} --target-return None" in err
+    assert main(["train", "--resume", run, "--target-return", "None", *base]) == 0
+    steps = [int(r.split(",")[0]) for r in open(f"{run}/eval.csv").read().split()[1:]]
+    assert steps == [500, 1000, 1500]

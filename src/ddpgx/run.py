@@ -47,6 +47,8 @@ RESUMABLE_CHANGES = {
     "compile_cache",
     "tracker",
     "tracking_uri",
+    "target_return",  # a run stopped by its target continues with a higher one, or none
+    "target_success",
 }
 
 
@@ -273,10 +275,19 @@ class RunDir:
             warn(f"{self.path} had finished at step {step} but was stopped before writing {FINAL_PARAMS}; wrote it "
                  "from the run's final checkpoint")  # fmt: skip
             raise FinalRecovered(loaded, final)
-        if m.get("finished") in ("target_return", "target_success"):
-            flag = m["finished"].replace("_", "-")
+        reached = m.get("finished") if m.get("finished") in ("target_return", "target_success") else None
+        # config.json still holds the target the run stopped on (the resumed config is written only after this)
+        if reached and getattr(cfg, reached) == getattr(load_run_config(self.path), reached):
+            flag = reached.replace("_", "-")
             raise UserError(
-                f"the run in {self.path} is complete: it stopped at step {step} on reaching its --{flag}"
+                f"the run in {self.path} is complete: it stopped at step {step} on reaching its --{flag} "
+                f"{getattr(cfg, reached)}; to train it further, resume with a higher target or none: ddpgx train "
+                f"--resume {self.path} --{flag} None"
+            )
+        if reached and step >= cfg.total_steps:
+            raise UserError(
+                f"the run in {self.path} stopped at step {step} on its target; pass a --total-steps above {step} "
+                "to train it further"
             )
         if m.get("finished") and step >= cfg.total_steps:
             raise UserError(
