@@ -184,7 +184,7 @@ def check_resume_config(saved: Config, asked: Config) -> None:
         if f.name not in RESUMABLE_CHANGES and a != b:
             raise UserError(
                 f"cannot resume with --{f.name.replace('_', '-')} {b}: the run was started with {a}; "
-                "only --total-steps (and display options) may change on resume"
+                "only --total-steps, the targets (and display options) may change on resume"
             )
 
 
