@@ -265,6 +265,30 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, reference, mon
 
 
 @pytest.mark.slow
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_0(
+    tmp_path, reference, monkeypatch, capsys
+):
+    """A signal during start-up or compilation, or a disk full at the first write, leaves config.json and maybe
+    logs but no checkpoint: --resume starts the run again from its config.json and ends as the uninterrupted run
+    (a rerun into the directory points to --resume, which now works)."""
+    d = tmp_path / "run"
+    real = np.savez
+
+    def disk_full(f, **arrays):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt.np, "savez", disk_full)
+    with pytest.raises(UserError, match="no earlier checkpoint exists; free some space and resume with"):
+        train(cfg_for(d, tensorboard=False))
+    assert (d / "config.json").exists() and not list((d / "checkpoints").glob("step_*"))
+    monkeypatch.setattr(ckpt.np, "savez", real)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(d), "--no-progress"]) == 0
+    assert "stopped before its first checkpoint: it starts again from step 0" in capsys.readouterr().out
+    assert_same_run(reference, d)
+
+
+@pytest.mark.slow
 def test_policy_and_eval_from_any_checkpoint(tmp_path, capsys):
     d = finished_run(tmp_path, "run")
     first = sorted((d / "checkpoints").glob("step_*"))[0]

@@ -21,6 +21,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,10 @@ class RunDir:
         if self.resume:
             self.lock.acquire()
             try:
-                loaded = self._load(check)
+                if self._never_checkpointed():
+                    self._start_over()
+                else:
+                    loaded = self._load(check)
             except BaseException:
                 self.lock.release()
                 raise
@@ -253,6 +257,22 @@ class RunDir:
         if entries:  # another process created it between the check and now
             self.lock.release()
             raise UserError(f"run directory {self.path} was filled by another process meanwhile")
+
+    def _never_checkpointed(self) -> bool:
+        """A run stopped before its first checkpoint (a signal during start-up or compilation, a disk that filled at
+        the first write): config.json and perhaps logs, but no checkpoint and no final file. Nothing was kept that
+        could be continued, so --resume starts it again from its config.json."""
+        root = self.path / ckpt.DIRNAME
+        steps = list(root.glob("step_*")) if root.is_dir() else []
+        return not steps and not (self.path / FINAL_PARAMS).exists() and (self.path / "config.json").is_file()
+
+    def _start_over(self) -> None:
+        for p in self.path.iterdir():
+            if p.name not in (LOCK_NAME, "config.json"):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        warn(
+            f"{self.path} was stopped before its first checkpoint: it starts again from step 0, with its config.json"
+        )
 
     def _load(self, check: Any) -> ckpt.Loaded:
         cfg = self.cfg
@@ -325,13 +345,9 @@ class RunDir:
     ) -> None:
         """``finished``: None while the run goes on; "total_steps", "target_return" or "target_success" for its
         final checkpoint."""
+        # a full disk or a quota: ckpt.save says so in one line, and the last complete checkpoint stays
         ckpt.save(
-            self.path,
-            step,
-            state,
-            replay,
-            {**manifest, "finished": finished},
-            self.cfg.keep_checkpoints,
+            self.path, step, state, replay, {**manifest, "finished": finished}, self.cfg.keep_checkpoints
         )
 
     def save_best(self, actor: Any, critic: Any, step: int) -> None:
