@@ -426,3 +426,40 @@ def test_plot_takes_a_seed_groups_folder_and_its_glob_and_a_run_named_twice_is_o
         assert main(["plot", *args, "--out", str(tmp_path / "a.png")]) == 0
     assert [g.seeds for g in group_stats(expand_runs([runs[0], runs[0], runs[1]]), "episode")] == [[0, 1]]
     assert [g.seeds for g in group_stats(expand_runs([runs[0], str(runs[0]) + "/"]), "episode")] == [[0]]
+
+
+@pytest.mark.parametrize("env", ["Hopper-v5", "Pendulum-v1"])
+def test_train_help_shows_the_defaults_that_presets_and_config_json_give(env, capsys, monkeypatch):
+    """`ddpgx train --env ENV --help` shows the values the run would get: the env's default preset (crossq256 for
+    MuJoCo, pendulum for Pendulum), the same values `ddpgx presets` prints and config.json records."""
+    import json
+
+    from ddpgx.cli import preset_value
+    from ddpgx.presets import default_preset, preset_config
+
+    monkeypatch.setenv("COLUMNS", "250")
+    with pytest.raises(SystemExit) as e:
+        parse_train_args(["--env", env, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    cfg = preset_config("", env)
+    saved = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as config.json holds it
+    checked = 0
+    for f in (
+        "total_steps",
+        "learning_starts",
+        "tau",
+        "batch_size",
+        "actor_lr",
+        "critic_lr",
+        "gamma",
+        "policy_delay",
+    ):
+        m = re.search(rf"--{f.replace('_', '-')} \w+ .*?\(default: ([^)]*)\)", text)
+        assert m, f
+        shown = m.group(1)
+        want = getattr(PRESETS[default_preset(env)], f)
+        assert float(shown) == want == saved[f] == getattr(cfg, f), (env, f, shown, want)
+        assert float(preset_value(want).replace("_", "")) == want  # what `ddpgx presets` prints
+        checked += 1
+    assert checked == 8
