@@ -463,3 +463,46 @@ def test_train_help_shows_the_defaults_that_presets_and_config_json_give(env, ca
         assert float(preset_value(want).replace("_", "")) == want  # what `ddpgx presets` prints
         checked += 1
     assert checked == 8
+
+
+def test_sweep_table_status_wraps_at_the_terminal_and_plain_lines_without_one(tmp_path, capsys, monkeypatch):
+    """The sweep/tune table's status line is its own line above the table (at 200 columns a long status stays
+    one line though the table is narrow); without a terminal the status and the running runs come as plain lines
+    at logs.PLAIN_EVERY_S."""
+    import time as _time
+    from dataclasses import dataclass as dc
+
+    from rich.console import Console
+
+    from ddpgx import livetable, logs
+
+    @dc
+    class E:
+        name: str
+        status: str
+        run_dir: types.SimpleNamespace
+        total_steps: int = 1000
+        error: str = ""
+        started: float = 0.0
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "eval.csv").write_text("step,mean_return,std_return,wall_s\n500,-321.5,1.0,2.0\n")
+    entries = [E("Pendulum-v1__pendulum__s0", "running", run, started=_time.time() - 10),
+               E("Pendulum-v1__pendulum__s1", "queued", tmp_path / "q"),
+               E("Pendulum-v1__pendulum__s2", "failed", tmp_path / "f", error="boom")]  # fmt: skip
+    table = livetable.LiveTable(lambda: entries, live=False, label="sweep", note=lambda: "x" * 60)
+    out = io.StringIO()
+    Console(file=out, width=200).print(table.render())
+    first = out.getvalue().splitlines()[0]
+    assert first.startswith("sweep: 0 done, 1 running, 1 queued, 1 failed") and first.endswith("x" * 60)
+    monkeypatch.setattr(logs, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(livetable.sys.stderr, "isatty", lambda: False, raising=False)
+    plain = livetable.LiveTable(lambda: entries, live=True, label="sweep")
+    with plain:
+        plain.update()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4  # update and exit: a status line each, and the failed run's error each
+    assert err[0].startswith("ddpgx: sweep: 0 done, 1 running, 1 queued, 1 failed")
+    assert "running: Pendulum-v1__pendulum__s0 500/1000 eval -321.5" in err[0]
+    assert err[1] == "ddpgx: sweep run Pendulum-v1__pendulum__s2 failed: boom"
