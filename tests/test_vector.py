@@ -191,7 +191,7 @@ def one_line(capsys, argv: list[str]) -> str:
     return err
 
 
-def test_bad_num_envs_inputs_are_one_line_before_the_run_directory_exists(tmp_path, capsys):
+def test_bad_num_envs_inputs_are_one_line_before_the_run_directory_exists(tmp_path, capsys, monkeypatch):
     base = ["train", "--env", "Pendulum-v1", "--no-progress", "--total-steps", "1000"]
     err = one_line(capsys, [*base, "--num-envs", "0", "--run-dir", str(tmp_path / "a")])
     assert "--num-envs must be a positive integer" in err
@@ -208,7 +208,23 @@ def test_bad_num_envs_inputs_are_one_line_before_the_run_directory_exists(tmp_pa
     assert "--vector async" in err and "--vector sync" in err
     err = one_line(capsys, [*base, "--num-envs", "2", "--noise", "param", "--run-dir", str(tmp_path / "e")])
     assert "--noise param" in err
-    assert not any((tmp_path / x).exists() for x in "abcde")
+    # made in its process, but its step info holds a lock, which cannot travel back
+    (tmp_path / "lockinfo_env.py").write_text(
+        "import threading\nimport gymnasium as gym\nimport numpy as np\n\n\nclass LockInfo(gym.Env):\n"
+        "    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)\n"
+        "    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)\n\n"
+        "    def reset(self, *, seed=None, options=None):\n        return np.zeros(2, np.float32), {}\n\n"
+        "    def step(self, action):\n"
+        "        return np.zeros(2, np.float32), 0.0, False, False, {'lock': threading.Lock()}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    err = one_line(capsys, ["train", "--env", "lockinfo_env:LockInfo", "--num-envs", "2", "--vector", "async",
+                            "--total-steps", "100", "--no-progress", "--run-dir", str(tmp_path / "f")])  # fmt: skip
+    assert (
+        "cannot be sent between processes (cannot pickle '_thread.lock' object)" in err
+        and "--vector sync" in err
+    )
+    assert not any((tmp_path / x).exists() for x in "abcdef")
 
 
 @pytest.mark.slow

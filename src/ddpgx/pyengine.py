@@ -131,21 +131,46 @@ def check_first_step(cfg: Config) -> None:
         probe.close()
 
 
+# --vector async's probe, in a fresh interpreter: make the env, reset it and step it once, and pickle what each
+# returns, as AsyncVectorEnv's processes will (exit 3: made, but its results do not pickle)
+ASYNC_PROBE = """
+import pickle, sys
+path, make = pickle.loads(sys.stdin.buffer.read())
+sys.path[:] = path
+env = pickle.loads(make)()
+try:
+    pickle.dumps(env.reset(seed=0))
+    space = env.action_space
+    pickle.dumps(env.step(((space.low + space.high) / 2).astype(space.dtype)))
+except (TypeError, AttributeError, pickle.PicklingError) as e:
+    print(f"ddpgx-probe: {e}", file=sys.stderr)
+    sys.exit(3)
+finally:
+    env.close()
+"""
+
+
 def check_async_env(cfg: Config) -> None:
-    """--vector async makes each env in a subprocess from the config alone: try that once, in a fresh interpreter
-    with this one's import path, so an env only this process knows (registered inside a script) is one line now
+    """--vector async makes each env in a subprocess from the config alone and sends what it returns back by pickle:
+    try that once (make, reset, one step), in a fresh interpreter with this one's import path, so an env only this
+    process knows (registered inside a script), or one whose info holds a lock or a handle, is one line now
     instead of a subprocess traceback later."""
     check_object_env(cfg.env, "--vector async (each env made in a subprocess)")
-    probe = "import pickle, sys; path, make = pickle.loads(sys.stdin.buffer.read()); sys.path[:] = path; pickle.loads(make)().close()"
     try:
         payload = pickle.dumps((sys.path, pickle.dumps(partial(make_run_env, cfg))))
-        r = subprocess.run([sys.executable, "-c", probe], input=payload, capture_output=True, timeout=300)
-        failed, why = (
-            r.returncode != 0,
-            (r.stderr.decode(errors="replace").strip().splitlines() or ["exit"])[-1],
+        r = subprocess.run(
+            [sys.executable, "-c", ASYNC_PROBE], input=payload, capture_output=True, timeout=300
         )
+        code, why = r.returncode, (r.stderr.decode(errors="replace").strip().splitlines() or ["exit"])[-1]
     except Exception as e:  # noqa: BLE001 - unpicklable config values or a probe that cannot start
-        failed, why = True, f"{type(e).__name__}: {e}"
+        code, why = None, f"{type(e).__name__}: {e}"
+    failed = code != 0
+    if code == 3:  # made, but what it returns cannot travel between processes
+        raise UserError(
+            f"--vector async: what {cfg.env}'s reset() or step() returns cannot be sent between processes "
+            f"({why.removeprefix('ddpgx-probe: ')[:200]}); keep its observations and info picklable, or use "
+            "--vector sync"
+        )
     if failed:
         raise UserError(
             f"--vector async cannot make {cfg.env} in a subprocess ({why[:200]}); an env registered inside a script "
