@@ -27,7 +27,7 @@ demo: install sysdeps
 test: install sysdeps  # two workers (tests/conftest.py: a module per worker, Ray modules one at a time)
 	$(BIN)/lint-imports  # the import layers ([tool.importlinter] in pyproject.toml), in a second
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site  # the docs site: a broken link or a vanished API symbol fails here
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25  # the 25 slowest tests, so the suite's time stays in view
 
 test-fast: install  # the tests not marked slow (maths, unit and bad-input tests of every module), one process: 1-2 min
 	$(BIN)/python -m pytest -m "not slow"

@@ -14,20 +14,27 @@ spells it.
 
 Suites ddpgx knows but cannot run here say why in one line (``BLOCKED``); a name that is no suite is left to
 envs.py's ``module:Id`` rule.
+
+Before a training run exists, ``checked_jax_env`` makes the env and, when ``--env-kwargs`` set its parameters,
+probes it (``env_problem``: ``PROBE_STEPS`` steps of uniform random actions, as the warm-up takes them, in
+``PROBE_ENVS`` envs, on the host): a value of the wrong type for a parameter, an env that fails at its first step,
+observations or rewards of another shape, NaN or inf, episodes that end at their first step, or rewards whose
+episode return overflows float32 are refused in one line naming the ``--env-kwargs`` to blame, instead of a
+traceback or a run that learns from nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from ddpgx.envcheck import check_spaces, parse_env_kwargs
-from ddpgx.errors import UserError
+from ddpgx.errors import UserError, describe
 
 SUITES = ("gymnax", "playground")
 # suites a user may try that are not wired in: what blocks each
@@ -44,6 +51,9 @@ BLOCKED = {
 EXTRAS = {"gymnax": "jaxenvs", "playground": "playground"}
 PARAM_ALIASES = {"gymnax": {"max_episode_steps": "max_steps_in_episode"},
                  "playground": {"max_episode_steps": "episode_length"}}  # fmt: skip
+# what checked_jax_env probes before a run exists: this many steps of random actions in this many envs
+PROBE_ENVS, PROBE_STEPS = 4, 32
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # episode returns are summed in float32 (the ring, the loop)
 
 
 def suite_of(env_id: str) -> str | None:
@@ -85,6 +95,7 @@ class JaxEnv:
     low: np.ndarray
     high: np.ndarray
     max_steps: int
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # its parameters' default values
 
 
 def make_jax_env(env_id: str, kwargs: Iterable[str] | Mapping[str, Any] = ()) -> JaxEnv:
@@ -95,8 +106,100 @@ def make_jax_env(env_id: str, kwargs: Iterable[str] | Mapping[str, Any] = ()) ->
         raise UserError(f"--env {env_id} is not a JAX env (name one as gymnax:Id or playground:Id)")
     mod = _import(suite)
     name = env_id.partition(":")[2]
-    args = {PARAM_ALIASES[suite].get(k, k): v for k, v in parse_env_kwargs(kwargs).items()}
-    return (_gymnax if suite == "gymnax" else _playground)(mod, env_id, name, args)
+    given = parse_env_kwargs(kwargs)
+    args = {PARAM_ALIASES[suite].get(k, k): v for k, v in given.items()}
+    try:
+        return (_gymnax if suite == "gymnax" else _playground)(mod, env_id, name, args)
+    except UserError:
+        raise
+    except Exception as e:  # a value the suite cannot take (Playground's config: a str for an int, ...)
+        if not given:
+            raise
+        raise UserError(f"{env_id} cannot be made with --env-kwargs {_pairs(given)}: {describe(e)}") from None
+
+
+def _pairs(given: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in given.items())
+
+
+def checked_jax_env(env_id: str, kwargs: Iterable[str] | Mapping[str, Any] = ()) -> JaxEnv:
+    """``make_jax_env``, then, when ``--env-kwargs`` set some of its parameters, what the env gives probed
+    (``env_problem``) before a run is made of it: a problem is one line naming the ``--env-kwargs`` to blame (each
+    one that shows the problem on its own, else all of them). The suites' own parameters are not probed: the probe
+    compiles the env's step (seconds for an MJX task) and they have nothing to blame."""
+    jenv = make_jax_env(env_id, kwargs)
+    given = parse_env_kwargs(kwargs)
+    if not given:
+        return jenv
+    problem = env_problem(jenv)
+    if problem is None:
+        return jenv
+
+    def alone_fails(k: str) -> bool:
+        try:
+            return env_problem(make_jax_env(env_id, {k: given[k]})) is not None
+        except UserError:
+            return True
+
+    blamed = [k for k in given if len(given) == 1 or alone_fails(k)] or list(given)
+    suite = suite_of(env_id) or ""
+    defaults = [jenv.defaults.get(PARAM_ALIASES.get(suite, {}).get(k, k)) for k in blamed]
+    hint = ", ".join(
+        f"{k} (default {d})" if d is not None else k for k, d in zip(blamed, defaults, strict=True)
+    )
+    raise UserError(f"{env_id} with --env-kwargs {_pairs(given)} {problem}; change {hint}")
+
+
+def env_problem(jenv: JaxEnv) -> str | None:
+    """What is wrong with the env for training, as words that follow its name (None when nothing is): its time
+    limit, then ``PROBE_STEPS`` steps of uniform random actions in ``PROBE_ENVS`` envs run on the host (one
+    compiled scan): it fails, or gives observations or rewards of another shape, NaN or inf, or episodes that all
+    end at their first step, or rewards so large that an episode's return overflows float32."""
+    import jax
+    import jax.numpy as jnp
+
+    if jenv.max_steps < 1:
+        return f"ends every episode before its first step (a time limit of {jenv.max_steps} steps)"
+    n, t = PROBE_ENVS, PROBE_STEPS
+    low, high = jnp.asarray(jenv.low, jnp.float32), jnp.asarray(jenv.high, jnp.float32)
+
+    def run(key: Any) -> Any:
+        k_reset, k_steps = jax.random.split(key)
+        obs, state = jax.vmap(jenv.reset)(jax.random.split(k_reset, n))
+
+        def body(state: Any, k: Any) -> tuple[Any, Any]:
+            k_act, k_env = jax.random.split(k)
+            a = jax.random.uniform(k_act, (n, jenv.act_dim), jnp.float32, low, high)
+            nxt, state, r, term, trunc, final = jax.vmap(jenv.step)(jax.random.split(k_env, n), state, a)
+            return state, (nxt, r, jnp.logical_or(term, trunc), final)
+
+        return obs, jax.lax.scan(body, state, jax.random.split(k_steps, t))[1]
+
+    try:
+        first, (obs, reward, done, final) = jax.device_get(jax.jit(run)(jax.random.PRNGKey(0)))
+    except UserError:
+        raise
+    except Exception as e:  # a parameter the env's maths cannot take (a list for a number, ...)
+        return f"fails at its first step ({type(e).__name__}: {describe(e)})"
+    d = jenv.obs_dim
+    for what, x, lead, want in (("first observation", first, (n,), (d,)), ("observation", obs, (t, n), (d,)),
+                                ("final observation", final, (t, n), (d,)), ("reward", reward, (t, n), ()),
+                                ("episode end", done, (t, n), ())):  # fmt: skip
+        if np.shape(x) != (*lead, *want):
+            return f"gives a {what} of shape {np.shape(x)[len(lead) :]} where ddpgx expects {want}"
+    if not np.isfinite(first).all():
+        return "gives a NaN or inf first observation"
+    bad = ~(np.isfinite(obs).all(-1) & np.isfinite(final).all(-1) & np.isfinite(reward))
+    if bad.any():
+        return (f"gives a NaN or inf observation or reward at step {int(np.nonzero(bad.any(-1))[0][0]) + 1} of "
+                f"{t} steps of random actions")  # fmt: skip
+    if np.asarray(done, bool).all():
+        return f"ends every episode at its first step (in {n} envs' {t} steps of random actions)"
+    largest = float(np.abs(reward).max())
+    if largest * jenv.max_steps > FLOAT32_MAX:
+        return (f"gives rewards as large as {largest:.3g} per step: a {jenv.max_steps}-step episode's return "
+                "overflows float32")  # fmt: skip
+    return None
 
 
 def _unknown(env_id: str, name: str, known: Iterable[str], suite: str, hint: str) -> UserError:
@@ -121,8 +224,9 @@ def _gymnax(gymnax: Any, env_id: str, name: str, args: dict) -> JaxEnv:
         raise _unknown(env_id, name, gymnax.registered_envs, "gymnax",
                        "DDPG needs a continuous one: gymnax:Pendulum-v1, gymnax:MountainCarContinuous-v0")  # fmt: skip
     env, params = gymnax.make(name)
-    _check_args(env_id, args, {f.name for f in dataclasses.fields(params)})
-    params = params.replace(**args)
+    defaults = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+    _check_args(env_id, args, set(defaults))
+    params = params.replace(**{k: _typed(env_id, k, v, defaults[k]) for k, v in args.items()})
     act_space, obs_space = _box(env.action_space(params)), _box(env.observation_space(params))
     check_spaces(env_id, obs_space, act_space)
 
@@ -132,7 +236,26 @@ def _gymnax(gymnax: Any, env_id: str, name: str, args: dict) -> JaxEnv:
 
     return JaxEnv(env_id, lambda key: env.reset(key, params), step, int(obs_space.shape[0]),
                   int(act_space.shape[0]), np.asarray(act_space.low, np.float32),
-                  np.asarray(act_space.high, np.float32), int(params.max_steps_in_episode))  # fmt: skip
+                  np.asarray(act_space.high, np.float32), int(params.max_steps_in_episode), defaults)  # fmt: skip
+
+
+def _typed(env_id: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` for a parameter whose default is ``default``, as the env's maths takes it: a number for a number
+    (a whole one for an integer), true/false for a flag; one line naming the parameter otherwise."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = number and float(value).is_integer(), "a whole number"
+        value = int(value) if ok else value
+    elif isinstance(default, float):
+        ok, want = number, "a number"
+    else:
+        return value  # an array or a structure: the probe tries it
+    if not ok:
+        raise UserError(f"{env_id}'s parameter {key} takes {want} (its default is {default}), got {value!r} "
+                        "(--env-kwargs)")  # fmt: skip
+    return value
 
 
 PLAYGROUND_IMPL = "jax"  # MJX's pure-JAX pipeline; Playground's default, warp, fails under mujoco-mjx 3.11.0
@@ -193,7 +316,7 @@ def _playground(mp: Any, env_id: str, name: str, args: dict) -> JaxEnv:
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), r_state, (s, t))
         return jnp.where(done, r_obs, s.obs), new, s.reward, terminated, truncated, s.obs
 
-    return JaxEnv(env_id, reset, step, n_obs, len(low), low, high, limit)
+    return JaxEnv(env_id, reset, step, n_obs, len(low), low, high, limit, dict(defaults))
 
 
 def _box(space: Any) -> gym.Space:

@@ -30,6 +30,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ from ddpgx.envs import ActionScaler
 from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import EVAL_SEED_OFFSET
 from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot, counters_problem
-from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, make_jax_env
+from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, checked_jax_env
 from ddpgx.learner import (
     NEWER_FIELDS,
     Learner,
@@ -62,7 +64,7 @@ from ddpgx.learner import (
 )
 from ddpgx.memory import Need, check_memory, jax_device
 from ddpgx.replay import Batch
-from ddpgx.run import RunDir, check_new_run_dir, config_from_dict
+from ddpgx.run import RESUMABLE_CHANGES, RunDir, check_new_run_dir, config_from_dict, load_run_config
 from ddpgx.schedule import UpdateSchedule
 
 GROUP_FILE = "group.json"  # --num-seeds > 1: the group directory's record of its seeds
@@ -415,15 +417,46 @@ def seed_configs(cfg: Config) -> list[Config]:
     ]
 
 
-def group_config(run_dir: Path) -> Config | None:
-    """The Config of the seed group in ``run_dir`` (its group.json), or None when it holds none."""
+def group_config(run_dir: Path | str) -> Config | None:
+    """The Config of the seed group in ``run_dir``: its group.json, or, when that is gone, the config its seeds'
+    config.json files hold (``rebuilt_group_config``); None when ``run_dir`` holds no seed group."""
     path = Path(run_dir) / GROUP_FILE
     if not path.is_file():
-        return None
+        return rebuilt_group_config(Path(run_dir))
     try:
         return config_from_dict(json.loads(path.read_text())["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{path} is not a valid ddpgx seed group: {e}") from None
+
+
+def rebuilt_group_config(group: Path) -> Config | None:
+    """A seed group's config from its seeds' config.json files (each holds the whole config, with its own seed and
+    run directory), for a group whose group.json is gone; None when ``group`` holds no run of a seed group. The
+    seeds must be the whole group, named and configured as ``seed_configs`` makes them; else one line."""
+    if not group.is_dir() or (group / "config.json").is_file():
+        return None
+    seeds = {p.name: load_run_config(p) for p in sorted(group.iterdir()) if (p / "config.json").is_file()}
+    seeds = {name: c for name, c in seeds.items() if c.num_seeds > 1}
+    if not seeds:
+        return None
+    first = min(seeds.values(), key=lambda c: c.seed)
+    # an interrupted resume may have recorded a longer run in some seeds only: the longest is the one asked for
+    cfg = first.replace(run_dir=str(group), total_steps=max(c.total_steps for c in seeds.values()))
+    want = {Path(c.run_dir).name: c for c in seed_configs(cfg)}
+    lost = f"{group} has lost its {GROUP_FILE}, and its seeds' run directories"
+    again = "the group cannot be resumed; train it again in a new --run-dir"
+    if set(want) != set(seeds):
+        raise UserError(f"{lost} ({', '.join(seeds)}) are not the {cfg.num_seeds} seeds its config.json files "
+                         f"name ({', '.join(want)}); {again}")  # fmt: skip
+    for name, c in seeds.items():
+        for f in dataclasses.fields(Config):
+            mine, group_s = getattr(c, f.name), getattr(want[name], f.name)
+            if f.name not in RESUMABLE_CHANGES | {"seed"} and mine != group_s:
+                raise UserError(f"{lost} disagree on --{f.name.replace('_', '-')} ({name}: {mine}, "
+                                 f"{Path(first.run_dir).name}: {group_s}); {again}")  # fmt: skip
+        if c.seed != want[name].seed:
+            raise UserError(f"{lost} disagree on the seeds ({name} holds seed {c.seed}); {again}")
+    return cfg
 
 
 def resolve_group(cfg: Config, resume: bool) -> Config:
@@ -431,11 +464,10 @@ def resolve_group(cfg: Config, resume: bool) -> Config:
     if not resume or cfg.num_seeds == 1:
         return cfg
     here = Path(cfg.run_dir)
-    if (here / GROUP_FILE).is_file():
+    if group_config(here) is not None:
         return cfg
-    if (here.parent / GROUP_FILE).is_file():
-        group = group_config(here.parent)
-        assert group is not None
+    group = group_config(here.parent) if (here / "config.json").is_file() else None
+    if group is not None:
         warn(f"{here} is one of {group.num_seeds} seeds trained together; resuming the group {here.parent}")
         return cfg.replace(seed=group.seed, run_dir=str(here.parent))
     raise UserError(
@@ -501,6 +533,85 @@ def make_check(
     return check
 
 
+# ------------------------------------------------------------------------------------------ a group's checkpoints
+
+
+class GroupCheckpoints:
+    """The checkpoints of a seed group's runs, which resume together from one step all of them have. The host
+    writes the seeds' checkpoints one after another; a seed's older ones are deleted only once every seed has
+    written the newer one, so a group killed between two seeds' writes still has a step in common.
+    ``--keep-checkpoints`` counts the group's complete checkpoints: each seed keeps the newest ``keep`` steps that
+    every seed has, and nothing else."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.runs: list[SeedRunDir] = []
+        self.written: dict[Path, int] = {}  # each run's last checkpoint step written in this process
+
+    def saved(self, run: SeedRunDir, step: int) -> None:
+        self.written[run.path] = step
+        if all(self.written.get(r.path) == step for r in self.runs):
+            self.prune(step)
+
+    def prune(self, step: int) -> None:
+        """Keep the newest ``keep`` steps up to ``step`` that every seed has; delete the rest (older ones, and any a
+        killed process left past the step the group continued from)."""
+        have = [checkpoint_steps(r.path) for r in self.runs]
+        kept = sorted(s for s in set.intersection(*map(set, have)) if s <= step)[-self.keep :]
+        for steps in have:
+            for s, path in steps.items():
+                if s not in kept:
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def common_step(self, template: Carry) -> int:
+        """The newest step every seed has a valid checkpoint of (checked as the resume will load it)."""
+        have = [checkpoint_steps(r.path) for r in self.runs]
+        for r, steps in zip(self.runs, have, strict=True):
+            if not steps:
+                raise UserError(
+                    f"{r.path} has no checkpoint to resume from (its group was stopped before the seed's first "
+                    f"checkpoint); the group cannot be resumed: train it again in a new --run-dir"
+                )
+        for step in sorted(set.intersection(*map(set, have)), reverse=True):
+            check = make_check(template, step, replay=False)
+            try:
+                for r in self.runs:
+                    ckpt.load(r.path, check=check, replay=False)
+            except ckpt.CheckpointError:
+                continue
+            return step
+        listed = "; ".join(f"{r.path.name}: {', '.join(map(str, sorted(s))) or 'none'}"
+                           for r, s in zip(self.runs, have, strict=True))  # fmt: skip
+        raise UserError(
+            f"the seeds of the group {Path(self.runs[0].path).parent} have no valid checkpoint at a step they all "
+            f"have ({listed}), and a group resumes all its seeds from one step; train it again in a new --run-dir"
+        )
+
+
+def checkpoint_steps(run: Path) -> dict[int, Path]:
+    """The steps of a run directory's complete checkpoints, and their directories."""
+    out = {}
+    for path in ckpt.candidates(run):
+        with contextlib.suppress(ValueError):
+            out[int(path.name.removeprefix("step_"))] = path
+    return out
+
+
+class SeedRunDir(RunDir):
+    """One seed's run directory in a group: its checkpoints are pruned by the group (``GroupCheckpoints``)."""
+
+    def __init__(self, cfg: Config, resume: bool, group: GroupCheckpoints) -> None:
+        super().__init__(cfg, resume)
+        self.group = group
+        group.runs.append(self)
+
+    def save_checkpoint(self, step: int, state: Any, replay: dict[str, Any], manifest: dict[str, Any],
+                        finished: str | None = None) -> None:  # fmt: skip
+        keep_all = sys.maxsize  # ckpt.save deletes none: the group prunes once every seed has this step
+        ckpt.save(self.path, step, state, replay, {**manifest, "finished": finished}, keep_all)
+        self.group.saved(self, step)
+
+
 # ------------------------------------------------------------------------------------------ the engine
 
 
@@ -523,11 +634,18 @@ class CompiledEngine:
         self.step = step + n_iter * n
         if bad.any():  # iteration, seed, env of the first non-finite row (it never entered the ring)
             it, s_i, e = (int(x[0]) for x in np.nonzero(bad))
-            who = f"seed {self.seeds[s_i]}: " if len(self.seeds) > 1 else ""
+            at = step + it * n + e + 1
             raise TrainingDiverged(
-                f"{who}the environment returned a NaN or inf observation/reward at step {step + it * n + e + 1}; "
+                f"{self._who(s_i)}the environment returned a NaN or inf observation/reward at step {at}; "
                 "check the env or its wrappers"
             )
+        ended = list(zip(*np.nonzero(done), strict=True))
+        for it, s_i, e in ended:  # finite rewards whose sum overflows float32 (the probe saw too few steps)
+            if not np.isfinite(ret[it, s_i, e]):
+                raise TrainingDiverged(
+                    f"{self._who(s_i)}an episode's return became {ret[it, s_i, e]} at step {step + it * n + e + 1}"
+                    ": the env's rewards overflow float32; check the env's parameters (--env-kwargs)"
+                )
         return [
             Episode(
                 int(s_i),
@@ -535,9 +653,12 @@ class CompiledEngine:
                 float(ret[it, s_i, e]),
                 int(length[it, s_i, e]),
                 env=int(e),
-            )  # fmt: skip
-            for it, s_i, e in zip(*np.nonzero(done), strict=True)
+            )
+            for it, s_i, e in ended
         ]
+
+    def _who(self, i: int) -> str:
+        return f"seed {self.seeds[i]}: " if len(self.seeds) > 1 else ""
 
     def losses(self, interval_s: float) -> list[LossRow | None]:
         if self.program.schedule.units_by(self.step) == 0:  # nothing learned yet: no losses
@@ -549,6 +670,13 @@ class CompiledEngine:
             np.asarray(x)
             for x in self.program.evaluate(policy_vars(self.carry.train), eval_keys(self.seeds, step))
         )
+        for i, r in enumerate(returns):  # NaN/inf returns: an env or a policy gone non-finite, never a result
+            if not np.isfinite(r).all():
+                raise TrainingDiverged(
+                    f"{self._who(i)}the noise-free evaluation at step {step} returned {r[~np.isfinite(r)][0]}: the "
+                    "env's observations or rewards went NaN or inf, or overflowed float32, under the policy; "
+                    "check the env's parameters (--env-kwargs)"
+                )
         return [
             EvalRow(float(r.mean()), float(r.std()), None, float(n.mean()))
             for r, n in zip(returns, lengths, strict=True)
@@ -581,7 +709,7 @@ def build(
     check_supported(cfg)
     cfg = resolve_group(cfg, resume)
     cpu_devices_for(cfg.num_seeds)
-    jenv = make_jax_env(cfg.env, cfg.env_kwargs)
+    jenv = checked_jax_env(cfg.env, cfg.env_kwargs)  # probed: bad env parameters are one line before any file
     s = cfg.num_seeds
     needs = [
         memory_need(cfg, jenv.obs_dim, jenv.act_dim),
@@ -595,7 +723,9 @@ def build(
                       jax_device(), "a smaller --chunk-steps"))  # fmt: skip
     check_memory(needs, also="fewer --num-seeds" if s > 1 else "")
     cfgs = seed_configs(cfg)
-    runs = [RunDir(c, resume) for c in cfgs]  # validates every seed's directory before anything is written
+    # validates every seed's directory before anything is written
+    checkpoints = GroupCheckpoints(cfg.keep_checkpoints)
+    runs = [RunDir(cfgs[0], resume)] if s == 1 else [SeedRunDir(c, resume, checkpoints) for c in cfgs]
     group = Path(cfg.run_dir)
     if cfg.num_seeds > 1 and not resume:
         check_new_run_dir(group)
@@ -609,21 +739,19 @@ def build(
     for r in runs:
         closing.callback(r.close)
     loaded: list[ckpt.Loaded | None] = []
+    record = {"config": dataclasses.asdict(cfg), "seeds": seeds, "runs": [Path(c.run_dir).name for c in cfgs]}
     if resume:  # every seed continues from the newest step all of them have a checkpoint of
-        newest = [
-            ckpt.load(r.path, check=make_check(template, replay=False), replay=False).manifest["step"]
-            for r in runs
-        ]
-        common = min(newest)
+        common = checkpoints.common_step(template) if s > 1 else None
         for r in runs:
             loaded.append(
                 r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
             )
+        if s > 1:  # the group's record (rebuilt if it was lost), with the run's length as it is now
+            runfiles.write_json(group / GROUP_FILE, record)
     else:
-        if cfg.num_seeds > 1:
+        if s > 1:
             group.mkdir(parents=True, exist_ok=True)
-            runfiles.write_json(group / GROUP_FILE, {"config": dataclasses.asdict(cfg), "seeds": seeds,
-                                                     "runs": [Path(c.run_dir).name for c in cfgs]})  # fmt: skip
+            runfiles.write_json(group / GROUP_FILE, record)
         for r in runs:
             loaded.append(r.open(runfiles.run_manifest(r.cfg, manifest_env)))
     carries = [
