@@ -50,10 +50,10 @@ def run_facts(run: Path) -> dict:
 
 def sweep_runs(sweep: str) -> list[Path]:
     """The sweep's runs: live ones (archived on the way), and the archived copies of those not here."""
-    from ddpgx.groups import expand_runs
+    from ddpgx.plots import find_runs
 
     d = OUT / sweep
-    return study_runs(expand_runs([d]) if d.is_dir() else [], f"her/{sweep}")
+    return study_runs(find_runs([d]) if d.is_dir() else [], f"her/{sweep}")
 
 
 def published_rows(text: str) -> dict[str, str]:

@@ -53,7 +53,7 @@ def record_best(stats) -> None:
 
 
 def main() -> None:
-    from ddpgx.groups import expand_runs
+    from ddpgx.plots import find_runs
     from ddpgx.report import group_stats, plot_curves
     from ddpgx.run import run_status
 
@@ -61,7 +61,7 @@ def main() -> None:
     for name in ("pendulum", "mujoco"):
         d = SWEEPS / name
         if d.is_dir():
-            runs = [r for r in expand_runs([d]) if run_status(r) == "finished"]
+            runs = [r for r in find_runs([d]) if run_status(r) == "finished"]
             stats += group_stats(runs, "eval") if runs else []
     if not stats:
         raise SystemExit(
@@ -133,7 +133,7 @@ HER_OUT = ROOT / "benchmarks" / "out" / "her"
 def her_section(gifs: bool) -> list[str]:
     """DDPG + HER on the Fetch tasks: success rates over seeds, curves, the SB3 comparison and a GIF."""
 
-    from ddpgx.groups import expand_runs
+    from ddpgx.plots import find_runs
     from ddpgx.report import group_stats, plot_curves
     from ddpgx.run import run_status
 
@@ -149,7 +149,7 @@ def her_section(gifs: bool) -> list[str]:
     runs = []
     for name in ("reach", "push", "push_call"):
         d = HER_OUT / name
-        runs += [r for r in expand_runs([d]) if (r / "eval.csv").exists()] if d.is_dir() else []
+        runs += [r for r in find_runs([d]) if (r / "eval.csv").exists()] if d.is_dir() else []
     stats = group_stats(runs, "success") if runs else []  # one call: groups are labelled by what differs
     if not stats:
         return lines + ["(no runs yet)", ""]

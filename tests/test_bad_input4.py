@@ -120,3 +120,28 @@ def test_a_run_stopped_by_its_target_continues_with_a_higher_target_or_none(tmp_
     assert main(["train", "--resume", run, "--target-return", "None", *base]) == 0
     steps = [int(r.split(",")[0]) for r in open(f"{run}/eval.csv").read().split()[1:]]
     assert steps == [500, 1000, 1500]
+
+
+def test_a_config_json_with_a_wrong_typed_field_is_one_line(tmp_path, capsys):
+    import json
+
+    from ddpgx.config import Config
+    from ddpgx.runfiles import write_json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for field, value, said in (("tau", "abc", "tau must be a number, got 'abc'"),
+                               ("actor_hidden", ["a"], "actor_hidden must be a tuple of ints, got ('a',)"),
+                               ("total_steps", 1.5, "total_steps must be an int, got 1.5")):  # fmt: skip
+        cfg = json.loads(json.dumps(dataclasses_asdict(Config(env="Pendulum-v1"))))
+        write_json(run / "config.json", {"config": {**cfg, field: value}})
+        for cmd in (["eval", str(run)], ["export", str(run)], ["train", "--resume", str(run)]):
+            assert main(cmd) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"config.json: {said}" in err, (cmd, err)
+
+
+def dataclasses_asdict(x):
+    import dataclasses
+
+    return dataclasses.asdict(x)

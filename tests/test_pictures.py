@@ -19,8 +19,7 @@ from test_outputs import fake_run
 
 from ddpgx.cli import main, parse_train_args, preset_value, presets_tables
 from ddpgx.config import Config
-from ddpgx.groups import expand_runs
-from ddpgx.plots import BAND, ci_band, curves_figure, format_steps, plot_runs
+from ddpgx.plots import BAND, ci_band, curves_figure, find_runs, format_steps, plot_runs
 from ddpgx.presets import PRESETS
 from ddpgx.record import FETCH_CAMERA, _make_render_env, draw_overlay, fit_size, record_frames, write_video
 from ddpgx.report import aggregate_figure, group_stats
@@ -424,8 +423,8 @@ def test_plot_takes_a_seed_groups_folder_and_its_glob_and_a_run_named_twice_is_o
     (group / "group.json").write_text("{}")  # what `runs/gx/*` also matches
     for args in ([str(group)], [str(p) for p in sorted(group.iterdir())]):
         assert main(["plot", *args, "--out", str(tmp_path / "a.png")]) == 0
-    assert [g.seeds for g in group_stats(expand_runs([runs[0], runs[0], runs[1]]), "episode")] == [[0, 1]]
-    assert [g.seeds for g in group_stats(expand_runs([runs[0], str(runs[0]) + "/"]), "episode")] == [[0]]
+    assert [g.seeds for g in group_stats(find_runs([runs[0], runs[0], runs[1]]), "episode")] == [[0, 1]]
+    assert [g.seeds for g in group_stats(find_runs([runs[0], str(runs[0]) + "/"]), "episode")] == [[0]]
 
 
 @pytest.mark.parametrize("env", ["Hopper-v5", "Pendulum-v1"])

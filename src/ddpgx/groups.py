@@ -15,27 +15,6 @@ from ddpgx.config import Config
 from ddpgx.errors import UserError, describe
 from ddpgx.presets import PRESETS
 
-
-def expand_runs(dirs: Sequence[Path | str]) -> list[Path]:
-    """Run directories named directly, or found one level below (a sweep's --out, a seed group's folder); each
-    once, in order. A file among them (a seed group's group.json, matched by ``runs/group/*``) is passed over."""
-    runs: list[Path] = []
-    for d in map(Path, dirs):
-        if (d / "config.json").is_file():
-            runs.append(d)
-        elif d.is_dir():
-            found = sorted(p for p in d.iterdir() if (p / "config.json").is_file())
-            if not found:
-                raise UserError(f"{d} is neither a ddpgx run directory nor a folder of runs (no config.json)")
-            runs += found
-        elif not d.exists():
-            raise UserError(f"{d} does not exist")
-    if not runs:
-        raise UserError(f"no ddpgx run directory among {', '.join(map(str, dirs)) or 'the arguments'}")
-    unique = {p.resolve(): p for p in reversed(runs)}  # a run named twice is one run, not two seeds
-    return [unique[k] for k in dict.fromkeys(p.resolve() for p in runs)]
-
-
 # fields that do not change what is learned: runs differing only in these are seeds of one experiment
 NOT_THE_EXPERIMENT = frozenset(
     {

@@ -30,6 +30,7 @@ from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
 from ddpgx.config import Config
 from ddpgx.errors import UserError, warn
+from ddpgx.fieldtypes import check_types
 
 LOCK_NAME = ".lock"
 # `touch OUT/.stop` (a sweep's or tune's OUT): each running run checkpoints at its next episode end, none starts
@@ -152,7 +153,9 @@ def config_from_dict(d: dict) -> Config:
     unknown = set(d) - names
     if unknown:
         raise UserError(f"config.json has unknown fields {sorted(unknown)}; was it written by a newer ddpgx?")
-    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    check_types(cfg)  # a hand-edited config.json: one line naming the field, not a failure deep in the run
+    return cfg
 
 
 def load_run_config(run_dir: Path | str) -> Config:
@@ -166,6 +169,8 @@ def load_run_config(run_dir: Path | str) -> Config:
         cfg = config_from_dict(data["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{path} is not a valid ddpgx config: {e}") from None
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
     find_env_modules(data.get("env_paths"))
     return cfg
 
