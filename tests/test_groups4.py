@@ -106,6 +106,17 @@ def test_a_group_killed_between_its_seeds_checkpoints_with_one_kept_resumes_bitw
         assert steps_of(ref / seed) == steps_of(run / seed) == [800]
 
 
+def test_a_group_some_of_whose_seeds_have_no_checkpoint_yet_starts_over_and_ends_bitwise(groups, tmp_path):
+    ref, killed = groups
+    run = tmp_path / "run"
+    shutil.copytree(killed, run)
+    shutil.rmtree(run / SEEDS[1] / ckpt.DIRNAME)  # as if killed between the seeds' first checkpoints
+    r = resume(run)
+    assert r.returncode == 0, r.stderr
+    assert "the group starts again from step 0" in r.stdout
+    assert_same_group(ref, run)
+
+
 def test_a_group_whose_group_json_is_gone_resumes_from_its_seeds_config_json(groups, tmp_path):
     ref, killed = groups
     run = tmp_path / "run"

@@ -284,3 +284,21 @@ def test_playground_action_repeat_is_applied_as_its_training_wrappers_apply_it()
 
     with pytest.raises(UserError, match="action_repeat must be a positive integer"):
         make_jax_env("playground:CartpoleBalance", ["action_repeat=0"])
+
+
+def test_the_gymnax_envs_ddpg_can_train_are_the_ones_the_error_and_the_guide_list():
+    from ddpgx.errors import UserError
+    from ddpgx.jaxenvs import GYMNAX_CONTINUOUS, make_jax_env
+
+    for name in GYMNAX_CONTINUOUS:  # each trains (a bounded Box action space, a flat observation)
+        assert make_jax_env(f"gymnax:{name}").act_dim >= 1
+    for name in (
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+    ):  # discrete ones are refused (MNIST's would download)
+        with pytest.raises(UserError):
+            make_jax_env(f"gymnax:{name}")
+    guide = (Path(__file__).parents[1] / "docs" / "guides" / "jax-envs.md").read_text()
+    listed = " ".join(guide.split("the continuous ones:")[1].split(")")[0].split())
+    assert sorted(x.strip(" ;,") for x in listed.split(",")) == sorted(GYMNAX_CONTINUOUS)

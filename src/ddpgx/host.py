@@ -377,7 +377,10 @@ class Host:
 
     def _evaluate(self, step: int) -> str | None:
         """Evaluate, keep each run's best policy, and say whether a target was reached (the early stop's name)."""
-        rows = self.engine.evaluate(step)
+        try:
+            rows = self.engine.evaluate(step)
+        except TrainingDiverged as e:  # a NaN/inf evaluation is no result: stop, say where to continue
+            raise TrainingDiverged(f"{e}; {self._where_to_continue()}") from None
         for i, (r, c, lg, row) in enumerate(zip(self.runs, self.counters, self.loggers, rows, strict=True)):
             c.last_eval = [row.mean, row.std] + ([row.success] if row.success is not None else [])
             lg.evaluation(step, *c.last_eval, length=row.length)

@@ -49,6 +49,14 @@ BLOCKED = {
     ),
 }
 EXTRAS = {"gymnax": "jaxenvs", "playground": "playground"}
+# gymnax's envs with a continuous (Box) action space, the ones DDPG can train (docs/guides/jax-envs.md lists them)
+GYMNAX_CONTINUOUS = (
+    "Pendulum-v1",
+    "MountainCarContinuous-v0",
+    "Reacher-misc",
+    "Swimmer-misc",
+    "PointRobot-misc",
+)
 PARAM_ALIASES = {"gymnax": {"max_episode_steps": "max_steps_in_episode"},
                  "playground": {"max_episode_steps": "episode_length"}}  # fmt: skip
 # what checked_jax_env probes before a run exists: this many steps of random actions in this many envs
@@ -222,7 +230,7 @@ def _check_args(env_id: str, args: dict, fields: set[str]) -> None:
 def _gymnax(gymnax: Any, env_id: str, name: str, args: dict) -> JaxEnv:
     if name not in gymnax.registered_envs:
         raise _unknown(env_id, name, gymnax.registered_envs, "gymnax",
-                       "DDPG needs a continuous one: gymnax:Pendulum-v1, gymnax:MountainCarContinuous-v0")  # fmt: skip
+                       "DDPG needs a continuous one: " + ", ".join(f"gymnax:{n}" for n in GYMNAX_CONTINUOUS))  # fmt: skip
     env, params = gymnax.make(name)
     defaults = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     _check_args(env_id, args, set(defaults))

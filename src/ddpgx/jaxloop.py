@@ -17,6 +17,9 @@ the chunk size never changes a bit of the results.
 
 The carry (TrainState, replay ring, env states, keys, episode sums) is the checkpoint: each seed's slice goes to
 that seed's own run directory, and ``--resume`` continues all seeds bitwise where the uninterrupted run would be.
+A group resumes from the newest step all its seeds have, so no seed's checkpoint is deleted before every seed has
+written the newer one (``GroupCheckpoints``: ``--keep-checkpoints`` counts the group's complete checkpoints); a
+group whose group.json is lost is rebuilt from its seeds' config.json files.
 
 What differs from the Python loop: every random draw comes from JAX keys (env resets and steps, warm-up actions,
 replay indices; the networks are initialized by the same numpy draws), one replay ring takes all N envs' rows in
@@ -563,15 +566,12 @@ class GroupCheckpoints:
                 if s not in kept:
                     shutil.rmtree(path, ignore_errors=True)
 
-    def common_step(self, template: Carry) -> int:
-        """The newest step every seed has a valid checkpoint of (checked as the resume will load it)."""
+    def common_step(self, template: Carry) -> int | None:
+        """The newest step every seed has a valid checkpoint of (checked as the resume will load it); None when a
+        seed has none at all (the group was stopped before its first checkpoint was complete: it starts over)."""
         have = [checkpoint_steps(r.path) for r in self.runs]
-        for r, steps in zip(self.runs, have, strict=True):
-            if not steps:
-                raise UserError(
-                    f"{r.path} has no checkpoint to resume from (its group was stopped before the seed's first "
-                    f"checkpoint); the group cannot be resumed: train it again in a new --run-dir"
-                )
+        if not all(have):
+            return None
         for step in sorted(set.intersection(*map(set, have)), reverse=True):
             check = make_check(template, step, replay=False)
             try:
@@ -586,6 +586,20 @@ class GroupCheckpoints:
             f"the seeds of the group {Path(self.runs[0].path).parent} have no valid checkpoint at a step they all "
             f"have ({listed}), and a group resumes all its seeds from one step; train it again in a new --run-dir"
         )
+
+    def start_over(self) -> None:
+        """A group whose seeds do not all have a checkpoint starts again from step 0, each seed as a run stopped before
+        its first checkpoint does (run.py): the checkpoints some seeds wrote cannot be continued without the others'
+        states, so they go (under each run's lock), and opening the runs clears the rest."""
+        for r in self.runs:
+            if checkpoint_steps(r.path):
+                r.lock.acquire()
+                try:
+                    shutil.rmtree(r.path / ckpt.DIRNAME)
+                finally:
+                    r.lock.release()
+        warn(f"not every seed of the group {self.runs[0].path.parent} had a checkpoint yet: the group starts again "
+             "from step 0")  # fmt: skip
 
 
 def checkpoint_steps(run: Path) -> dict[int, Path]:
@@ -742,6 +756,8 @@ def build(
     record = {"config": dataclasses.asdict(cfg), "seeds": seeds, "runs": [Path(c.run_dir).name for c in cfgs]}
     if resume:  # every seed continues from the newest step all of them have a checkpoint of
         common = checkpoints.common_step(template) if s > 1 else None
+        if s > 1 and common is None:
+            checkpoints.start_over()
         for r in runs:
             loaded.append(
                 r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
