@@ -269,7 +269,13 @@ class RunDir:
         could be continued, so --resume starts it again from its config.json."""
         root = self.path / ckpt.DIRNAME
         steps = list(root.glob("step_*")) if root.is_dir() else []
-        return not steps and not (self.path / FINAL_PARAMS).exists() and (self.path / "config.json").is_file()
+        if steps or (self.path / FINAL_PARAMS).exists():
+            return False
+        try:  # written by RunDir.open (the whole manifest), not a config.json put there by hand
+            manifest = json.loads((self.path / "config.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(manifest, dict) and {"versions", "obs_dim", "action_dim"} <= set(manifest)
 
     def _start_over(self) -> None:
         for p in self.path.iterdir():
