@@ -74,7 +74,7 @@ def _flag_value(args: list[str], flag: str) -> str | None:
 
 def check_flags(args: list[str], cls: type, extra: tuple[str, ...] = ()) -> None:
     """Refuse an unknown ``--flag`` of dataclass ``cls`` in one line, suggesting the closest real one."""
-    valid = {"-h", "--help", *extra}
+    valid = {"-h", "--help", *extra, *_aliases(cls)}
     for f in dataclasses.fields(cls):
         name = "--" + f.name.replace("_", "-")
         valid.add(name)
@@ -87,6 +87,16 @@ def check_flags(args: list[str], cls: type, extra: tuple[str, ...] = ()) -> None
                 close = difflib.get_close_matches(flag, sorted(valid), n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]}?" if close else "see the flags with --help"
                 raise UserError(f"unknown flag {flag}; {hint}")
+
+
+def _aliases(cls: type) -> dict[str, str]:
+    """Each alias of a field's flag (``tyro.conf.arg(aliases=...)``, e.g. --checkpoint for --params) -> the flag."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        for m in getattr(hint, "__metadata__", ()):
+            for alias in getattr(m, "aliases", None) or ():
+                out[alias] = "--" + name.replace("_", "-")
+    return out
 
 
 def _fields_of(cls: type) -> dict[str, tuple[Any, bool]]:
@@ -116,6 +126,7 @@ def check_values(args: list[str], cls: type, prog: str) -> list[str]:
     field's type (one line naming the flag otherwise), integer-valued ``1e6`` and ``20_000`` rewritten as ints, and
     a missing positional argument named. Returns the words to hand to tyro."""
     fields = _fields_of(cls)
+    fields.update({alias: fields[flag] for alias, flag in _aliases(cls).items()})
     out, i, positionals = list(args), 0, 0
     while i < len(out):
         flag, eq, inline = out[i].partition("=")
