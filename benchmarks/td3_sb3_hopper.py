@@ -61,6 +61,20 @@ def sb3_td3(cfg: Any, env: Any, **overrides: Any) -> Any:
     return TD3("MlpPolicy", env, **{**kw, **overrides})
 
 
+def eval_sb3(model: Any, env: Any, episodes: int, first_seed: int) -> float:
+    """The mean return of ``episodes`` deterministic episodes of an SB3/sbx model, seeded first_seed, +1, ..."""
+    returns = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=first_seed + ep)
+        done, total = False, 0.0
+        while not done:
+            a, _ = model.predict(obs, deterministic=True)
+            obs, r, term, trunc, _ = env.step(a)
+            total, done = total + float(r), term or trunc
+        returns.append(total)
+    return float(np.mean(returns))
+
+
 def run_sb3(seed: int, steps: int) -> Path:
     import gymnasium as gym
     import torch
@@ -80,16 +94,8 @@ def run_sb3(seed: int, steps: int) -> Path:
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % EVAL_EVERY == 0:
-                returns = []
-                for ep in range(EVAL_EPISODES):
-                    obs, _ = eval_env.reset(seed=seed + 100 + 1000 * len(rows) + ep)
-                    done, total = False, 0.0
-                    while not done:
-                        a, _ = model.predict(obs, deterministic=True)
-                        obs, r, term, trunc, _ = eval_env.step(a)
-                        total, done = total + float(r), term or trunc
-                    returns.append(total)
-                rows.append((self.num_timesteps, float(np.mean(returns)), time.perf_counter() - start))
+                mean = eval_sb3(model, eval_env, EVAL_EPISODES, seed + 100 + 1000 * len(rows))
+                rows.append((self.num_timesteps, mean, time.perf_counter() - start))
                 with open(out / "eval.csv", "w") as f:
                     f.write(
                         "step,mean_return,wall_s\n" + "".join(f"{s},{m:.2f},{w:.1f}\n" for s, m, w in rows)

@@ -91,6 +91,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from archive import DATA, write_block  # noqa: E402
+from td3_sb3_hopper import eval_sb3  # noqa: E402  (the same deterministic evaluation as the TD3 peer study)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "RESULTS.md"
@@ -191,16 +192,8 @@ def child(peer: str, seed: int, args: argparse.Namespace) -> None:
         def _on_step(self) -> bool:
             if self.num_timesteps % args.eval_every:
                 return True
-            returns = []
-            for ep in range(EVAL_EPISODES):
-                obs, _ = eval_env.reset(seed=seed + 100 + 1000 * len(rows) + ep)
-                done, total = False, 0.0
-                while not done:
-                    a, _ = model.predict(obs, deterministic=True)
-                    obs, r, term, trunc, _ = eval_env.step(a)
-                    total, done = total + float(r), term or trunc
-                returns.append(total)
-            rows.append((self.num_timesteps, float(np.mean(returns)), time.time() - spawned))
+            mean = eval_sb3(model, eval_env, EVAL_EPISODES, seed + 100 + 1000 * len(rows))
+            rows.append((self.num_timesteps, mean, time.time() - spawned))
             with open(run / "eval.csv", "w") as f:
                 f.write("step,mean_return,wall_s\n" + "".join(f"{s},{m:.2f},{w:.3f}\n" for s, m, w in rows))
             print(f"{peer} s{seed} step {rows[-1][0]}: {rows[-1][1]:.0f} at {rows[-1][2]:.0f} s", flush=True)
