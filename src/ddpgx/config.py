@@ -19,6 +19,7 @@ HerStrategy = Literal["future", "final", "episode"]
 TargetUpdate = Literal["step", "call"]
 VectorKind = Literal["sync", "async"]
 GoalStats = Literal["seen", "relabelled"]
+CollectKind = Literal["pipelined", "async"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,24 @@ class Config:
     chunk_steps: int = 1_000
     """JAX-native envs: env steps per compiled call of the training loop; between calls the host logs, evaluates,
     checkpoints and draws the progress bar (results do not depend on it)."""
+    actors: int = 0
+    """Ray actors that collect while the learner learns (0: the envs step in the learner's process). Each steps
+    --num-envs envs with a copy of the policy the learner sends every cycle; the learner keeps the replay, the
+    observation statistics, the update, the logs, evaluations and checkpoints. Gymnasium envs only."""
+    collect: CollectKind = "pipelined"
+    """With --actors: pipelined (deterministic: the actors collect cycle k+1 with the policy from the start of
+    cycle k while the learner learns on the data up to cycle k; the same bits for any --actors at the same total
+    envs, and on resume) or async (Ape-X style: actors never wait for the learner, which keeps the update-to-data
+    ratio by updating on whatever has arrived; not bitwise reproducible)."""
+    actor_steps: int = 0
+    """With --actors: env steps each env takes per cycle (0: --update-every / total envs, at least 500 / total
+    envs, so a cycle is whole update units and long enough to pay for Ray's round trip)."""
+    actor_cpus: float = 1.0
+    """With --actors: CPUs Ray reserves for each actor (0 places actors without reserving any, for a machine whose
+    cores a sweep has already reserved)."""
+    actor_address: str = ""
+    """With --actors: HOST:PORT of a Ray cluster to run the actors on ('' : the cluster this process is already in,
+    else an embedded local Ray that ends with the run)."""
     preset: str = ""
     """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, crossq, crossq256, her,
     her8); the CLI's default: pendulum for Pendulum-v1, crossq256 for Gymnasium's MuJoCo envs, else modern. A label only when a Config is built by hand: start from

@@ -51,6 +51,8 @@ RESUMABLE_CHANGES = {
     "tracking_uri",
     "target_return",  # a run stopped by its target continues with a higher one, or none
     "target_success",
+    "actor_address",  # where the actors run, not what they collect
+    "actor_cpus",
 }
 
 

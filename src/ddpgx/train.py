@@ -1,6 +1,7 @@
 """``train(cfg)``: validate the config, pick the engine, hand it to the host. Nothing else.
 
-The engines (pyengine.py for Gymnasium envs, jaxloop.py for JAX-native envs) advance training and hold its state;
+The engines (pyengine.py for Gymnasium envs, actors.py for Gymnasium envs stepped by Ray actors, jaxloop.py for
+JAX-native envs) advance training and hold its state;
 the host (host.py) does what every engine shares: logs, evaluations, checkpoints, stops and the final files.
 """
 
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ddpgx import jaxloop, pyengine
+from ddpgx import actors, jaxloop, pyengine
 from ddpgx.config import Config
 from ddpgx.errors import UserError, warn
 from ddpgx.host import Host, Interrupted, TrainResult
@@ -49,8 +50,9 @@ def train(
         try:
             if suite_of(cfg.env) is not None:  # a JAX-native env: the whole loop is one compiled program
                 cfg, engine, runs, loaded, result_dir = jaxloop.build(cfg, resume, closing)
-            else:
-                engine, run, ld = pyengine.build(cfg, resume, closing)
+            else:  # Gymnasium envs: stepped in this process, or by Ray actors (--actors)
+                build = actors.build if cfg.actors else pyengine.build
+                engine, run, ld = build(cfg, resume, closing)
                 runs, loaded, result_dir = [run], [ld], run.path
         except FinalRecovered as e:
             return recovered_result(e, t_start)

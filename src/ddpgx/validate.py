@@ -38,6 +38,7 @@ def validate(cfg: Config) -> Config:
         cfg.num_envs == 1 or cfg.noise != "param",
         "--noise param perturbs one actor per episode; with --num-envs > 1 use --noise gaussian or ou",
     )
+    _check_actors(cfg, need)
     if cfg.preset and cfg.preset != "custom" and cfg.preset not in PRESETS:
         raise UserError(f"unknown preset '{cfg.preset}'; choose one of: {', '.join(PRESETS)}")
     for name in ("actor_lr", "critic_lr"):
@@ -142,3 +143,32 @@ def _flag(name: str) -> str:
 
 
 __all__ = ["validate"]
+
+
+def _check_actors(cfg: Config, need) -> None:  # noqa: ANN001 - validate's need()
+    """--actors and its fields."""
+    need(cfg.actors >= 0, f"--actors must be >= 0 (0: collect in the learner's process), got {cfg.actors}")
+    need(cfg.actor_steps >= 0, f"--actor-steps must be >= 0 (0: chosen from --update-every), got {cfg.actor_steps}")
+    need(math.isfinite(cfg.actor_cpus) and cfg.actor_cpus >= 0, f"--actor-cpus must be >= 0, got {cfg.actor_cpus}")
+    if not cfg.actors:
+        return
+    need(
+        suite_of(cfg.env) is None,
+        f"--actors steps Gymnasium envs in Ray actors; {cfg.env} is a JAX-native env, whose compiled loop steps "
+        "its envs inside the program: drop --actors (use --num-envs, or --num-seeds for many seeds)",
+    )
+    need(
+        cfg.noise != "param",
+        "--noise param perturbs one actor per episode in the learner; with --actors use --noise gaussian or ou",
+    )
+    need(
+        cfg.vector == "sync",
+        "--vector async steps the envs in subprocesses of the learner; with --actors each actor steps its "
+        "--num-envs envs itself: drop --vector async (raise --actors for more processes)",
+    )
+    m = cfg.actors * cfg.num_envs
+    need(
+        cfg.total_steps % m == 0,
+        f"--total-steps {cfg.total_steps} is not a multiple of --actors x --num-envs = {m} (each cycle steps every "
+        f"env alike); use {cfg.total_steps // m * m or m}",
+    )
