@@ -42,3 +42,14 @@ def kill_after_first_checkpoint(flags: list[str], run: Path, jitter: float = 1.5
 def resume(run: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--resume", str(run), "--no-tensorboard"],
                           env=ENV, capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by its parent) is gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("ray", reason="the cluster extra is installed by `make test`")
 
+from killing import alive  # noqa: E402
 from test_resume import table  # noqa: E402
 
 from ddpgx import load_policy  # noqa: E402
@@ -230,22 +231,11 @@ def test_a_sweep_joins_a_two_node_cluster_and_spreads_its_runs(tmp_path):
     finally:
         cluster.shutdown()
     deadline = time.time() + 30
-    alive = [p for p in [*pids, *workers] if _alive(p)]
-    while alive and time.time() < deadline:
+    left = [p for p in [*pids, *workers] if alive(p)]
+    while left and time.time() < deadline:
         time.sleep(0.5)
-        alive = [p for p in alive if _alive(p)]
-    assert not alive, f"processes left behind: {alive}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (exited, not yet reaped by its parent) is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+        left = [p for p in left if alive(p)]
+    assert not left, f"processes left behind: {left}"
 
 
 @pytest.mark.slow

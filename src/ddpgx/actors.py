@@ -62,7 +62,7 @@ from ddpgx.learner import (
 )
 from ddpgx.memory import Need, check_memory
 from ddpgx.obsnorm import Normalizer
-from ddpgx.raynode import check_address, import_ray, node_ip, start_ray
+from ddpgx.raynode import check_address, import_ray, node_of_this_process, start_ray
 from ddpgx.replay import PerEnvReplay, ReplayBuffer
 from ddpgx.rngstate import rng_state, set_rng_state
 from ddpgx.run import RunDir
@@ -200,7 +200,8 @@ class CollectorActor:
         self.act_dim = act_dim
 
     def where(self) -> dict[str, Any]:
-        return {"host": socket.gethostname(), "ip": node_ip(), "pid": os.getpid()}
+        ip, node = node_of_this_process()
+        return {"host": socket.gethostname(), "ip": ip, "node": node, "pid": os.getpid()}
 
     def load(self, states: list[dict[str, Any] | None]) -> bool:
         for slot, st in zip(self.slots, states, strict=True):
@@ -446,7 +447,9 @@ class ActorsEngine:
         for a, p in zip(which, places, strict=True):
             s = self._slice(a)
             envs = f"env {s[0]}" if len(s) == 1 else f"envs {s[0]}-{s[-1]}"
-            self._note(f"actor {a} ({envs}) runs on {p['host']} ({p['ip']}), pid {p['pid']}")
+            self._note(
+                f"actor {a} ({envs}) runs on {p['host']} ({p['ip']}, node {p['node'][:12]}), pid {p['pid']}"
+            )
 
     def _note(self, line: str) -> None:
         print(f"ddpgx: {line}", file=sys.stderr)
@@ -495,7 +498,9 @@ class ActorsEngine:
         ref, _ = self.requests[a]
         try:
             out = self.ray.get(ref)
-        except self.ray.exceptions.RayActorError as e:  # its process died (killed, crashed) or its node is lost
+        except (
+            self.ray.exceptions.RayActorError
+        ) as e:  # its process died (killed, crashed) or its node is lost
             why = "its process or node died" if "died" in str(e) else describe_ray(e)
             self._replace(a, why)
             return None
@@ -690,9 +695,7 @@ class ActorsEngine:
     def end_episodes(self) -> None:
         """The run's end: the episodes in progress are closed in the replay and in the slots (an extension starts
         new ones); an async run's chunks in flight are dropped."""
-        for ref, _ in self.requests.values():
-            self.ray.cancel(ref, force=True) if not self.pipelined else None
-        self.requests = {}
+        self.requests = {}  # async: the chunks in flight are dropped (their actors end with the run)
         self.inflight = None
         for i, st in enumerate(self.slot_states):
             if st is not None and not st["need_reset"]:

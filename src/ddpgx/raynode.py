@@ -52,7 +52,6 @@ def start_ray(ray, address: str, min_cpus: int = 0) -> bool:
     ``min_cpus`` if more: the actors a run asked for on this machine); True if this call started or joined it (the
     caller shuts it down)."""
     import logging
-
     import warnings
 
     if ray.is_initialized():
@@ -67,13 +66,18 @@ def start_ray(ray, address: str, min_cpus: int = 0) -> bool:
             kwargs["_node_ip_address"] = "127.0.0.1"
         ray.init(address=address, **kwargs)
     else:  # an embedded local Ray on loopback only, one worker per core
-        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, min_cpus), _node_ip_address="127.0.0.1", **kwargs)
+        ray.init(
+            address="local",
+            num_cpus=max(os.cpu_count() or 1, min_cpus),
+            _node_ip_address="127.0.0.1",
+            **kwargs,
+        )
         reaper.watch()  # its agents would outlive a killed driver
     return True
 
 
-def node_ip() -> str:
-    """The address of the Ray node this process runs on."""
+def node_of_this_process() -> tuple[str, str]:
+    """(address, id) of the Ray node this process runs on."""
     import ray
 
-    return ray.util.get_node_ip_address()
+    return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ddpgx import worker
-from ddpgx.driver import Driver, check_address, holder_of, import_ray
+from ddpgx.driver import Driver, holder_of
 from ddpgx.errors import UserError, describe
 from ddpgx.grid import Cell, SweepSpec, build_grid, check_envs, check_out, check_spec_file
 from ddpgx.livetable import LiveTable
 from ddpgx.logs import read_summary
+from ddpgx.raynode import check_address, import_ray
 from ddpgx.report import write_report
 from ddpgx.run import LOCK_NAME, STOP_FILE, RunLock, RunLocked, run_status
 from ddpgx.runfiles import write_json

@@ -28,7 +28,7 @@ from typing import Any
 
 from ddpgx import worker
 from ddpgx.config import Config
-from ddpgx.driver import Driver, holder_of, import_ray
+from ddpgx.driver import Driver, holder_of
 from ddpgx.envs import check_env_id
 from ddpgx.errors import UserError, describe, warn
 from ddpgx.fieldtypes import parse_field
@@ -36,6 +36,7 @@ from ddpgx.grid import read_toml
 from ddpgx.livetable import LiveTable
 from ddpgx.logs import read_rows
 from ddpgx.presets import preset_config, resolve
+from ddpgx.raynode import import_ray
 from ddpgx.run import LOCK_NAME, STOP_FILE, RunLock, RunLocked, load_run_config
 from ddpgx.runfiles import atomic_write_bytes
 from ddpgx.validate import validate

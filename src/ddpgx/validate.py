@@ -148,8 +148,14 @@ __all__ = ["validate"]
 def _check_actors(cfg: Config, need) -> None:  # noqa: ANN001 - validate's need()
     """--actors and its fields."""
     need(cfg.actors >= 0, f"--actors must be >= 0 (0: collect in the learner's process), got {cfg.actors}")
-    need(cfg.actor_steps >= 0, f"--actor-steps must be >= 0 (0: chosen from --update-every), got {cfg.actor_steps}")
-    need(math.isfinite(cfg.actor_cpus) and cfg.actor_cpus >= 0, f"--actor-cpus must be >= 0, got {cfg.actor_cpus}")
+    need(
+        cfg.actor_steps >= 0,
+        f"--actor-steps must be >= 0 (0: chosen from --update-every), got {cfg.actor_steps}",
+    )
+    need(
+        math.isfinite(cfg.actor_cpus) and cfg.actor_cpus >= 0,
+        f"--actor-cpus must be >= 0, got {cfg.actor_cpus}",
+    )
     if not cfg.actors:
         return
     need(
