@@ -375,6 +375,10 @@ class ActorsEngine:
         self.metrics: Metrics | None = None
         self.clip_share: dict[str, float] = {}
         self.step, self.safe = 0, True
+        self.units_done = 0  # async: update units run so far
+        self.call_units = max(
+            1, self.t * cfg.num_envs // self.schedule.update_every
+        )  # async: one chunk's units
         self.columns = LogColumns(
             self.goal, tuple(self.stats.groups()) if self.stats is not None else (), self.m > 1
         )
@@ -580,9 +584,22 @@ class ActorsEngine:
         return episodes
 
     def _learn(self, before: int, step: int) -> None:
-        """The update units due at env steps ``before + 1 .. step``, as one compiled call."""
+        """The update units due at env steps ``before + 1 .. step``, as one compiled call (pipelined: a cycle's
+        units, the same count every cycle). Async: the due units in calls of one chunk's units each, so that
+        chunks arriving together do not compile a new call shape; the few left wait for the next chunk (or the
+        run's end), which keeps the updates within one chunk of the asked ratio."""
+        if self.pipelined:
+            self._update(self.schedule.units_between(before, step), before, step)
+            return
+        due = self.schedule.units_by(step) - self.units_done
+        size = due if step >= self.cfg.total_steps else self.call_units
+        while due >= size > 0:
+            self._update(size, before, step)
+            self.units_done += size
+            due -= size
+
+    def _update(self, units: int, before: int, step: int) -> None:
         cfg = self.cfg
-        units = self.schedule.units_between(before, step)
         if not units:
             return
         batches = self.buffer.sample(
@@ -687,6 +704,7 @@ class ActorsEngine:
         part = m["actors"]
         self.slot_states = list(part["slots"])
         self.inflight = part.get("inflight") if self.pipelined else None
+        self.units_done = int(part.get("units_done", 0))
         c = m["counters"]
         self.step = c["step"]
         self.metrics = None if c.get("metrics") is None else Metrics(*(jnp.float32(x) for x in c["metrics"]))
