@@ -16,7 +16,7 @@ import envs_for_tests  # noqa: E402,F401  (registers the test envs)
 # `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): each module stays on one worker
 # (module-scoped fixtures are made once), and the modules that start Ray clusters share one group, so no two clusters
 # run at once.
-RAY_MODULES = {"test_sweep.py", "test_tune.py", "test_examples.py"}
+RAY_MODULES = {"test_sweep.py", "test_tune.py", "test_examples_ray.py"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -243,7 +243,7 @@ def test_an_env_only_this_process_knows_is_refused_before_the_run_exists(tmp_pat
         f"sys.exit(main(['train', '--env', 'Mine-v0', '--actors', '1', '--run-dir', r'{tmp_path / 'never'}']))\n"
     )
     r = subprocess.run([sys.executable, str(script)], env=ENV, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "--actors cannot make Mine-v0 in another process" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--actors cannot make Mine-v0 in an actor's process" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists()
 

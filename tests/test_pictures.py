@@ -454,7 +454,8 @@ def test_train_help_shows_the_defaults_that_presets_and_config_json_give(env, ca
         "gamma",
         "policy_delay",
     ):
-        m = re.search(rf"--{f.replace('_', '-')} \w+ .*?\(default: ([^)]*)\)", text)
+        # the description may start on the next line (a long flag); never past the next flag's line
+        m = re.search(rf"--{f.replace('_', '-')} \w+ (?:(?!\n\W*--).)*?\(default: ([^)]*)\)", text, re.DOTALL)
         assert m, f
         shown = m.group(1)
         want = getattr(PRESETS[default_preset(env)], f)

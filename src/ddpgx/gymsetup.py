@@ -117,7 +117,8 @@ def check_async_env(cfg: Config, flag: str = "--vector async", instead: str = "u
     returns back by pickle: try that once (make, reset, one step), in a fresh interpreter with this one's import
     path, so an env only this process knows (registered inside a script), or one whose info holds a lock or a
     handle, is one line now instead of a subprocess traceback later. ``flag`` and ``instead`` word the message."""
-    check_object_env(cfg.env, f"{flag} (each env made in another process)")
+    where = "a subprocess" if flag == "--vector async" else "an actor's process"
+    check_object_env(cfg.env, f"{flag} (each env made in {where})")
     try:
         payload = pickle.dumps((sys.path, pickle.dumps(partial(make_run_env, cfg))))
         r = subprocess.run(
@@ -134,6 +135,6 @@ def check_async_env(cfg: Config, flag: str = "--vector async", instead: str = "u
         )
     if failed:
         raise UserError(
-            f"{flag} cannot make {cfg.env} in another process ({why[:200]}); an env registered inside a script "
+            f"{flag} cannot make {cfg.env} in {where} ({why[:200]}); an env registered inside a script "
             f"is unknown there: name it module:Id or module:Class, or {instead}"
         )
