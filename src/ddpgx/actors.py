@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
@@ -47,10 +46,15 @@ from ddpgx.envs import make_run_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError, describe
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
 from ddpgx.goals import goal_layout
-from ddpgx.gymsetup import check_async_env, check_first_step, checkpoint_check, make_buffer
-from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot
+from ddpgx.gymsetup import (
+    LearnerSide,
+    check_async_env,
+    check_first_step,
+    checkpoint_check,
+    make_buffer,
+)
+from ddpgx.host import Episode, LogColumns, LossRow, Snapshot
 from ddpgx.learner import (
-    NEWER_FIELDS,
     Hyper,
     Learner,
     Metrics,
@@ -58,7 +62,6 @@ from ddpgx.learner import (
     build_networks,
     enable_compile_cache,
     memory_need,
-    policy_vars,
 )
 from ddpgx.memory import Need, check_memory
 from ddpgx.obsnorm import Normalizer
@@ -349,7 +352,7 @@ INFLIGHT = "inflight_actor"  # the checkpoint's state tree: the actor variables 
 # ------------------------------------------------------------------------------------------ the engine
 
 
-class ActorsEngine:
+class ActorsEngine(LearnerSide):
     """Learner + replay in this process, collection in K Ray actors (host.Engine)."""
 
     def __init__(
@@ -544,12 +547,6 @@ class ActorsEngine:
         return got
 
     # -- the learner's side
-    def fresh(self) -> Any:
-        if self.stats is not None and self.stats.changed:
-            self.state = self.learner.set_obs_stats(self.state, *self.stats.mean_std())
-            self.stats.changed = False
-        return self.state
-
     def _store(self, chunks: list[tuple[list[int], dict[str, Any]]], start: int) -> list[Episode]:
         """Add chunks to the replay and the statistics, step-major in slot order (so any K gives the same)."""
         cols = {key: np.concatenate([c[key] for _, c in chunks], axis=1)
@@ -636,23 +633,7 @@ class ActorsEngine:
         return episodes
 
     def losses(self, interval_s: float) -> list[LossRow | None]:
-        if self.metrics is None:
-            return [None]
-        cl, al, q = (float(x) for x in jax.device_get(self.metrics))
-        return [LossRow(cl, al, q, None, self.clip_share)]
-
-    def evaluate(self, step: int) -> list[EvalRow]:
-        returns = self.evaluator.run(partial(self.learner.act_greedy, policy_vars(self.fresh())))
-        success = float(np.mean(self.evaluator.successes)) if self.goal else None
-        return [
-            EvalRow(
-                float(returns.mean()), float(returns.std()), success, float(np.mean(self.evaluator.lengths))
-            )
-        ]
-
-    def policy(self, i: int) -> tuple[Any, Any]:
-        state = self.fresh()
-        return policy_vars(state), state.critic
+        return self.loss_rows(None)
 
     def snapshots(self) -> list[Snapshot]:
         """The TrainState with the cycle in flight's policy beside it, the replay, and in the manifest every
@@ -664,51 +645,26 @@ class ActorsEngine:
         }
         slots = self.req_states if self.pipelined else self.slot_states
         manifest = {
-            "rng": {
-                "replay": rng_state(self.buffer.rng),
-                "eval": self.evaluator.state(),
-                **(
-                    {"goal_stats": rng_state(self.goal_rng)}
-                    if self.stats is not None and self.stats.goal
-                    else {}
-                ),
-            },
-            **({"obs_stats": self.stats.state()} if self.stats is not None else {}),
+            "rng": self.learner_rngs(),
+            **self.learner_manifest(),
             "actors": {
                 "slots": slots,
                 "inflight": self.inflight if self.pipelined else None,
                 "collect": self.cfg.collect,
+                "units_done": self.units_done,
             },  # fmt: skip
         }
-        metrics = None if self.metrics is None else [float(x) for x in jax.device_get(self.metrics)]
-        return [
-            Snapshot(
-                tree, self.buffer.state_dict(), manifest, {"metrics": metrics, "clip_share": self.clip_share}
-            )
-        ]
+        return [Snapshot(tree, self.buffer.state_dict(), manifest, self.learner_counters())]
 
     def _restore(self, state: Any, loaded: ckpt.Loaded) -> None:
-        m = loaded.manifest
         tree = dict(loaded.state)
         inflight_actor = tree.pop(INFLIGHT)
-        state = serialization.from_state_dict(state, {**NEWER_FIELDS, **tree})
-        self.state = jax.tree_util.tree_map(jnp.asarray, state)
+        self.restore_learner(state, tree, loaded)
         self.inflight_actor = serialization.from_state_dict(self.state.actor, inflight_actor)
-        self.buffer.load_state_dict(loaded.replay)
-        set_rng_state(self.buffer.rng, m["rng"]["replay"])
-        self.evaluator.load_state(m["rng"]["eval"])
-        if "goal_stats" in m["rng"]:
-            set_rng_state(self.goal_rng, m["rng"]["goal_stats"])
-        if self.stats is not None:
-            self.stats.load_state(m["obs_stats"])
-        part = m["actors"]
+        part = loaded.manifest["actors"]
         self.slot_states = list(part["slots"])
         self.inflight = part.get("inflight") if self.pipelined else None
         self.units_done = int(part.get("units_done", 0))
-        c = m["counters"]
-        self.step = c["step"]
-        self.metrics = None if c.get("metrics") is None else Metrics(*(jnp.float32(x) for x in c["metrics"]))
-        self.clip_share = c.get("clip_share") or {}
 
     def end_episodes(self) -> None:
         """The run's end: the episodes in progress are closed in the replay and in the slots (an extension starts

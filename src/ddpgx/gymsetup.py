@@ -9,6 +9,9 @@ import sys
 from functools import partial
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 from flax import serialization
 
 from ddpgx import checkpoint as ckpt
@@ -18,8 +21,10 @@ from ddpgx.envs import make_run_env
 from ddpgx.errors import UserError, describe
 from ddpgx.goals import find_flatten, goal_layout
 from ddpgx.her import HerBuffer
-from ddpgx.host import counters_problem
+from ddpgx.host import EvalRow, LossRow, counters_problem
+from ddpgx.learner import NEWER_FIELDS, Metrics, policy_vars
 from ddpgx.replay import PerEnvReplay, ReplayBuffer
+from ddpgx.rngstate import rng_state, set_rng_state
 
 
 def make_buffer(cfg: Config, env: Any, obs_dim: int, act_dim: int, num_envs: int = 0) -> PerEnvReplay:
@@ -138,3 +143,81 @@ def check_async_env(cfg: Config, flag: str = "--vector async", instead: str = "u
             f"{flag} cannot make {cfg.env} in {where} ({why[:200]}); an env registered inside a script "
             f"is unknown there: name it module:Id or module:Class, or {instead}"
         )
+
+
+class LearnerSide:
+    """The learner's side both Gymnasium engines share: the state with its observation statistics, the
+    evaluation, the losses, and the parts of a checkpoint they write and read alike. The engine sets ``state``,
+    ``learner``, ``stats`` (a Normalizer or None), ``evaluator``, ``buffer``, ``goal_rng``, ``goal``, ``metrics``,
+    ``clip_share`` and ``step``."""
+
+    state: Any
+    learner: Any
+    stats: Any
+    evaluator: Any
+    buffer: Any
+    goal_rng: np.random.Generator
+    goal: bool
+    metrics: Any
+    clip_share: dict[str, float]
+    step: int
+
+    def fresh(self) -> Any:
+        """The state with the latest observation statistics in its networks. They are written at fixed steps
+        (the engine's) and before every evaluation and the final save, not before every compiled call: that would
+        copy 8 small arrays to the device each step for statistics that barely move. The float64 statistics take
+        in every observation all along. Step-based, so a resumed run writes them where the uninterrupted one did."""
+        if self.stats is not None and self.stats.changed:
+            self.state = self.learner.set_obs_stats(self.state, *self.stats.mean_std())
+            self.stats.changed = False
+        return self.state
+
+    def policy(self, i: int) -> tuple[Any, Any]:
+        state = self.fresh()
+        return policy_vars(state), state.critic
+
+    def evaluate(self, step: int) -> list[EvalRow]:
+        """A noise-free evaluation of the policy on the engine's own eval envs."""
+        returns = self.evaluator.run(partial(self.learner.act_greedy, policy_vars(self.fresh())))
+        success = float(np.mean(self.evaluator.successes)) if self.goal else None
+        length = float(np.mean(self.evaluator.lengths))
+        return [EvalRow(float(returns.mean()), float(returns.std()), success, length)]
+
+    def loss_rows(self, update_frac: float | None) -> list[LossRow | None]:
+        """The run's losses from its last update call (None before the first update)."""
+        if self.metrics is None:
+            return [None]
+        cl, al, q = (float(x) for x in jax.device_get(self.metrics))
+        return [LossRow(cl, al, q, update_frac, self.clip_share)]
+
+    def learner_rngs(self) -> dict[str, Any]:
+        """The learner's random generators, for the manifest's ``rng``."""
+        goal = self.stats is not None and self.stats.goal
+        return {"replay": rng_state(self.buffer.rng), "eval": self.evaluator.state(),
+                **({"goal_stats": rng_state(self.goal_rng)} if goal else {})}  # fmt: skip
+
+    def learner_manifest(self) -> dict[str, Any]:
+        return {"obs_stats": self.stats.state()} if self.stats is not None else {}
+
+    def learner_counters(self) -> dict[str, Any]:
+        metrics = None if self.metrics is None else [float(x) for x in jax.device_get(self.metrics)]
+        return {"metrics": metrics, "clip_share": self.clip_share}
+
+    def restore_learner(self, template: Any, tree: dict[str, Any], loaded: ckpt.Loaded) -> None:
+        """The TrainState from ``tree`` (the checkpoint's state tree), the replay, the learner's generators and
+        statistics, the step and the last losses."""
+        m = loaded.manifest
+        # a checkpoint written before parameter noise (or --policy-avg) existed lacks its entry: nothing to keep
+        state = serialization.from_state_dict(template, {**NEWER_FIELDS, **tree})
+        self.state = jax.tree_util.tree_map(jnp.asarray, state)
+        self.buffer.load_state_dict(loaded.replay)
+        set_rng_state(self.buffer.rng, m["rng"]["replay"])
+        self.evaluator.load_state(m["rng"]["eval"])
+        if "goal_stats" in m["rng"]:
+            set_rng_state(self.goal_rng, m["rng"]["goal_stats"])
+        if self.stats is not None:
+            self.stats.load_state(m["obs_stats"])
+        c = m["counters"]
+        self.step = c["step"]
+        self.metrics = None if c.get("metrics") is None else Metrics(*(jnp.float32(x) for x in c["metrics"]))
+        self.clip_share = c.get("clip_share") or {}

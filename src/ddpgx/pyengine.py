@@ -18,9 +18,7 @@ from functools import partial
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import serialization
 
 from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
@@ -30,9 +28,15 @@ from ddpgx.envs import make_run_env, scaler_for
 from ddpgx.errors import UserError
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
 from ddpgx.goals import goal_layout
-from ddpgx.gymsetup import check_async_env, check_first_step, checkpoint_check, make_buffer
-from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot
-from ddpgx.learner import NEWER_FIELDS, Learner, Metrics, enable_compile_cache, memory_need, policy_vars
+from ddpgx.gymsetup import (
+    LearnerSide,
+    check_async_env,
+    check_first_step,
+    checkpoint_check,
+    make_buffer,
+)
+from ddpgx.host import Episode, LogColumns, LossRow, Snapshot
+from ddpgx.learner import Learner, Metrics, enable_compile_cache, memory_need
 from ddpgx.memory import Need, check_memory
 from ddpgx.obsnorm import Normalizer
 from ddpgx.replay import PerEnvReplay, ReplayBuffer
@@ -105,7 +109,7 @@ def build(
 # ------------------------------------------------------------------------------------------ the engine
 
 
-class PyEngine:
+class PyEngine(LearnerSide):
     """Collector + learner + replay of one run (host.Engine)."""
 
     def __init__(
@@ -162,34 +166,10 @@ class PyEngine:
         self.update_s = 0.0  # --profile: seconds in updates since the last log row
 
     def _restore(self, state: Any, loaded: ckpt.Loaded) -> None:
+        self.restore_learner(state, loaded.state, loaded)
         m = loaded.manifest
-        # a checkpoint written before parameter noise (or --policy-avg) existed lacks its entry: nothing to keep
-        state = serialization.from_state_dict(state, {**NEWER_FIELDS, **loaded.state})
-        self.state = jax.tree_util.tree_map(jnp.asarray, state)
-        self.buffer.load_state_dict(loaded.replay)
-        set_rng_state(self.buffer.rng, m["rng"]["replay"])
         set_rng_state(self.rng, m["rng"]["warmup"])
         self.collector.load(m.get("collector"), m["rng"])
-        self.evaluator.load_state(m["rng"]["eval"])
-        if "goal_stats" in m["rng"]:
-            set_rng_state(self.goal_rng, m["rng"]["goal_stats"])
-        if self.stats is not None:
-            self.stats.load_state(m["obs_stats"])
-        c = m["counters"]
-        self.step = c["step"]
-        self.metrics = None if c.get("metrics") is None else Metrics(*(jnp.float32(x) for x in c["metrics"]))
-        self.clip_share = c.get("clip_share") or {}
-
-    def fresh(self) -> Any:
-        """The state with the latest observation statistics in its networks. They are written every
-        OBS_STATS_EVERY env steps and before every evaluation and the final save, not before every compiled call:
-        that would copy 8 small arrays to the device each step for statistics that barely move. The float64
-        statistics take in every observation all along. Step-based, so a resumed run writes them where the
-        uninterrupted one did."""
-        if self.stats is not None and self.stats.changed:
-            self.state = self.learner.set_obs_stats(self.state, *self.stats.mean_std())
-            self.stats.changed = False
-        return self.state
 
     # -- host.Engine
     def advance(self, until: int) -> list[Episode]:
@@ -279,42 +259,21 @@ class PyEngine:
     def losses(self, interval_s: float) -> list[LossRow | None]:
         frac = self.update_s / interval_s if self.cfg.profile else None
         self.update_s = 0.0
-        if self.metrics is None:
-            return [None]
-        cl, al, q = (float(x) for x in jax.device_get(self.metrics))
-        return [LossRow(cl, al, q, frac, self.clip_share)]
-
-    def evaluate(self, step: int) -> list[EvalRow]:
-        returns = self.evaluator.run(partial(self.learner.act_greedy, policy_vars(self.fresh())))
-        success = float(np.mean(self.evaluator.successes)) if self.goal else None
-        length = float(np.mean(self.evaluator.lengths))
-        return [EvalRow(float(returns.mean()), float(returns.std()), success, length)]
-
-    def policy(self, i: int) -> tuple[Any, Any]:
-        state = self.fresh()
-        return policy_vars(state), state.critic
+        return self.loss_rows(frac)
 
     def snapshots(self) -> list[Snapshot]:
         """Everything that changes while the run goes on: the TrainState and the replay (their own files), and
         in the manifest every random generator, the envs' episodes and the observation statistics."""
-        collector, stats = self.collector, self.stats
+        collector = self.collector
         collector.pending = (
             None if self.fused_action is None or self.n == 1 else np.asarray(self.fused_action)
         )
         manifest = {
-            "rng": {
-                "replay": rng_state(self.buffer.rng),
-                "warmup": rng_state(self.rng),
-                **collector.rng_states(),
-                "eval": self.evaluator.state(),
-                **({"goal_stats": rng_state(self.goal_rng)} if stats is not None and stats.goal else {}),
-            },
-            **({"obs_stats": stats.state()} if stats is not None else {}),
+            "rng": {**self.learner_rngs(), "warmup": rng_state(self.rng), **collector.rng_states()},
+            **self.learner_manifest(),
             **({"collector": asdict(collector.state())} if self.n > 1 else {}),
         }
-        metrics = None if self.metrics is None else [float(x) for x in jax.device_get(self.metrics)]
-        counters = {"metrics": metrics, "clip_share": self.clip_share}
-        return [Snapshot(self.state, self.buffer.state_dict(), manifest, counters)]
+        return [Snapshot(self.state, self.buffer.state_dict(), manifest, self.learner_counters())]
 
     def end_episodes(self) -> None:
         """The run's end is a checkpoint too, so it can be extended: episodes in progress are closed in the
