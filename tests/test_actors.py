@@ -121,6 +121,25 @@ def test_a_killed_learner_resumes_to_the_uninterrupted_run_and_leaves_no_actor(r
 
 
 @pytest.mark.slow
+def test_a_killed_run_resumes_on_another_number_of_actors_to_the_same_bits(reference, tmp_path):
+    """Two actors of one env, killed, resumed as one actor of two envs: the slots move, the bits do not."""
+    run = tmp_path / "respread"
+    kill_after_first_checkpoint([*PENDULUM, "--actors", "2"], run)
+    r = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--resume", str(run), "--actors", "1",
+                        "--num-envs", "2"], env=ENV, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_same_run(reference, run)
+    assert "actor 0 (envs 0-1)" in (run / "actors.log").read_text()
+    r = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--resume", str(run), "--actors", "4",
+                        "--num-envs", "1", "--total-steps", "8000"], env=ENV, capture_output=True, text=True,
+                       timeout=600)  # fmt: skip
+    assert (
+        r.returncode == 2
+        and "cannot resume with --actors 4 --num-envs 1: the run steps 2 envs in all" in r.stderr
+    ), r.stderr
+
+
+@pytest.mark.slow
 def test_an_actor_killed_mid_cycle_is_replaced_and_the_run_keeps_its_bits(reference, tmp_path):
     run = tmp_path / "actor-killed"
     cmd = [sys.executable, "-m", "ddpgx.cli", "train", *PENDULUM, "--actors", "2", "--run-dir", str(run)]

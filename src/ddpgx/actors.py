@@ -319,7 +319,9 @@ def build(
             f"--target-success needs a goal env that reports info['is_success']; {cfg.env} is not one"
         )
     m = cfg.actors * cfg.num_envs
-    learner = Learner(cfg, obs_dim, act_dim)
+    # each env slot carries its own exploration noise: the TrainState's (unused here) is shaped for one env, so
+    # that a checkpoint does not depend on how the envs are spread over actors (a resume may re-spread them)
+    learner = Learner(dataclasses.replace(cfg, num_envs=1), obs_dim, act_dim)
     state = learner.init(cfg.seed)
     buffer = make_buffer(cfg, env, obs_dim, act_dim, m)
     evaluator = Evaluator(partial(make_run_env, cfg), cfg.eval_episodes, seed=cfg.seed + EVAL_SEED_OFFSET)

@@ -187,8 +187,27 @@ def find_env_modules(paths: Any) -> None:
 
 def check_resume_config(saved: Config, asked: Config) -> None:
     """Only the run length and cosmetic options may change on resume; anything else would not be the same run."""
+    # the actors engine's env slots are the same whichever actor holds them: a pipelined run may continue on
+    # another number of actors with as many envs in all (--actors 2 --num-envs 2 -> --actors 4), to the same bits
+    respread = (
+        saved.actors > 0 and asked.actors > 0 and saved.collect == asked.collect
+        and saved.actors * saved.num_envs == asked.actors * asked.num_envs
+    )  # fmt: skip
+    m = saved.actors * saved.num_envs
+    if (
+        saved.actors
+        and asked.actors
+        and not respread
+        and (saved.actors, saved.num_envs) != (asked.actors, asked.num_envs)
+    ):
+        raise UserError(
+            f"cannot resume with --actors {asked.actors} --num-envs {asked.num_envs}: the run steps {m} envs in all "
+            f"(--actors {saved.actors} x --num-envs {saved.num_envs}); resume on any --actors K with --num-envs {m}/K"
+        )
     for f in dataclasses.fields(Config):
         a, b = getattr(saved, f.name), getattr(asked, f.name)
+        if respread and f.name in ("actors", "num_envs"):
+            continue
         if f.name not in RESUMABLE_CHANGES and a != b:
             raise UserError(
                 f"cannot resume with --{f.name.replace('_', '-')} {b}: the run was started with {a}; "
