@@ -380,17 +380,14 @@ class ActorsEngine(LearnerSide):
         self.metrics: Metrics | None = None
         self.clip_share: dict[str, float] = {}
         self.step, self.safe = 0, True
-        self.units_done = 0  # async: update units run so far
-        self.call_units = max(
-            1, self.t * cfg.num_envs // self.schedule.update_every
-        )  # async: one chunk's units
+        self.units_done = 0  # async: update units run so far, in calls of one chunk's units
+        self.call_units = max(1, self.t * cfg.num_envs // self.schedule.update_every)
         self.columns = LogColumns(
             self.goal, tuple(self.stats.groups()) if self.stats is not None else (), self.m > 1
         )
-        self.slot_states: list[dict[str, Any] | None] = [
-            None
-        ] * self.m  # each slot at the end of its last chunk
-        self.inflight: dict[str, Any] | None = None  # pipelined: the cycle in flight (policy, steps, start)
+        # each slot's state at the end of its last chunk (None: not started)
+        self.slot_states: list[dict[str, Any] | None] = [None] * self.m
+        self.inflight: dict[str, Any] | None = None  # pipelined: the cycle in flight (steps, start)
         self.inflight_actor: Any = None
         if loaded is not None:
             self._restore(state, loaded)
@@ -401,9 +398,8 @@ class ActorsEngine(LearnerSide):
         self.loads: list[Any] = [None] * self.k
         self.log = Path(cfg.run_dir) / "actors.log"
         self.requests: dict[int, tuple[Any, tuple]] = {}  # actor -> (ref, its collect arguments)
-        self.req_states: list[dict[str, Any] | None] = list(
-            self.slot_states
-        )  # the slots where a request starts
+        # the slots' states where the requests in flight start (what a replacement actor loads)
+        self.req_states: list[dict[str, Any] | None] = list(self.slot_states)
         for a in range(self.k):
             self._start_actor(a)
         self._say_where()
