@@ -40,7 +40,7 @@ from flax import serialization
 
 from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
-from ddpgx.collect import ASYNC_PROCESS_BYTES
+from ddpgx.collect import ASYNC_PROCESS_BYTES, EnvProcessDied
 from ddpgx.config import Config
 from ddpgx.envs import make_run_env, scaler_for
 from ddpgx.errors import TrainingDiverged, UserError, describe
@@ -490,13 +490,15 @@ class ActorsEngine(LearnerSide):
         """Actor ``a`` is gone: a new one takes its slots from where its request started and collects it again."""
         _, args = self.requests[a]
         self._note(f"actor {a} stopped ({why}); a new actor collects its envs' share of this cycle again")
-        if (
-            not self.pipelined
-        ):  # async: it continues from its slots' last received state with the newest policy
+        if not self.pipelined:  # async: it goes on from its slots' last received state with the newest policy
             args = (self.policy_ref, *args[1:])
-        self._start_actor(a)
-        self._say_where([a])
-        self.requests[a] = (self.workers[a].collect.remote(*args), args)
+        try:
+            self._start_actor(a)
+            self._say_where([a])
+            self.requests[a] = (self.workers[a].collect.remote(*args), args)
+        except (UserError, self.ray.exceptions.RayError, ConnectionError) as e:  # the cluster itself is gone
+            why = str(e) if isinstance(e, UserError) else describe_ray(e)
+            raise EnvProcessDied(f"actor {a} died and could not be replaced ({why})") from None
 
     def _take(self, a: int) -> dict[str, Any] | None:
         """Actor ``a``'s answer, or None if it died (it is replaced and asked again)."""
