@@ -85,7 +85,7 @@ def test_terminations_and_truncations_stored_apart(tmp_path, monkeypatch):
     """In the loop: an env that terminates on positive actions and otherwise truncates after 4 steps."""
     import importlib
 
-    train_mod = importlib.import_module("ddpgx.pyengine")  # the Python engine makes the replay
+    train_mod = importlib.import_module("ddpgx.gymsetup")  # the Gymnasium engines make the replay here
 
     buffers = []
     real = train_mod.ReplayBuffer
