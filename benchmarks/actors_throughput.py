@@ -23,6 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from archive import write_block  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "ACTORS.md"
 DATA = ROOT / "docs" / "data" / "actors_throughput.json"
@@ -94,11 +97,12 @@ def main() -> None:
     if a.write and not a.quick:
         DATA.parent.mkdir(parents=True, exist_ok=True)
         DATA.write_text(json.dumps({"rows": rows, "cores": os.cpu_count()}, indent=1) + "\n")
-        text = DOC.read_text()
-        begin, end = "<!-- throughput:begin -->", "<!-- throughput:end -->"
-        head, _, rest = text.partition(begin)
-        _, _, tail = rest.partition(end)
-        DOC.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
+        write_block(
+            DOC,
+            "<!-- throughput:begin -->",
+            "<!-- throughput:end -->",
+            f"<!-- throughput:begin -->\n{table}\n<!-- throughput:end -->",
+        )
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import chain_gflops, matmul_gflops, update_flops  # noqa: E402
+from archive import write_block  # noqa: E402
+from speed import chain_gflops, ddpgx_update_ms, matmul_gflops, update_flops  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ACTORS.md"
 
@@ -33,35 +32,15 @@ def main() -> None:
     import jax
 
     from ddpgx.envs import make_run_env
-    from ddpgx.learner import Learner
     from ddpgx.presets import preset_config
-    from ddpgx.replay import Batch
 
     cfg = preset_config("her8", "FetchPush-v4")
     env = make_run_env(cfg)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     env.close()
-    learner = Learner(cfg, obs_dim, act_dim)
-    state = learner.init(0)
-    rng = np.random.default_rng(0)
     k, b = cfg.gradient_steps, cfg.batch_size
-    batch = Batch(
-        rng.normal(size=(k, b, obs_dim)).astype(np.float32),
-        rng.uniform(-1, 1, (k, b, act_dim)).astype(np.float32),
-        -rng.uniform(0, 1, (k, b)).astype(np.float32),
-        rng.normal(size=(k, b, obs_dim)).astype(np.float32),
-        np.zeros((k, b), np.float32),
-    )
-    for _ in range(3):
-        state, m = learner.update(state, batch)
-    jax.block_until_ready(m)
-    best = float("inf")
-    for _ in range(5):
-        t = time.perf_counter()
-        state, m = learner.update(state, batch)
-        jax.block_until_ready(m)
-        best = min(best, time.perf_counter() - t)
-    ms = best / k * 1e3
+    ms = ddpgx_update_ms(cfg, obs_dim, act_dim, reps=5, calls_of=k)  # one cycle's call of 40 steps, best of 3
+    best = ms * k / 1e3
     width = max(*cfg.actor_hidden, *cfg.critic_hidden)
     flops = update_flops(obs_dim, act_dim, cfg.actor_hidden, cfg.critic_hidden, cfg.critic_action_layer, b)
     rate = flops / (ms * 1e-3) / 1e9
@@ -83,11 +62,12 @@ def main() -> None:
     ])  # fmt: skip
     print(table)
     if a.write:
-        text = DOC.read_text()
-        begin, end = "<!-- her8update:begin -->", "<!-- her8update:end -->"
-        head, _, rest = text.partition(begin)
-        _, _, tail = rest.partition(end)
-        DOC.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
+        write_block(
+            DOC,
+            "<!-- her8update:begin -->",
+            "<!-- her8update:end -->",
+            f"<!-- her8update:begin -->\n{table}\n<!-- her8update:end -->",
+        )
 
 
 if __name__ == "__main__":

@@ -147,7 +147,9 @@ def ddpgx_sps(env: str, preset: str, steps: int, learning_starts: int) -> dict:
     return {"sps": total_steps / total_time, "cfg": cfg, "outside": 1 - in_update / total_time}
 
 
-def ddpgx_update_ms(cfg, obs_dim: int, act_dim: int, reps: int) -> float:
+def ddpgx_update_ms(cfg, obs_dim: int, act_dim: int, reps: int, calls_of: int = 0) -> float:
+    """Best ms per gradient step of ``cfg``'s update, called on ``calls_of`` stacked batches at once (default
+    ``--update-every``), ``reps`` calls per timing, best of 3."""
     import jax
     import numpy as np
 
@@ -156,7 +158,7 @@ def ddpgx_update_ms(cfg, obs_dim: int, act_dim: int, reps: int) -> float:
     learner = Learner(cfg, obs_dim, act_dim)
     state = learner.init(0)
     rng = np.random.default_rng(0)
-    k, b = cfg.update_every, cfg.batch_size
+    k, b = calls_of or cfg.update_every, cfg.batch_size
     batch = Batch(
         rng.normal(size=(k, b, obs_dim)).astype(np.float32),
         rng.uniform(-1, 1, (k, b, act_dim)).astype(np.float32),
