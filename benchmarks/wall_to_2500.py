@@ -62,6 +62,12 @@ stopped short is deleted and started afresh, since a resumed process would not b
 learn()): the time to the target is the same, the eval at --steps is not measured, and sbx's CrossQ, whose default
 1024-wide critics make it the slowest of the three on a CPU, is spared most of its 300k steps.
 
+--max-minutes M ends a peer's run (sbx, SB3; never ddpgx's) that has not reached the target M minutes after its
+spawn, at the first eval past that time (the issue's rule for a peer too slow for this CPU: report what it reaches
+in the time ddpgx took, rather than shrink it). Such a run counts as not reached, its whole run's time a lower
+bound (shown with >), and the table gives its best eval by then. With M at least twice ddpgx's time to the target,
+the cap cannot decide the 2x goal in ddpgx's favour by itself: a peer cut at M is at least 2x slower than ddpgx.
+
 The table, per library and seed: the wall time (min) to the first eval >= --target and its env step, the eval at
 --steps, the whole run's wall time and env steps/s (its last eval's step / whole run), and the CPU the other
 processes of the machine used during the run (in cores); per library, the means over its seeds. The ratio is the
@@ -197,6 +203,9 @@ def child(peer: str, seed: int, args: argparse.Namespace) -> None:
             with open(run / "eval.csv", "w") as f:
                 f.write("step,mean_return,wall_s\n" + "".join(f"{s},{m:.2f},{w:.3f}\n" for s, m, w in rows))
             print(f"{peer} s{seed} step {rows[-1][0]}: {rows[-1][1]:.0f} at {rows[-1][2]:.0f} s", flush=True)
+            if args.max_minutes and rows[-1][1] < args.target and rows[-1][2] >= 60 * args.max_minutes:
+                (run / "capped.json").write_text(json.dumps({"capped_at_s": round(rows[-1][2], 3)}) + "\n")
+                return False  # --max-minutes: this peer is cut here, without the target
             return not (args.stop_at_target and rows[-1][1] >= args.target)
 
     model.learn(args.steps, callback=Evaluate())
@@ -221,15 +230,19 @@ def command(peer: str, seed: int, args: argparse.Namespace, run: Path) -> list[s
                 *common, *stop]  # fmt: skip
     return [sys.executable, str(Path(__file__).resolve()), "--child", peer, "--seeds", str(seed), "--out", str(run),
             f"--target={args.target}", "--torch-threads", str(args.torch_threads), *common,
-            *(["--stop-at-target"] if args.stop_at_target else [])]  # fmt: skip
+            *(["--stop-at-target"] if args.stop_at_target else []),
+            *(["--max-minutes", str(args.max_minutes)] if args.max_minutes else [])]  # fmt: skip
 
 
 def finished(run: Path, steps: int, target: float) -> bool:
-    """Whether a run is complete: its eval.csv reaches ``steps``, or it ended well at its first eval >= target."""
+    """Whether a run is complete: its eval.csv reaches ``steps``, or it ended well at its first eval >= target,
+    or --max-minutes cut it (a peer)."""
     rows, meta = read(run / "eval.csv"), run.with_suffix(".json")
     if rows and rows[-1][0] >= steps:
         return True
     info = json.loads(meta.read_text()) if meta.is_file() else {}
+    if rows and info.get("returncode") == 0 and info.get("capped_at_s"):
+        return True
     return bool(rows) and info.get("returncode") == 0 and info.get("stop_at_target") and rows[-1][1] >= target
 
 
@@ -248,6 +261,7 @@ def run_one(peer: str, seed: int, args: argparse.Namespace) -> None:
     info = {"peer": peer, "seed": seed, "cmd": cmd, "machine": machine(), "versions": versions(),
             "load_1min": os.getloadavg()[0], "steps": args.steps, "eval_every": args.eval_every,
             "target": args.target, "stop_at_target": args.stop_at_target,
+            "max_minutes": args.max_minutes if peer != "ddpgx" else None,
             "torch_threads": args.torch_threads if peer == "sb3" else None}  # fmt: skip
     print(f"{peer} s{seed}: {' '.join(cmd)}", flush=True)
     busy0, used0 = busy_cpu_s(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -266,8 +280,9 @@ def run_one(peer: str, seed: int, args: argparse.Namespace) -> None:
     rows = read(run / "eval.csv")
     if peer == "ddpgx" and rows:  # ddpgx's clock starts later than the process: see the docstring
         info["clock_offset_s"] = round((run / "eval.csv").stat().st_mtime - spawned - rows[-1][2], 3)
-    if (run / "child.json").is_file():
-        info.update(json.loads((run / "child.json").read_text()))
+    for extra in ("child.json", "capped.json"):
+        if (run / extra).is_file():
+            info.update(json.loads((run / extra).read_text()))
     meta.write_text(json.dumps(info, indent=1) + "\n")
     if rc != 0:
         tail = "".join(open(log).readlines()[-30:])
@@ -307,9 +322,11 @@ def stats(rows: list[tuple[int, float, float]], info: dict, steps: int, target: 
     ended = info.get("returncode") == 0 and "exit_s" in info  # the process ran to its end
     whole = info["exit_s"] if ended else None
     full = rows[-1][0] >= steps
-    return {"reached": hit is not None, "t": hit[2] if hit else None, "step": hit[0] if hit else None,
+    best = max(rows, key=lambda r: r[1])
+    return {"capped": bool(info.get("capped_at_s")) and hit is None, "best": best[1], "best_step": best[0],
+            "reached": hit is not None, "t": hit[2] if hit else None, "step": hit[0] if hit else None,
             "final": rows[-1][1] if full else None, "last_step": rows[-1][0], "whole": whole,
-            "sps": rows[-1][0] / whole if whole else None, "done": full or (ended and hit is not None),
+            "sps": rows[-1][0] / whole if whole else None, "done": full or (ended and (hit is not None or bool(info.get("capped_at_s")))),
             "full": full, "bound": hit[2] if hit else (whole if whole is not None else rows[-1][2]),
             "others": info["others_cpu_s"] / whole if whole and "others_cpu_s" in info else None,
             "machine": info.get("machine", "?")}  # fmt: skip
@@ -355,6 +372,11 @@ def table(args: argparse.Namespace) -> str:
                 "" if st["full"] or st["done"] else f" (under way or stopped at {st['last_step'] // 1000}k)"
             )
             reach = fmt(st["t"], ".1f", 60) if st["reached"] else "not reached"
+            if st["capped"]:
+                short = (
+                    f" in {st['whole'] / 60:.1f} (--max-minutes; best eval {st['best']:.0f} at "
+                    f"{st['best_step'] // 1000}k)"
+                )
             lines.append(
                 f"| {LABEL[peer]} | {seed} | {reach}{short} | {fmt(st['step'], ',.0f')} | {fmt(st['final'], '.0f')} | "
                 f"{fmt(st['whole'], '.1f', 60)} | {fmt(st['sps'], '.0f')} | {fmt(st['others'], '.2f')} |"
@@ -425,6 +447,12 @@ def main() -> None:
     p.add_argument("--only", action="append", choices=PEERS, help="run and report only this one (repeatable)")
     p.add_argument("--eval-every", type=int, default=5_000, help="env steps between evaluations (all three)")
     p.add_argument("--stop-at-target", action="store_true", help="end each run at its first eval >= --target")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="cut a peer's run that has not reached --target by then",
+    )
     p.add_argument("--torch-threads", type=int, default=nproc(), help="SB3's torch threads (default: nproc)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the runs go (outside the work tree)")
     p.add_argument("--report-only", action="store_true", help="run nothing; report what has been run")
