@@ -3,7 +3,7 @@ Hopper-v5 run first evaluates at or above 2500 (issue #36; the goal: ddpgx at le
 
     pip install -e '.[bench]'                   # the peers: stable-baselines3, torch 2.13.0 (CPU), sbx-rl
     python benchmarks/wall_to_2500.py           # 3 libraries x seeds 0 1 x 300k env steps, one process at a time
-    python benchmarks/wall_to_2500.py --report-only [--write]  # the table; --write puts it into docs/RESULTS.md
+    python benchmarks/wall_to_2500.py --report-only [--write]  # the table; --write puts it into docs/PERFORMANCE.md
 
 The three, each with its own defaults, nothing tuned here:
 
@@ -67,6 +67,8 @@ spawn, at the first eval past that time (the issue's rule for a peer too slow fo
 in the time ddpgx took, rather than shrink it). Such a run counts as not reached, its whole run's time a lower
 bound (shown with >), and the table gives its best eval by then. With M at least twice ddpgx's time to the target,
 the cap cannot decide the 2x goal in ddpgx's favour by itself: a peer cut at M is at least 2x slower than ddpgx.
+--cap-ratio R sets M per seed to R times ddpgx's time to the target on that seed (its whole run's time if it did
+not reach it), so ddpgx runs first in each seed; with R > 2, a cut cannot make the goal look met where it is not.
 
 The table, per library and seed: the wall time (min) to the first eval >= --target and its env step, the eval at
 --steps, the whole run's wall time and env steps/s (its last eval's step / whole run), and the CPU the other
@@ -76,7 +78,7 @@ reached the target counts with its whole run's time, as a lower bound (shown wit
 in speed by up to 4x, and other processes' load changes a run's speed, so the minutes hold for this machine at that
 time only; the ratio, measured by one script on one machine, is what carries over. --write copies each run's
 eval.csv and .json to docs/data/wall_to_2500/ (the table outlives OUT; with the default --out, a run not in OUT is
-read from there) and puts the table into docs/RESULTS.md between its markers.
+read from there) and puts the table into docs/PERFORMANCE.md between its markers.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ from archive import DATA, write_block  # noqa: E402
 from td3_sb3_hopper import eval_sb3  # noqa: E402  (the same deterministic evaluation as the TD3 peer study)
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "RESULTS.md"
+DOC = ROOT / "docs" / "PERFORMANCE.md"
 STUDY = DATA / "wall_to_2500"  # docs/data/wall_to_2500/<peer>_s<seed>/: eval.csv and run.json
 DEFAULT_OUT = Path("~/ddpgx-studies/wall_to_2500").expanduser()
 BEGIN, END = "<!-- wall-to-2500:begin (benchmarks/wall_to_2500.py --write) -->", "<!-- wall-to-2500:end -->"
@@ -257,11 +259,20 @@ def run_one(peer: str, seed: int, args: argparse.Namespace) -> None:
         print(f"{peer} s{seed}: stopped at {done[-1][0] if done else 0} steps before; started afresh")
         shutil.rmtree(run)
     args.out.mkdir(parents=True, exist_ok=True)
+    if peer != "ddpgx" and args.cap_ratio:
+        got = load("ddpgx", seed, args.out, False)
+        if got is None:
+            sys.exit(f"--cap-ratio: ddpgx s{seed} has not run in {args.out}; run it first (--only ddpgx)")
+        st = stats(*got, args.steps, args.target)
+        args.max_minutes = round(args.cap_ratio * st["bound"] / 60, 2)
+        print(
+            f"{peer} s{seed}: cut at {args.max_minutes} min, {args.cap_ratio:g}x ddpgx's {st['bound'] / 60:.1f}"
+        )
     cmd = command(peer, seed, args, run)
     info = {"peer": peer, "seed": seed, "cmd": cmd, "machine": machine(), "versions": versions(),
             "load_1min": os.getloadavg()[0], "steps": args.steps, "eval_every": args.eval_every,
             "target": args.target, "stop_at_target": args.stop_at_target,
-            "max_minutes": args.max_minutes if peer != "ddpgx" else None,
+            "max_minutes": args.max_minutes if peer != "ddpgx" else None, "cap_ratio": args.cap_ratio or None,
             "torch_threads": args.torch_threads if peer == "sb3" else None}  # fmt: skip
     print(f"{peer} s{seed}: {' '.join(cmd)}", flush=True)
     busy0, used0 = busy_cpu_s(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -453,11 +464,17 @@ def main() -> None:
         default=0.0,
         help="cut a peer's run that has not reached --target by then",
     )
+    p.add_argument(
+        "--cap-ratio",
+        type=float,
+        default=0.0,
+        help="--max-minutes per seed: this many times ddpgx's time to --target on that seed",
+    )
     p.add_argument("--torch-threads", type=int, default=nproc(), help="SB3's torch threads (default: nproc)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the runs go (outside the work tree)")
     p.add_argument("--report-only", action="store_true", help="run nothing; report what has been run")
     p.add_argument(
-        "--write", action="store_true", help="put the table into docs/RESULTS.md (and keep the runs)"
+        "--write", action="store_true", help="put the table into docs/PERFORMANCE.md (and keep the runs)"
     )
     p.add_argument("--child", choices=("sbx", "sb3"), help=argparse.SUPPRESS)  # one run, in its own process
     argv, rest = [], sys.argv[1:]
