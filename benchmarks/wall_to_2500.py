@@ -63,7 +63,7 @@ learn()): the time to the target is the same, the eval at --steps is not measure
 1024-wide critics make it the slowest of the three on a CPU, is spared most of its 300k steps.
 
 --max-minutes M ends a peer's run (sbx, SB3; never ddpgx's) that has not reached the target M minutes after its
-spawn, at the first eval past that time (the issue's rule for a peer too slow for this CPU: report what it reaches
+spawn, with one more eval at that moment (the issue's rule for a peer too slow for this CPU: report what it reaches
 in the time ddpgx took, rather than shrink it). Such a run counts as not reached, its whole run's time a lower
 bound (shown with >), and the table gives its best eval by then. With M at least twice ddpgx's time to the target,
 the cap cannot decide the 2x goal in ddpgx's favour by itself: a peer cut at M is at least 2x slower than ddpgx.
@@ -198,14 +198,15 @@ def child(peer: str, seed: int, args: argparse.Namespace) -> None:
 
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
-            if self.num_timesteps % args.eval_every:
+            over = args.max_minutes and time.time() - spawned >= 60 * args.max_minutes
+            if self.num_timesteps % args.eval_every and not over:
                 return True
             mean = eval_sb3(model, eval_env, EVAL_EPISODES, seed + 100 + 1000 * len(rows))
             rows.append((self.num_timesteps, mean, time.time() - spawned))
             with open(run / "eval.csv", "w") as f:
                 f.write("step,mean_return,wall_s\n" + "".join(f"{s},{m:.2f},{w:.3f}\n" for s, m, w in rows))
             print(f"{peer} s{seed} step {rows[-1][0]}: {rows[-1][1]:.0f} at {rows[-1][2]:.0f} s", flush=True)
-            if args.max_minutes and rows[-1][1] < args.target and rows[-1][2] >= 60 * args.max_minutes:
+            if over and rows[-1][1] < args.target:
                 (run / "capped.json").write_text(json.dumps({"capped_at_s": round(rows[-1][2], 3)}) + "\n")
                 return False  # --max-minutes: this peer is cut here, without the target
             return not (args.stop_at_target and rows[-1][1] >= args.target)
