@@ -2,11 +2,13 @@
 batch 256): the `crossq` preset with its 2048-wide critic and with narrower ones. Ratios come from one process.
 
     python benchmarks/crossq_cost.py
+    python benchmarks/crossq_cost.py --parts    # crossq256's update with one of its parts taken out at a time
 """
 
 from __future__ import annotations
 
 import platform
+import sys
 import time
 
 import jax
@@ -40,8 +42,26 @@ def ms_per_step(cfg) -> float:
     return best
 
 
+PARTS = {  # crossq256 with one part taken out: what each costs per gradient step
+    "crossq256": {},
+    "policy_delay 1 (actor every step, no lax.cond)": {"policy_delay": 1},
+    "no batch renorm": {"batch_renorm": False},
+    "no joint pass (target from a separate pass)": {"joint_critic_pass": False},
+    "one critic": {"twin_critic": False},
+    "modern-shaped (no renorm, no joint, one critic)": {"batch_renorm": False, "joint_critic_pass": False,
+                                                        "twin_critic": False},
+}  # fmt: skip
+
+
 def main() -> None:
     print(f"{platform.machine()}, {jax.device_count()} x {jax.devices()[0].platform}, jax {jax.__version__}")
+    if "--parts" in sys.argv:
+        base = None
+        for name, over in PARTS.items():
+            ms = ms_per_step(preset_config("crossq256", "Hopper-v5", **over))
+            base = base or ms
+            print(f"{name:50s} {ms:7.2f} ms per gradient step  {ms / base:5.2f}x crossq256", flush=True)
+        return
     cases = [("modern", preset_config("modern", "Hopper-v5"))] + [
         (f"crossq, critic {w}-{w}", preset_config("crossq", "Hopper-v5", critic_hidden=(w, w)))
         for w in (256, 512, 2048)
