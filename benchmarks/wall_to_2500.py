@@ -432,7 +432,8 @@ def table(args: argparse.Namespace) -> str:
         + ". Machines of this kind differ in speed by up to 4x, and other processes' load changes a run's speed: "
         "the minutes hold for this machine at that time only; the ratio, measured by one script on one machine, "
         "is what carries over. Others' CPU: the cores the rest of the machine kept busy during the run, on "
-        "average (0 on an idle machine)."
+        "average (0 on an idle machine), from /proc/stat's busy time, steal included: on a shared VM, time the "
+        "host gave to other tenants counts here too."
     )
     return "\n".join(lines)
 
