@@ -53,24 +53,26 @@ PARTS = {  # crossq256 with one part taken out: what each costs per gradient ste
 }  # fmt: skip
 
 
+def report(cases: list[tuple[str, object]], against: str, width: int) -> None:
+    """Each case's ms per gradient step and its ratio to the first case's, printed as it is measured."""
+    base = None
+    for name, cfg in cases:
+        ms = ms_per_step(cfg)
+        base = base or ms
+        print(f"{name:{width}s} {ms:9.2f} ms per gradient step   {ms / base:7.2f}x {against}", flush=True)
+
+
 def main() -> None:
     print(f"{platform.machine()}, {jax.device_count()} x {jax.devices()[0].platform}, jax {jax.__version__}")
     if "--parts" in sys.argv:
-        base = None
-        for name, over in PARTS.items():
-            ms = ms_per_step(preset_config("crossq256", "Hopper-v5", **over))
-            base = base or ms
-            print(f"{name:50s} {ms:7.2f} ms per gradient step  {ms / base:5.2f}x crossq256", flush=True)
+        parts = [(name, preset_config("crossq256", "Hopper-v5", **over)) for name, over in PARTS.items()]
+        report(parts, "crossq256", 50)
         return
     cases = [("modern", preset_config("modern", "Hopper-v5"))] + [
         (f"crossq, critic {w}-{w}", preset_config("crossq", "Hopper-v5", critic_hidden=(w, w)))
         for w in (256, 512, 2048)
     ]
-    base = None
-    for name, cfg in cases:
-        ms = ms_per_step(cfg)
-        base = base or ms
-        print(f"{name:24s} {ms:9.2f} ms per gradient step   {ms / base:7.1f}x modern", flush=True)
+    report(cases, "modern", 24)
 
 
 if __name__ == "__main__":
