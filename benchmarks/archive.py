@@ -30,11 +30,19 @@ def status(run: Path) -> str:
 
 def archive(run: Path, dst: Path, **extra) -> Path:
     """Copy ``run``'s config.json and eval.csv to ``dst``, with its status, last step and ``extra`` in facts.json
-    (what an earlier copy recorded is kept unless given again)."""
+    (what an earlier copy recorded is kept unless given again). A copy with more evaluations than the live run is
+    left as it is: that run was started again from step 0 on a machine where its directory was gone."""
     import csv
 
     from ddpgx.run import run_status
 
+    if _rows(dst / "eval.csv") > _rows(run / "eval.csv"):
+        # the copy got further: the live run started again from step 0 (its machine's run directory was lost);
+        # the copy stays until the new run gets further than it
+        print(
+            f"archive: kept {dst} ({_rows(dst / 'eval.csv')} evaluations; the live run has {_rows(run / 'eval.csv')})"
+        )
+        return dst
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "eval.csv"):
         shutil.copyfile(run / name, dst / name)
@@ -45,12 +53,18 @@ def archive(run: Path, dst: Path, **extra) -> Path:
     return dst
 
 
+def _rows(path: Path) -> int:
+    """The data rows of a CSV file (0 when it is not there)."""
+    return max(sum(1 for _ in open(path)) - 1, 0) if path.is_file() else 0
+
+
 def study_runs(live: Iterable[Path], study: str) -> list[Path]:
     """The study's runs: the live ones (archived to docs/data/<study> on the way) and the archived copies of the
-    ones not here, by name."""
+    ones not here, by name; an archived copy that got further than a live run of its name stands for it."""
     live = sorted(r for r in live if (r / "eval.csv").is_file())
     for r in live:
         archive(r, DATA / study / r.name)
+    live = [r for r in live if _rows(DATA / study / r.name / "eval.csv") <= _rows(r / "eval.csv")]
     names = {r.name for r in live}
     kept = (
         sorted(p for p in (DATA / study).iterdir() if p.name not in names) if (DATA / study).is_dir() else []
