@@ -280,6 +280,11 @@ BAD = [
         "cannot reach a Ray cluster at --address 127.0.0.1:1",
     ),
     (["--env", "Pendulum-v1", "--seed", "3"], "unknown flag --seed; did you mean --seeds?"),
+    (
+        ["--env", "Pendulum-v1", "--exclude", "Pendulum-v1__modern__s0"],
+        "exclude 'Pendulum-v1__modern__s0' matches no run of the sweep; its runs are named like "
+        "Pendulum-v1__pendulum__s0",
+    ),
 ]
 
 
@@ -414,6 +419,37 @@ def test_a_sweep_stopped_by_its_stop_file_exits_non_zero_with_the_command_to_con
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert "sweep stopped with 2 runs unfinished; continue it with the same command: ddpgx sweep --env" in err
+
+
+@pytest.mark.slow
+def test_excluded_runs_are_not_started_and_the_sweep_without_exclude_is_the_same_sweep(
+    tmp_path, monkeypatch, capsys
+):
+    import ddpgx.worker as worker
+    from ddpgx.cli import main
+
+    log = tmp_path / "started.txt"
+
+    def fake_task(cfg, stop_file, cpus, cwd):  # a Ray worker process: it says which run it was given
+        with open(log, "a") as f:
+            f.write(f"{cfg['seed']}\n")
+        return {"status": "stopped", "step": 0}
+
+    monkeypatch.setattr(worker, "run_task", fake_task)
+    out = tmp_path / "o"
+    argv = ["sweep", "--env", "Pendulum-v1", "--seeds", "0-3", "--total-steps", "400", "--out", str(out),
+            "--max-parallel", "1", "--no-live"]  # fmt: skip
+    assert main([*argv, "--exclude", "*__s1", "--exclude", "Pendulum-v1__pendulum__s3"]) == 130
+    assert log.read_text().split() == ["0", "2"]
+    assert "0 done, 0 failed, 2 stopped, 2 excluded (not run: --exclude)" in capsys.readouterr().out
+    listed = json.loads((out / "runs.json").read_text())
+    assert {k: v["status"] for k, v in listed.items()} == {
+        "Pendulum-v1__pendulum__s0": "stopped", "Pendulum-v1__pendulum__s1": "excluded",
+        "Pendulum-v1__pendulum__s2": "stopped", "Pendulum-v1__pendulum__s3": "excluded",
+    }  # fmt: skip
+    log.unlink()
+    assert main(argv) == 130  # the same out without --exclude: the same sweep, every unfinished run goes
+    assert log.read_text().split() == ["0", "1", "2", "3"]
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,8 @@ POLL_S = 1.0  # how often the learner looks for a dead actor while it waits
 
 
 def cycle_steps(cfg: Config) -> int:
-    """Env steps each slot takes per cycle: ``--actor-steps``, or whole update units of at least MIN_CYCLE steps."""
+    """Env steps each slot takes per cycle: ``--actor-steps``, or max(update_every, MIN_CYCLE) over the slots,
+    rounded up (whole update units when the slots divide it)."""
     if cfg.actor_steps:
         return cfg.actor_steps
     m = cfg.actors * cfg.num_envs

@@ -595,6 +595,9 @@ class SweepArgs:
     """Runs at once at most (0: as many as the cluster's CPUs/GPUs allow)."""
     max_retries: int = 3
     """Times a run whose worker died (killed, node lost) is retried from its last checkpoint."""
+    exclude: Annotated[list[str], tyro.conf.UseAppendAction] = dataclasses.field(default_factory=list)
+    """RUN-NAME or pattern, repeatable: runs of the grid not to run this time (finished on another machine), e.g.
+    --exclude 'Ant-v5__modern__s0' --exclude '*__s4'; added to the TOML file's exclude list."""
     live: bool = True
     """Show the live progress table."""
 
@@ -614,6 +617,7 @@ def sweep_spec(a: SweepArgs):  # -> SweepSpec
             total_steps=a.total_steps, out=a.out,
         )  # fmt: skip
     spec.address = a.address or spec.address
+    spec.exclude = [*spec.exclude, *a.exclude]
     for name in ("cpus_per_run", "gpus_per_run", "max_parallel", "max_retries"):
         if getattr(a, name) != getattr(SweepArgs, name):
             setattr(spec, name, getattr(a, name))
@@ -634,12 +638,13 @@ def cmd_sweep(args: list[str]) -> int:
             file=sys.stderr,
         )
         return 130
-    counts = {s: sum(r.status == s for r in res.runs) for s in ("done", "failed", "stopped")}
+    counts = {s: sum(r.status == s for r in res.runs) for s in ("done", "failed", "stopped", "excluded")}
     console = Console(soft_wrap=True)
     for r in res.failed:
         console.print(f"[red]failed[/]: {r.cell.name}: {r.error}")
     console.print(
         f"sweep {res.out}: {counts['done']} done, {counts['failed']} failed, {counts['stopped']} stopped"
+        + (f", {counts['excluded']} excluded (not run: --exclude)" if counts["excluded"] else "")
     )
     if res.report is not None:
         console.print(f"report: {res.report}")

@@ -59,7 +59,7 @@ class Config:
     ratio by updating on whatever has arrived; not bitwise reproducible)."""
     actor_steps: int = 0
     """With --actors: env steps each env takes per cycle (0: --update-every / total envs, at least 500 / total
-    envs, so a cycle is whole update units and long enough to pay for Ray's round trip)."""
+    envs, rounded up: long enough to pay for Ray's round trip, and whole update units when the envs divide it)."""
     actor_cpus: float = 1.0
     """With --actors: CPUs Ray reserves for each actor (0 places actors without reserving any, for a machine whose
     cores a sweep has already reserved)."""

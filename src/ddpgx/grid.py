@@ -24,7 +24,7 @@ from ddpgx.validate import validate
 from ddpgx.version import __version__
 
 SPEC_FILE = "sweep.json"
-EXECUTION = ("address", "cpus_per_run", "gpus_per_run", "max_parallel", "max_retries", "out")
+EXECUTION = ("address", "cpus_per_run", "gpus_per_run", "max_parallel", "max_retries", "out", "exclude")
 
 
 @dataclass
@@ -46,6 +46,10 @@ class SweepSpec:
     gpus_per_run: float = 0.0
     max_parallel: int = 0
     max_retries: int = 3
+    exclude: list[str] = field(default_factory=list)
+    """Runs of the grid not to run this time, by name or shell-style pattern (``Ant-v5__crossq-256__s0``,
+    ``*__s2``): runs finished elsewhere, on a machine whose run directories are gone. Not part of the grid: the
+    sweep is the same sweep with or without it, and a finished run it names is still reported."""
 
     def identity(self) -> dict[str, Any]:
         """The grid's definition: what must match for a re-run on the same ``out``."""
@@ -130,6 +134,7 @@ TOML_TYPES: dict[str, tuple[tuple[type, ...], str]] = {  # key -> (accepted type
     "gpus_per_run": ((int, float), "a number of GPUs, e.g. gpus_per_run = 0.5"),
     "max_parallel": ((int,), "a whole number of runs (0: as many as fit), e.g. max_parallel = 2"),
     "max_retries": ((int,), "a whole number, e.g. max_retries = 3"),
+    "exclude": ((list,), 'run names or patterns, e.g. exclude = ["Ant-v5__modern__s0", "*__s4"]'),
 }
 
 
@@ -141,7 +146,7 @@ def check_toml_types(path: Path, flat: dict[str, Any]) -> None:
             continue
         v = flat[key]
         ok = isinstance(v, types) and not isinstance(v, bool)
-        if ok and isinstance(v, list) and key in ("env", "preset"):
+        if ok and isinstance(v, list) and key in ("env", "preset", "exclude"):
             ok = all(isinstance(x, str) for x in v)
         if ok and isinstance(v, int | float) and v < 0:
             ok = False
@@ -260,6 +265,26 @@ def _check_variant(v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise UserError(f"variant {name}: {bad[0]} is set by the sweep itself, not by a variant")
     over = {k: (str(x) if k == "preset" else parse_field(k, x)) for k, x in v.items()}
     return name, over
+
+
+def excluded(cells: list[Cell], patterns: list[str]) -> set[str]:
+    """The names of the cells that ``patterns`` (run names or shell-style patterns) exclude; a pattern that names no
+    run of the grid is refused (a typo would otherwise run what it meant to leave out)."""
+    import fnmatch
+
+    names = [c.name for c in cells]
+    out: set[str] = set()
+    for pat in patterns:
+        if not isinstance(pat, str) or not pat:
+            raise UserError(f"exclude takes run names or patterns (strings), got {pat!r}")
+        hits = fnmatch.filter(names, pat)
+        if not hits:
+            raise UserError(
+                f"exclude {pat!r} matches no run of the sweep; its runs are named like {names[0]} "
+                "(ENV__VARIANT-OR-PRESET[__FIELD=VALUE]__sSEED)"
+            )
+        out.update(hits)
+    return out
 
 
 def check_envs(cells: list[Cell]) -> None:

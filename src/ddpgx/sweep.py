@@ -23,7 +23,7 @@ from typing import Any
 from ddpgx import worker
 from ddpgx.driver import Driver, holder_of
 from ddpgx.errors import UserError, describe
-from ddpgx.grid import Cell, SweepSpec, build_grid, check_envs, check_out, check_spec_file
+from ddpgx.grid import Cell, SweepSpec, build_grid, check_envs, check_out, check_spec_file, excluded
 from ddpgx.livetable import LiveTable
 from ddpgx.logs import read_summary
 from ddpgx.raynode import check_address, import_ray
@@ -37,7 +37,7 @@ RUNS_FILE = "runs.json"  # each run's status, and where it ran (node, host, pid,
 @dataclass
 class RunState:
     cell: Cell
-    status: str = "queued"  # queued, running, done, failed, stopped
+    status: str = "queued"  # queued, running, done, failed, stopped, excluded (spec.exclude: not run this time)
     error: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     started: float = 0.0
@@ -74,6 +74,7 @@ class SweepResult:
 def run_sweep(spec: SweepSpec, live: bool = True) -> SweepResult:
     """Validate the whole grid, then run every unfinished run as a Ray task; returns each run's state."""
     cells = build_grid(spec)
+    excluded(cells, spec.exclude)  # a pattern that names no run: refused before anything starts
     check_envs(cells)
     if spec.cpus_per_run <= 0 or spec.gpus_per_run < 0 or spec.max_parallel < 0 or spec.max_retries < 0:
         raise UserError("--cpus-per-run must be > 0; --gpus-per-run, --max-parallel and --max-retries >= 0")
@@ -133,15 +134,18 @@ def _sweep_locked(spec: SweepSpec, cells: list[Cell], out: Path, live: bool) -> 
     stop_file = out.absolute() / STOP_FILE
     stop_file.unlink(missing_ok=True)
     runs = [RunState(c) for c in cells]
+    skip = excluded(cells, spec.exclude)
     for r in runs:
         if run_status(Path(r.cell.cfg.run_dir)) == "finished":
             r.status, r.result = "done", read_summary(Path(r.cell.cfg.run_dir))
+        elif r.cell.name in skip:
+            r.status = "excluded"
     # every run of the grid with its status as this driver finds it: one that finished while no driver watched (an
     # earlier driver was killed) is listed as done, and a deleted runs.json is rebuilt
     record_runs(out, runs)
     todo = [r for r in runs if r.status == "queued"]
     if todo:
-        _execute(spec, todo, runs, stop_file, live)
+        _execute(spec, todo, [r for r in runs if r.status != "excluded"], stop_file, live)
     report_path = None
     if any(r.status == "done" for r in runs):
         report_path = write_report(
