@@ -10,8 +10,8 @@ Runs live under ~/ddpgx-studies/<sweep>/ while they go; each one's config.json a
 docs/data/<sweep>/<run>/ on --write (benchmarks/archive.py), so the table and the curves survive the machine. A run
 still going is shown where it stands. Per run: env steps, success at the last evaluation and the best, the first
 evaluation with success >= 0.9, wall time (eval.csv's wall_s at its last row: the run's own clock across resumes,
-start-up and compiles included) and env steps/s over it. GIFs (--gifs, from a live run's best checkpoint): a run
-whose best evaluation reached 0.9, else none (the page says so).
+start-up and compiles included) and env steps/s over it. GIFs (--gifs): three successful episodes of the best
+checkpoint of each task's best live run (`ddpgx record --successful`: the first seeds whose episode succeeds).
 """
 
 from __future__ import annotations
@@ -127,16 +127,15 @@ def section(found: list[Path], write: bool, gifs: bool) -> str:
         best = max(live, key=lambda r: run_facts(r)["best"], default=None)
         slug = env.split("-")[0].lower()
         gif = DOCS / f"actors_{slug}.gif"
-        if write and gifs and best is not None and run_facts(best)["best"] >= 0.9:
+        if write and gifs and best is not None and (best / "best.msgpack").is_file():
             from ddpgx.record import record
 
-            rec = record(best, gif, episodes=3, max_steps=50, every=1, size=(160, 160), fps=15)
-            print(f"{gif}: {best.name}, returns {rec.returns}")
+            rec = record(best, gif, episodes=3, max_steps=50, size=(160, 160), fps=15,
+                         params_file=best / "best.msgpack", successful=True)  # fmt: skip
+            print(f"{gif}: {best.name}, seeds {rec.seeds}, returns {rec.returns}")
         if gif.is_file():
-            lines += [
-                "",
-                f"![{env} policy]({gif.name}) ({env}: three noise-free episodes of the best checkpoint)",
-            ]
+            lines += ["", f"![{env} policy]({gif.name}) ({env}: three successful noise-free episodes of the best "
+                      "checkpoint, `ddpgx record RUN --which best --successful --episodes 3`)"]  # fmt: skip
     lines.append(END)
     return "\n".join(lines)
 

@@ -19,9 +19,18 @@ from test_outputs import fake_run
 
 from ddpgx.cli import main, parse_train_args, preset_value, presets_tables
 from ddpgx.config import Config
+from ddpgx.errors import UserError
 from ddpgx.plots import BAND, ci_band, curves_figure, find_runs, format_steps, plot_runs
 from ddpgx.presets import PRESETS
-from ddpgx.record import FETCH_CAMERA, _make_render_env, draw_overlay, fit_size, record_frames, write_video
+from ddpgx.record import (
+    FETCH_CAMERA,
+    _make_render_env,
+    draw_overlay,
+    fit_size,
+    record_frames,
+    successful_seeds,
+    write_video,
+)
 from ddpgx.report import aggregate_figure, group_stats
 from ddpgx.report import curves_figure as report_figure
 
@@ -388,6 +397,38 @@ def test_record_overlay_writes_step_and_return_in_the_corner(tmp_path):
     np.testing.assert_array_equal(same, shown[1])
 
 
+def test_successful_records_only_episodes_that_end_in_success_and_says_when_none_do():
+    import goal_envs  # noqa: F401 - registers PointGoal-v0
+
+    cfg = types.SimpleNamespace(env="PointGoal-v0", env_kwargs=(), env_module="")
+    env = _make_render_env(cfg, (64, 64))
+    u = env.unwrapped
+
+    def right_half(obs):  # reaches the goal only where it lies in the right half of the plane
+        return np.clip(10 * (u.goal - u.pos), -1, 1) if u.goal[0] > 0 else np.zeros(2, np.float32)
+
+    seeds = successful_seeds(env, right_half, episodes=3, seed=5, max_steps=50)
+    goals_x = {}
+    for s in range(5, seeds[-1] + 1):
+        env.reset(seed=s)
+        goals_x[s] = float(u.goal[0])
+    # the first three seeds from 5 on whose goal is in the right half (none here starts within reach of a left goal)
+    assert seeds == [s for s in goals_x if goals_x[s] > 0][:3] and len(goals_x) > 3
+    frames, returns, lengths = record_frames(
+        env, right_half, episodes=3, max_steps=50, size=(64, 64), seeds=seeds
+    )
+    assert len(returns) == 3 and all(-50 < r <= 0 for r in returns) and all(n == 50 for n in lengths)
+    with pytest.raises(UserError, match=r"--successful: 0 of seeds 0-9 ended in success, fewer than the 1"):
+        successful_seeds(
+            env, lambda obs: -np.sign(u.goal - u.pos), episodes=1, seed=0, max_steps=50, tries=10
+        )
+    env.close()
+    wide = wide_env()
+    with pytest.raises(UserError, match=r"--successful needs an env that reports info\['is_success'\]"):
+        successful_seeds(wide, policy, episodes=1, seed=0, max_steps=10)
+    wide.close()
+
+
 def test_record_flags_reach_record(monkeypatch, capsys):
     seen = {}
 
@@ -398,8 +439,9 @@ def test_record_flags_reach_record(monkeypatch, capsys):
     monkeypatch.setattr("ddpgx.record.record", fake_record)
     monkeypatch.setattr("ddpgx.cli.params_for", lambda *a: None)
     with pytest.raises(SystemExit):
-        main(["record", "somewhere", "--overlay", "--camera", "env", "--width", "320"])
+        main(["record", "somewhere", "--overlay", "--camera", "env", "--width", "320", "--successful"])
     assert seen["overlay"] is True and seen["camera"] == "env" and seen["size"] == (320, 240)
+    assert seen["successful"] is True
 
 
 @pytest.mark.slow

@@ -544,6 +544,8 @@ class RecordArgs:
     """Write the step and the return so far in each frame's top-left corner."""
     camera: Literal["auto", "env"] = "auto"
     """auto: MuJoCo robots' tracking camera, Fetch's table from closer; env: the env's own default camera."""
+    successful: bool = False
+    """Goal envs (Fetch): record only episodes that end in success, the first from --seed on (at most 100 tried)."""
 
 
 def cmd_record(args: list[str]) -> int:
@@ -563,9 +565,11 @@ def cmd_record(args: list[str]) -> int:
         params_file=params_for(a.run_dir, a.which, a.params or None),
         overlay=a.overlay,
         camera=a.camera,
+        successful=a.successful,
     )
     returns = ", ".join(f"{r:.1f}" for r in res.returns)
-    print(f"wrote {res.path} ({res.frames} frames rendered); episode return {returns}")
+    seeds = f" (successful episodes: seeds {', '.join(map(str, res.seeds))})" if a.successful else ""
+    print(f"wrote {res.path} ({res.frames} frames rendered); episode return {returns}{seeds}")
     return 0
 
 

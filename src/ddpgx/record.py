@@ -5,7 +5,9 @@ one that renders at its own size (classic control's 500x500 or 600x400) is scale
 never stretched to it. The camera (``camera="auto"``) follows a running MuJoCo robot (its "track" camera) and looks
 at a Fetch arm's table from closer than the env's default, where the goal is a few pixels; ``camera="env"`` keeps
 the env's own. ``overlay=True`` writes the step and the return so far on every frame (PIL, already a dependency of
-matplotlib and imageio)."""
+matplotlib and imageio). ``successful=True`` (goal envs: their ``info["is_success"]``) records only episodes that
+end in success: the seeds from ``seed`` on are played without rendering until enough succeed, then those are
+recorded (the policy is noise-free and the env seeded, so the recorded episode is the one that succeeded)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class Recording:
     frames: int
     returns: list[float]
     lengths: list[int]
+    seeds: list[int]  # each episode's reset seed
 
 
 def choose_gl_backend() -> None:
@@ -153,6 +156,37 @@ def draw_overlay(frame: np.ndarray, lines: list[str]) -> np.ndarray:
     return np.asarray(img)
 
 
+SUCCESS_TRIES = 100  # successful=True: seeds played at most, from --seed on
+
+
+def successful_seeds(
+    env, policy, episodes: int, seed: int, max_steps: int, tries: int = SUCCESS_TRIES
+) -> list[int]:
+    """The first ``episodes`` seeds from ``seed`` on whose noise-free episode (at most ``max_steps`` steps) ends with
+    ``info["is_success"]`` true, played without rendering; one line when the env reports no success, or when fewer
+    than ``episodes`` of ``tries`` seeds succeed."""
+    found: list[int] = []
+    for s in range(seed, seed + tries):
+        obs, info = env.reset(seed=s)
+        for _ in range(max_steps):
+            obs, _, term, trunc, info = env.step(policy(np.asarray(obs, np.float32)))
+            if term or trunc:
+                break
+        if "is_success" not in info:
+            raise UserError(
+                "--successful needs an env that reports info['is_success'] (goal envs such as Fetch); this one "
+                "does not: record without it"
+            )
+        if info["is_success"]:
+            found.append(s)
+            if len(found) == episodes:
+                return found
+    raise UserError(
+        f"--successful: {len(found)} of seeds {seed}-{seed + tries - 1} ended in success, fewer than the "
+        f"{episodes} episode(s) asked; ask for fewer --episodes, another --seed, or the best policy (--which best)"
+    )
+
+
 def record_frames(
     env,
     policy,
@@ -163,10 +197,12 @@ def record_frames(
     seed: int = 0,
     overlay: bool = False,
     even: bool = False,
+    seeds: list[int] | None = None,
 ) -> tuple[list[np.ndarray], list[float], list[int]]:
     """Frames of ``episodes`` episodes of ``policy`` (observation -> action) in ``env``: the first frame, then one
     every ``every`` steps, each fitted inside ``size`` (``fit_size``), with the step and the return so far written
-    on it when ``overlay``. Returns (frames, returns, lengths)."""
+    on it when ``overlay``. Episode i starts from ``seeds[i]`` when given, else from ``seed + i``. Returns (frames,
+    returns, lengths)."""
     frames: list[np.ndarray] = []
     returns: list[float] = []
     lengths: list[int] = []
@@ -179,7 +215,7 @@ def record_frames(
         return draw_overlay(f, [f"{where}step {t}", f"return {ret:.1f}"])
 
     for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
+        obs, _ = env.reset(seed=seeds[ep] if seeds is not None else seed + ep)
         ret = 0.0
         frames.append(frame(ep, 0, ret))
         for t in range(max_steps):
@@ -206,6 +242,7 @@ def record(
     params_file: str | Path | None = None,
     overlay: bool = False,
     camera: str = "auto",
+    successful: bool = False,
 ) -> Recording:
     """Run ``episodes`` noise-free episodes of the run's policy and write their frames to ``out``: each frame fits
     inside ``size`` (width, height) with the env's aspect ratio; ``overlay`` writes the step and return on it;
@@ -223,15 +260,16 @@ def record(
     policy = load_policy(run_dir, params_file)
     env = _make_render_env(policy.config, size, camera)
     try:
+        seeds = successful_seeds(env, policy, episodes, seed, max_steps) if successful else None
         frames, returns, lengths = record_frames(
-            env, policy, episodes, max_steps, every, size, seed, overlay, even=out.suffix.lower() == ".mp4"
+            env, policy, episodes, max_steps, every, size, seed, overlay, out.suffix.lower() == ".mp4", seeds
         )
     finally:
         env.close()
     write_video(out, frames, fps)
     if Path(run_dir).is_dir() and policy.config.tracker != "none":  # the GIF joins the run's tracker runs
         attach_artifacts(policy.config, Path(run_dir), [out])
-    return Recording(out, len(frames), returns, lengths)
+    return Recording(out, len(frames), returns, lengths, seeds or list(range(seed, seed + episodes)))
 
 
 def write_video(out: Path, frames: list[np.ndarray], fps: int) -> None:

@@ -37,7 +37,7 @@ RUNS_FILE = "runs.json"  # each run's status, and where it ran (node, host, pid,
 @dataclass
 class RunState:
     cell: Cell
-    status: str = "queued"  # queued, running, done, failed, stopped, excluded (spec.exclude: not run this time)
+    status: str = "queued"  # queued, running, done, failed, stopped, excluded (not run this time)
     error: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     started: float = 0.0
