@@ -287,7 +287,16 @@ def test_crossq256_is_crossq_with_256_critics_and_the_mujoco_default(capsys):
         ("InvertedDoublePendulum-v5", "crossq256"),
         ("Pendulum-v1", "pendulum"),
         ("MountainCarContinuous-v0", "modern"),
-        ("FetchReach-v4", "modern"),
+        (
+            "FetchReach-v4",
+            "her",
+        ),  # Fetch's sparse goals need HER (docs/RESULTS.md: her on Reach, her8 on Push)
+        ("FetchPush-v4", "her8"),
+        ("FetchPickAndPlace-v4", "her8"),
+        ("FetchSlide-v4", "her8"),
+        ("FetchReachDense-v4", "modern"),  # dense rewards: not HER's
+        ("my_pkg:FetchPush-v4", "modern"),  # a user's env of the same name is not gymnasium-robotics'
+        ("HandReach-v3", "modern"),
         ("tests.envs_for_tests:Hopper-v5", "modern"),
         ("gymnax:Pendulum-v1", "pendulum"),
     ):
@@ -300,7 +309,12 @@ def test_crossq256_is_crossq_with_256_critics_and_the_mujoco_default(capsys):
     assert (
         len(err) == 1 and "crossq256" in err[0] and "--preset modern" in err[0] and "--preset paper" in err[0]
     )
+    cfg = parse_train_args(["--env", "FetchPush-v4", "--total-steps", "1000"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert cfg.preset == "her8" and cfg.her and cfg.batch_size == 2048
+    assert len(err) == 1 and "`her8` (DDPG + HER" in err[0] and "--preset her" in err[0]
     for args in (
+        ["--env", "FetchPush-v4", "--preset", "her"],
         ["--env", "Walker2d-v5", "--preset", "modern"],
         ["--env", "Pendulum-v1"],
         ["--env", "MountainCarContinuous-v0"],

@@ -485,8 +485,9 @@ def cmd_presets(args: list[str]) -> int:
         console.print("Each field's meaning and each preset's sources: ddpgx presets NAME")
     console.print(
         f"Default preset: {default_preset('Pendulum-v1')} for Pendulum-v1, {default_preset('Hopper-v5')} for "
-        f"Gymnasium's MuJoCo envs (Hopper-v5, Walker2d-v5, ...), {default_preset('my_pkg:MyEnv-v0')} for every "
-        "other env."
+        f"Gymnasium's MuJoCo envs (Hopper-v5, Walker2d-v5, ...), {default_preset('FetchReach-v4')} for "
+        f"FetchReach, {default_preset('FetchPush-v4')} for FetchPush, FetchPickAndPlace and FetchSlide, "
+        f"{default_preset('my_pkg:MyEnv-v0')} for every other env."
     )
     return 0
 

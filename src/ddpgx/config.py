@@ -68,7 +68,8 @@ class Config:
     else an embedded local Ray that ends with the run)."""
     preset: str = ""
     """Preset the values come from (see `ddpgx presets`: paper, modern, pendulum, td3, td3-paper, crossq, crossq256, her,
-    her8); the CLI's default: pendulum for Pendulum-v1, crossq256 for Gymnasium's MuJoCo envs, else modern. A label only when a Config is built by hand: start from
+    her8); the CLI's default: pendulum for Pendulum-v1, crossq256 for Gymnasium's MuJoCo envs, her for FetchReach,
+    her8 for FetchPush, FetchPickAndPlace and FetchSlide, else modern. A label only when a Config is built by hand: start from
     ``preset_config(name, ...)`` instead."""
     seed: int = 0
     """Seeds everything: network init, noise, replay sampling, the training env and the evaluation env."""

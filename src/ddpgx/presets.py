@@ -4,6 +4,7 @@ from one (``preset_config``) and has what it leaves open filled in (``resolve``)
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from typing import Any
 
@@ -265,17 +266,31 @@ def is_mujoco(env_id: str) -> bool:
     return isinstance(ep, str) and ep.startswith("gymnasium.envs.mujoco.")
 
 
+FETCH_SPARSE = re.compile(r"Fetch(Reach|Push|Slide|PickAndPlace)-v\d+")
+"""gymnasium-robotics' Fetch tasks with their sparse reward (the Dense variants are not HER's)."""
+
+
 def default_preset(env_id: str) -> str:
     """The preset ``ddpgx train`` uses when none is given: ``pendulum`` for Pendulum-v1, ``crossq256`` for
-    Gymnasium's MuJoCo envs (the best recipe measured there, docs/RESULTS.md), else ``modern``."""
-    if env_id.split("/")[-1].split(":")[-1].startswith("Pendulum-"):
+    Gymnasium's MuJoCo envs (the best recipe measured there, docs/RESULTS.md), ``her`` for FetchReach and ``her8``
+    for FetchPush, FetchPickAndPlace and FetchSlide (sparse goals: DDPG needs HER there; the presets measured on
+    them, docs/RESULTS.md), else ``modern``."""
+    bare = env_id.split("/")[-1].split(":")[-1]
+    if bare.startswith("Pendulum-"):
         return "pendulum"
+    if ":" not in env_id and FETCH_SPARSE.fullmatch(bare):
+        return "her" if bare.startswith("FetchReach") else "her8"
     return "crossq256" if is_mujoco(env_id) else "modern"
 
 
 def default_preset_line(env_id: str) -> str | None:
     """The one line ``ddpgx train`` prints when it picks a preset the user may not expect, else None."""
     name = default_preset(env_id)
+    if name in ("her", "her8"):
+        return (
+            f"ddpgx: no --preset given: {env_id} trains with `{name}` (DDPG + HER: its goals are sparse, and plain "
+            f"DDPG does not learn them; docs/RESULTS.md); the other: --preset {'her8' if name == 'her' else 'her'}"
+        )
     if name != "crossq256":
         return None
     return (
