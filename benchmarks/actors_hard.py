@@ -17,12 +17,11 @@ checkpoint of each task's best live run (`ddpgx record --successful`: the first 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from archive import facts, status, study_runs, write_block  # noqa: E402
+from archive import DATA, _rows, facts, status, study_runs, write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -47,12 +46,13 @@ PUBLISHED = {  # REFERENCES.md: (label, [(env steps, success)], marker); read of
 def run_facts(run: Path) -> dict:
     """Steps, wall time, env steps/s, last and best success, the first step at >= 0.9, from eval.csv (and the
     archived facts.json for the step of a run whose directory is gone)."""
-    ev = list(csv.DictReader(open(run / "eval.csv")))
+    from ddpgx.logs import read_rows
+
+    ev = read_rows(run / "eval.csv")  # a run still going may have a half-written last line
     succ = [(int(r["step"]), float(r["success"])) for r in ev]
     step = facts(run).get("step", succ[-1][0] if succ else 0)
-    if (run / "episodes.csv").is_file():
-        rows = list(csv.DictReader(open(run / "episodes.csv")))
-        step = max(step, int(rows[-1]["step"]) if rows else 0)
+    rows = read_rows(run / "episodes.csv")
+    step = max(step, int(rows[-1]["step"]) if rows else 0)
     wall = float(ev[-1]["wall_s"]) if ev else 0.0
     return {
         "step": step,
@@ -74,12 +74,15 @@ def runs(write: bool) -> list[Path]:
         live = find_runs([STUDIES / sweep]) if (STUDIES / sweep).is_dir() else []
         if write:
             out += study_runs(live, sweep)
-        else:
-            kept = sorted((ROOT / "docs" / "data" / sweep).glob("*/eval.csv"))
-            names = {r.name for r in live}
-            out += [r for r in live if (r / "eval.csv").is_file()] + [
-                p.parent for p in kept if p.parent.name not in names
-            ]
+        else:  # as study_runs chooses, with nothing archived: a copy that got further stands for its live run
+            copies = {p.parent.name: p.parent for p in (DATA / sweep).glob("*/eval.csv")}
+            chosen = {r.name: r for r in live if (r / "eval.csv").is_file()}
+            for name, copy in copies.items():
+                if name not in chosen or len(_rows(copy / "eval.csv")) > len(
+                    _rows(chosen[name] / "eval.csv")
+                ):
+                    chosen[name] = copy
+            out += sorted(chosen.values(), key=lambda p: p.name)
     return out
 
 
@@ -110,7 +113,7 @@ def section(found: list[Path], write: bool, gifs: bool) -> str:
     ]
     for r in found:
         f = run_facts(r)
-        state = {"finished": "finished", "started": "stopped, resumable"}.get(f["status"], f["status"])
+        state = {"finished": "finished", "started": "running or resumable"}.get(f["status"], f["status"])
         first = "-" if f["first_09"] is None else f"{f['first_09']:,}"
         lines.append(
             f"| {r.name} | {f['step']:,} | {f['last']:.2f} / {f['best']:.2f} | {first} | "
@@ -128,11 +131,15 @@ def section(found: list[Path], write: bool, gifs: bool) -> str:
         slug = env.split("-")[0].lower()
         gif = DOCS / f"actors_{slug}.gif"
         if write and gifs and best is not None and (best / "best.msgpack").is_file():
+            from ddpgx.errors import UserError
             from ddpgx.record import record
 
-            rec = record(best, gif, episodes=3, max_steps=50, size=(160, 160), fps=15,
-                         params_file=best / "best.msgpack", successful=True)  # fmt: skip
-            print(f"{gif}: {best.name}, seeds {rec.seeds}, returns {rec.returns}")
+            try:
+                rec = record(best, gif, episodes=3, max_steps=50, size=(160, 160), fps=15,
+                             params_file=best / "best.msgpack", successful=True)  # fmt: skip
+                print(f"{gif}: {best.name}, seeds {rec.seeds}, returns {rec.returns}", file=sys.stderr)
+            except UserError as e:  # too few successes yet: no GIF this time (an older one stays)
+                print(f"{gif}: not recorded: {e}", file=sys.stderr)
         if gif.is_file():
             lines += ["", f"![{env} policy]({gif.name}) ({env}: three successful noise-free episodes of the best "
                       "checkpoint, `ddpgx record RUN --which best --successful --episodes 3`)"]  # fmt: skip
@@ -146,7 +153,9 @@ def main() -> None:
         "--write", action="store_true", help="archive the live runs, write the plot and docs/ACTORS.md"
     )
     ap.add_argument(
-        "--gifs", action="store_true", help="record a GIF of each task's best run that reached 0.9"
+        "--gifs",
+        action="store_true",
+        help="record 3 successful episodes of each task's best live run (ddpgx record --successful)",
     )
     args = ap.parse_args()
     found = runs(args.write)

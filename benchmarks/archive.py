@@ -30,32 +30,41 @@ def status(run: Path) -> str:
 
 def archive(run: Path, dst: Path, **extra) -> Path:
     """Copy ``run``'s config.json and eval.csv to ``dst``, with its status, last step and ``extra`` in facts.json
-    (what an earlier copy recorded is kept unless given again). A copy with more evaluations than the live run is
-    left as it is: that run was started again from step 0 on a machine where its directory was gone."""
+    (what an earlier copy recorded of the same run is kept unless given again; a copy of another run of that name,
+    whose evaluations are not the first of this one's, leaves nothing behind). A copy with more evaluations than the
+    live run is left as it is: that run was started again from step 0 on a machine where its directory was gone."""
     import csv
+    import sys
 
     from ddpgx.run import run_status
 
-    if _rows(dst / "eval.csv") > _rows(run / "eval.csv"):
+    old, new = _rows(dst / "eval.csv"), _rows(run / "eval.csv")
+    if len(old) > len(new):
         # the copy got further: the live run started again from step 0 (its machine's run directory was lost);
         # the copy stays until the new run gets further than it
-        print(
-            f"archive: kept {dst} ({_rows(dst / 'eval.csv')} evaluations; the live run has {_rows(run / 'eval.csv')})"
-        )
+        print(f"archive: kept {dst} ({len(old)} evaluations; the live run has {len(new)})", file=sys.stderr)
         return dst
+    same_run = new[: len(old)] == old
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "eval.csv"):
         shutil.copyfile(run / name, dst / name)
     steps = [int(r["step"]) for name in ("eval.csv", "episodes.csv") if (run / name).is_file()
              for r in csv.DictReader(open(run / name))]  # fmt: skip
-    kept = {**facts(dst), "status": run_status(run), "step": max(steps, default=0), **extra}
+    kept = {
+        **(facts(dst) if same_run else {}),
+        "status": run_status(run),
+        "step": max(steps, default=0),
+        **extra,
+    }
     (dst / "facts.json").write_text(json.dumps(kept, sort_keys=True) + "\n")
     return dst
 
 
-def _rows(path: Path) -> int:
-    """The data rows of a CSV file (0 when it is not there)."""
-    return max(sum(1 for _ in open(path)) - 1, 0) if path.is_file() else 0
+def _rows(path: Path) -> list[dict[str, str]]:
+    """The complete data rows of a CSV log (a half-written last line left out; none when it is not there)."""
+    from ddpgx.logs import read_rows
+
+    return read_rows(path)
 
 
 def study_runs(live: Iterable[Path], study: str) -> list[Path]:
@@ -64,7 +73,7 @@ def study_runs(live: Iterable[Path], study: str) -> list[Path]:
     live = sorted(r for r in live if (r / "eval.csv").is_file())
     for r in live:
         archive(r, DATA / study / r.name)
-    live = [r for r in live if _rows(DATA / study / r.name / "eval.csv") <= _rows(r / "eval.csv")]
+    live = [r for r in live if len(_rows(DATA / study / r.name / "eval.csv")) <= len(_rows(r / "eval.csv"))]
     names = {r.name for r in live}
     kept = (
         sorted(p for p in (DATA / study).iterdir() if p.name not in names) if (DATA / study).is_dir() else []

@@ -296,6 +296,8 @@ def test_crossq256_is_crossq_with_256_critics_and_the_mujoco_default(capsys):
         ("FetchSlide-v4", "her8"),
         ("FetchReachDense-v4", "modern"),  # dense rewards: not HER's
         ("my_pkg:FetchPush-v4", "modern"),  # a user's env of the same name is not gymnasium-robotics'
+        ("gymnasium_robotics:FetchPush-v4", "her8"),  # the package named, as Gymnasium allows
+        ("myns/FetchPush-v0", "modern"),
         ("HandReach-v3", "modern"),
         ("tests.envs_for_tests:Hopper-v5", "modern"),
         ("gymnax:Pendulum-v1", "pendulum"),
@@ -312,7 +314,8 @@ def test_crossq256_is_crossq_with_256_critics_and_the_mujoco_default(capsys):
     cfg = parse_train_args(["--env", "FetchPush-v4", "--total-steps", "1000"])
     err = capsys.readouterr().err.strip().splitlines()
     assert cfg.preset == "her8" and cfg.her and cfg.batch_size == 2048
-    assert len(err) == 1 and "`her8` (DDPG + HER" in err[0] and "--preset her" in err[0]
+    assert len(err) == 1 and "`her8` (DDPG + HER" in err[0] and "--preset her;" in err[0]
+    assert "--preset modern" in err[0]
     for args in (
         ["--env", "FetchPush-v4", "--preset", "her"],
         ["--env", "Walker2d-v5", "--preset", "modern"],

@@ -424,7 +424,9 @@ def test_successful_records_only_episodes_that_end_in_success_and_says_when_none
         )
     env.close()
     wide = wide_env()
-    with pytest.raises(UserError, match=r"--successful needs an env that reports info\['is_success'\]"):
+    with pytest.raises(
+        UserError, match=r"--successful needs an env that reports info\['is_success'\] at every step"
+    ):
         successful_seeds(wide, policy, episodes=1, seed=0, max_steps=10)
     wide.close()
 

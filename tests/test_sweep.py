@@ -441,7 +441,7 @@ def test_excluded_runs_are_not_started_and_the_sweep_without_exclude_is_the_same
             "--max-parallel", "1", "--no-live"]  # fmt: skip
     assert main([*argv, "--exclude", "*__s1", "--exclude", "Pendulum-v1__pendulum__s3"]) == 130
     assert log.read_text().split() == ["0", "2"]
-    assert "0 done, 0 failed, 2 stopped, 2 excluded (not run: --exclude)" in capsys.readouterr().out
+    assert "0 done, 0 failed, 2 stopped, 2 excluded (not run: exclude)" in capsys.readouterr().out
     listed = json.loads((out / "runs.json").read_text())
     assert {k: v["status"] for k, v in listed.items()} == {
         "Pendulum-v1__pendulum__s0": "stopped", "Pendulum-v1__pendulum__s1": "excluded",
@@ -456,7 +456,8 @@ def test_excluded_runs_are_not_started_and_the_sweep_without_exclude_is_the_same
     "line, key",
     [("total_steps = 1500.7", "total_steps"), ('total_steps = "abc"', "total_steps"), ("total_steps = -5", "total_steps"),
      ('seeds = [0, "x"]', "'x'"), ("env = 5", "env"), ('env = ["Pendulum-v1", 3]', "env"),
-     ('max_parallel = "two"', "max_parallel"), ("cpus_per_run = true", "cpus_per_run")],
+     ('max_parallel = "two"', "max_parallel"), ("cpus_per_run = true", "cpus_per_run"),
+     ('exclude = "Pendulum-v1__pendulum__s0"', "exclude"), ("exclude = [3]", "exclude")],
 )  # fmt: skip
 def test_a_sweep_file_value_of_the_wrong_type_is_one_line_naming_its_key(tmp_path, capsys, line, key):
     f = tmp_path / "s.toml"

@@ -649,7 +649,7 @@ def cmd_sweep(args: list[str]) -> int:
         console.print(f"[red]failed[/]: {r.cell.name}: {r.error}")
     console.print(
         f"sweep {res.out}: {counts['done']} done, {counts['failed']} failed, {counts['stopped']} stopped"
-        + (f", {counts['excluded']} excluded (not run: --exclude)" if counts["excluded"] else "")
+        + (f", {counts['excluded']} excluded (not run: exclude)" if counts["excluded"] else "")
     )
     if res.report is not None:
         console.print(f"report: {res.report}")

@@ -278,9 +278,23 @@ def default_preset(env_id: str) -> str:
     bare = env_id.split("/")[-1].split(":")[-1]
     if bare.startswith("Pendulum-"):
         return "pendulum"
-    if ":" not in env_id and FETCH_SPARSE.fullmatch(bare):
+    if is_fetch_sparse(env_id):
         return "her" if bare.startswith("FetchReach") else "her8"
     return "crossq256" if is_mujoco(env_id) else "modern"
+
+
+def is_fetch_sparse(env_id: str) -> bool:
+    """Whether ``env_id`` is one of gymnasium-robotics' sparse Fetch tasks (``FetchPush-v4``, or
+    ``gymnasium_robotics:FetchPush-v4``), judged from the name without importing anything, and only where
+    gymnasium-robotics is installed (else the env's own error is the one line a user sees)."""
+    import importlib.util
+
+    module, _, bare = env_id.rpartition(":")
+    return (
+        module in ("", "gymnasium_robotics")
+        and FETCH_SPARSE.fullmatch(bare) is not None
+        and importlib.util.find_spec("gymnasium_robotics") is not None
+    )
 
 
 def default_preset_line(env_id: str) -> str | None:
@@ -289,7 +303,8 @@ def default_preset_line(env_id: str) -> str | None:
     if name in ("her", "her8"):
         return (
             f"ddpgx: no --preset given: {env_id} trains with `{name}` (DDPG + HER: its goals are sparse, and plain "
-            f"DDPG does not learn them; docs/RESULTS.md); the other: --preset {'her8' if name == 'her' else 'her'}"
+            f"DDPG does not learn them; docs/RESULTS.md); the other HER preset: --preset "
+            f"{'her8' if name == 'her' else 'her'}; plain DDPG: --preset modern"
         )
     if name != "crossq256":
         return None

@@ -168,16 +168,16 @@ def successful_seeds(
     found: list[int] = []
     for s in range(seed, seed + tries):
         obs, info = env.reset(seed=s)
-        for _ in range(max_steps):
+        for t in range(max_steps):
             obs, _, term, trunc, info = env.step(policy(np.asarray(obs, np.float32)))
+            if t == 0 and "is_success" not in info:  # said after one step, not after a whole episode
+                raise UserError(
+                    "--successful needs an env that reports info['is_success'] at every step (goal envs such as "
+                    "Fetch); this one does not: record without it"
+                )
             if term or trunc:
                 break
-        if "is_success" not in info:
-            raise UserError(
-                "--successful needs an env that reports info['is_success'] (goal envs such as Fetch); this one "
-                "does not: record without it"
-            )
-        if info["is_success"]:
+        if info.get("is_success"):
             found.append(s)
             if len(found) == episodes:
                 return found
