@@ -485,3 +485,17 @@ def test_runs_json_lists_every_run_with_its_true_status_even_when_it_was_deleted
     after = json.loads((out / "runs.json").read_text())
     assert set(after) == set(before) and {w["status"] for w in after.values()} == {"done"}
     assert all(after[k]["step"] == before[k]["step"] == 1200 for k in after)
+
+
+@pytest.mark.slow
+def test_a_finished_run_that_exclude_names_is_still_done_and_reported(swept, tmp_path):
+    import shutil
+
+    out = tmp_path / "tau"
+    shutil.copytree(swept, out)
+    res = run_sweep(spec(out, exclude=["*__s1"]), live=False)  # every run finished: nothing to start, no Ray
+    assert [r.status for r in res.runs] == ["done"] * 4
+    groups = list(csv.DictReader(open(out / "report.csv")))  # the s1 runs are in the report
+    assert res.report is not None and [g["seeds"] for g in groups] == ["0 1", "0 1"]
+    listed = json.loads((out / "runs.json").read_text())
+    assert {v["status"] for v in listed.values()} == {"done"}
