@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from archive import DATA, _rows, facts, status, study_runs, write_block  # noqa: E402
+from archive import facts, status, study_runs, write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -72,17 +72,7 @@ def runs(write: bool) -> list[Path]:
     out = []
     for sweep in SWEEPS:
         live = find_runs([STUDIES / sweep]) if (STUDIES / sweep).is_dir() else []
-        if write:
-            out += study_runs(live, sweep)
-        else:  # as study_runs chooses, with nothing archived: a copy that got further stands for its live run
-            copies = {p.parent.name: p.parent for p in (DATA / sweep).glob("*/eval.csv")}
-            chosen = {r.name: r for r in live if (r / "eval.csv").is_file()}
-            for name, copy in copies.items():
-                if name not in chosen or len(_rows(copy / "eval.csv")) > len(
-                    _rows(chosen[name] / "eval.csv")
-                ):
-                    chosen[name] = copy
-            out += sorted(chosen.values(), key=lambda p: p.name)
+        out += study_runs(live, sweep, write)
     return out
 
 

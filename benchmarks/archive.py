@@ -36,9 +36,10 @@ def archive(run: Path, dst: Path, **extra) -> Path:
     import csv
     import sys
 
+    from ddpgx.logs import read_rows
     from ddpgx.run import run_status
 
-    old, new = _rows(dst / "eval.csv"), _rows(run / "eval.csv")
+    old, new = read_rows(dst / "eval.csv"), read_rows(run / "eval.csv")
     if len(old) > len(new):
         # the copy got further: the live run started again from step 0 (its machine's run directory was lost);
         # the copy stays until the new run gets further than it
@@ -60,20 +61,21 @@ def archive(run: Path, dst: Path, **extra) -> Path:
     return dst
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    """The complete data rows of a CSV log (a half-written last line left out; none when it is not there)."""
+def study_runs(live: Iterable[Path], study: str, write: bool = True) -> list[Path]:
+    """The study's runs: the live ones (archived to docs/data/<study> on the way when ``write``) and the archived
+    copies of the ones not here, by name; an archived copy that got further than a live run of its name stands for
+    it."""
     from ddpgx.logs import read_rows
 
-    return read_rows(path)
-
-
-def study_runs(live: Iterable[Path], study: str) -> list[Path]:
-    """The study's runs: the live ones (archived to docs/data/<study> on the way) and the archived copies of the
-    ones not here, by name; an archived copy that got further than a live run of its name stands for it."""
     live = sorted(r for r in live if (r / "eval.csv").is_file())
-    for r in live:
-        archive(r, DATA / study / r.name)
-    live = [r for r in live if len(_rows(DATA / study / r.name / "eval.csv")) <= len(_rows(r / "eval.csv"))]
+    if write:
+        for r in live:
+            archive(r, DATA / study / r.name)
+    live = [
+        r
+        for r in live
+        if len(read_rows(DATA / study / r.name / "eval.csv")) <= len(read_rows(r / "eval.csv"))
+    ]
     names = {r.name for r in live}
     kept = (
         sorted(p for p in (DATA / study).iterdir() if p.name not in names) if (DATA / study).is_dir() else []
