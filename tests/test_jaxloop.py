@@ -4,6 +4,7 @@ vmapped seeds match separate runs, it learns Pendulum, and bad inputs are one li
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,20 @@ def test_a_group_killed_at_any_moment_and_resumed_is_bitwise_the_uninterrupted_r
     # the cores (one XLA CPU device each, see jaxloop.cpu_devices_for), which rounds differently from one device
     cmd = [sys.executable, "-m", "ddpgx.cli", "train", *flags, "--run-dir", str(ref)]
     assert subprocess.run(cmd, env=PROCESS_ENV, capture_output=True, timeout=600).returncode == 0
+    # stopped while the seeds wrote their final files (after every seed's final checkpoint): the resume writes the
+    # missing ones from the final checkpoints, bit for bit, and the group is complete
+    for gone in (["s1"], ["s0", "s1"]):
+        torn = tmp_path / "torn"
+        shutil.rmtree(torn, ignore_errors=True)
+        shutil.copytree(ref, torn)
+        for seed in gone:
+            (torn / f"Pendulum-v1__pendulum__{seed}" / "final.msgpack").unlink()
+        r = resume(torn)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("wrote it from the run's final checkpoint") == len(gone), r.stdout
+        for seed in ("s0", "s1"):
+            a, b = ref / f"Pendulum-v1__pendulum__{seed}", torn / f"Pendulum-v1__pendulum__{seed}"
+            assert (a / "final.msgpack").read_bytes() == (b / "final.msgpack").read_bytes(), (gone, seed)
     kill_after_first_checkpoint(flags, run, jitter=3.0, inside="Pendulum-v1__pendulum__s1")
     r = resume(run)
     assert r.returncode == 0, r.stderr

@@ -67,7 +67,16 @@ from ddpgx.learner import (
 )
 from ddpgx.memory import Need, check_memory, jax_device
 from ddpgx.replay import Batch
-from ddpgx.run import RESUMABLE_CHANGES, RunDir, check_new_run_dir, config_from_dict, load_run_config
+from ddpgx.run import (
+    FINAL_PARAMS,
+    RESUMABLE_CHANGES,
+    FinalRecovered,
+    RunDir,
+    check_new_run_dir,
+    config_from_dict,
+    finished_for_good,
+    load_run_config,
+)
 from ddpgx.schedule import UpdateSchedule
 
 GROUP_FILE = "group.json"  # --num-seeds > 1: the group directory's record of its seeds
@@ -602,6 +611,27 @@ class GroupCheckpoints:
              "from step 0")  # fmt: skip
 
 
+def recover_group_finals(runs: list[SeedRunDir], check: Callable[[ckpt.Loaded], str | None], total_steps: int,
+                         open_run: Callable[[SeedRunDir], Any], group: Path) -> None:  # fmt: skip
+    """A group stopped while its seeds wrote their final files, after every seed's final checkpoint: each seed
+    without final.msgpack writes it from its final checkpoint (as one run does, run.py), and the group is complete
+    (``FinalRecovered`` for the whole group). Otherwise nothing happens here."""
+    manifests = tuple(ckpt.load(r.path, check=check, replay=False).manifest for r in runs)
+    missing = [r for r in runs if not (r.path / FINAL_PARAMS).exists()]
+    if not missing or not all(finished_for_good(m, total_steps) for m in manifests):
+        return
+    recovered = []
+    for r in (
+        missing
+    ):  # each raises FinalRecovered, or a UserError when its final checkpoint is not the newest valid
+        try:
+            open_run(r)
+        except FinalRecovered as e:
+            recovered.append(e)
+    first = recovered[0]
+    raise FinalRecovered(first.loaded, first.path, group, manifests, tuple(r.path for r in runs))
+
+
 def checkpoint_steps(run: Path) -> dict[int, Path]:
     """The steps of a run directory's complete checkpoints, and their directories."""
     out = {}
@@ -758,6 +788,14 @@ def build(
         common = checkpoints.common_step(template) if s > 1 else None
         if s > 1 and common is None:
             checkpoints.start_over()
+        if s > 1 and common is not None:
+
+            def open_run(r: SeedRunDir) -> ckpt.Loaded | None:
+                return r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
+
+            recover_group_finals(
+                runs, make_check(template, common, replay=False), cfg.total_steps, open_run, group
+            )
         for r in runs:
             loaded.append(
                 r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))

@@ -58,11 +58,22 @@ RESUMABLE_CHANGES = {
 
 class FinalRecovered(Exception):  # noqa: N818 - not an error: the run is complete and its final file written
     """Resuming a run that finished but was stopped before final.msgpack: the file was written from the final
-    checkpoint (``loaded``, checked against the config); there is nothing to train."""
+    checkpoint (``loaded``, checked against the config); there is nothing to train. For a seed group
+    (``group``: the group's directory), ``manifests`` are every seed's final checkpoint manifests and ``runs``
+    their directories, in seed order."""
 
-    def __init__(self, loaded: ckpt.Loaded, path: Path) -> None:
+    def __init__(self, loaded: ckpt.Loaded, path: Path, group: Path | None = None,
+                 manifests: tuple[dict[str, Any], ...] = (), runs: tuple[Path, ...] = ()) -> None:  # fmt: skip
         super().__init__(f"wrote {path} from the final checkpoint")
         self.loaded, self.path = loaded, path
+        self.group, self.manifests, self.runs = group, manifests, runs
+
+
+def finished_for_good(manifest: dict[str, Any], total_steps: int) -> bool:
+    """A checkpoint written when its run ended (its finished marker) that a resume with ``total_steps`` cannot
+    extend: the run reached its target, or ``total_steps`` is no more than where it ended."""
+    reached = manifest.get("finished") in ("target_return", "target_success")
+    return bool(manifest.get("finished")) and (reached or manifest["counters"]["step"] >= total_steps)
 
 
 class RunLocked(UserError):
@@ -321,8 +332,7 @@ class RunDir:
             warn(f"skipped invalid checkpoint {reason}; using {loaded.path.name}")
         step = m["counters"]["step"]
         final = self.path / FINAL_PARAMS
-        done = m.get("finished") in ("target_return", "target_success") or step >= cfg.total_steps
-        if m.get("finished") and done and not final.exists() and not loaded.skipped:
+        if finished_for_good(m, cfg.total_steps) and not final.exists() and not loaded.skipped:
             runfiles.save_params(final, ckpt.policy_actor(loaded.state), loaded.state["critic"], step)
             warn(f"{self.path} had finished at step {step} but was stopped before writing {FINAL_PARAMS}; wrote it "
                  "from the run's final checkpoint")  # fmt: skip

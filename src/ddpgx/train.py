@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ddpgx import actors, jaxloop, pyengine
 from ddpgx.config import Config
 from ddpgx.errors import UserError, warn
 from ddpgx.host import Host, Interrupted, TrainResult
 from ddpgx.jaxenvs import suite_of
 from ddpgx.presets import resolve
-from ddpgx.run import FinalRecovered
+from ddpgx.run import FINAL_PARAMS, FinalRecovered
 from ddpgx.schedule import UpdateSchedule
 from ddpgx.validate import validate
 
@@ -61,6 +63,13 @@ def train(
 
 def recovered_result(e: FinalRecovered, t_start: float) -> TrainResult:
     """The result of a finished run whose final.msgpack a resume wrote from its final checkpoint."""
+    if e.group is not None:  # a seed group: its result as the host's for a group (host.Host._finish)
+        lasts = [m["counters"]["last_eval"] for m in e.manifests]
+        means = [float(last[0]) for last in lasts]
+        return TrainResult(run_dir=e.group, final_eval_mean=float(np.mean(means)), final_eval_std=float(np.std(means)),
+                           steps=int(e.manifests[0]["counters"]["step"]), wall_s=time.perf_counter() - t_start,
+                           params_path=e.runs[0] / FINAL_PARAMS, runs=e.runs, finished=e.manifests[0]["finished"],
+                           final_eval_success=float(np.mean([last[2] for last in lasts])) if len(lasts[0]) > 2 else None)  # fmt: skip
     m = e.loaded.manifest
     last = m["counters"]["last_eval"]
     return TrainResult(run_dir=e.path.parent, final_eval_mean=last[0], final_eval_std=last[1],
