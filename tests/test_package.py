@@ -36,6 +36,16 @@ def test_version_prints_what_runs_record(capsys):
     assert main(["-V"]) == 0
 
 
+def test_output_piped_into_a_reader_that_leaves_early_ends_quietly():
+    # `ddpgx --help | head -3`: the reader is gone before ddpgx writes (closed at once, while Python imports);
+    # no traceback, and the status a shell tool killed by SIGPIPE has (rich's tables, `ddpgx presets`, end as quietly)
+    code = "import sys; from ddpgx.cli import main; sys.exit(main(['--help']))"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    assert p.wait(timeout=120) == 141
+    assert p.stderr.read() == b""
+
+
 def test_version_has_one_source():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in text and 'attr = "ddpgx.version.__version__"' in text

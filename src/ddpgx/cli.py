@@ -11,7 +11,9 @@ import contextlib
 import dataclasses
 import difflib
 import io
+import os
 import platform
+import signal
 import sys
 import typing
 from dataclasses import dataclass
@@ -44,8 +46,11 @@ from ddpgx.train import Interrupted, train
 USAGE = """usage: ddpgx COMMAND [ARGS]
 
 commands:
-  train     train DDPG:  ddpgx train --env Hopper-v5 [--preset paper|modern|pendulum] [--seed N] [--FIELD VALUE...]
+  train     train DDPG:  ddpgx train --env Hopper-v5 [--preset NAME] [--seed N] [--FIELD VALUE...]
+            no --preset: crossq256 on MuJoCo, her / her8 on sparse Fetch, pendulum on Pendulum-v1, else modern;
+            the paper's hyperparameters: --preset paper  (all of them: ddpgx presets)
             continue a stopped run:  ddpgx train --resume RUN_DIR [--total-steps N]
+            collect on Ray actors while the learner learns:  ddpgx train --env FetchPush-v4 --actors 2 --num-envs 4
             JAX-native envs, the whole loop compiled, seeds vmapped:  ddpgx train --env gymnax:Pendulum-v1 --seeds 0-7
   eval      noise-free episodes of a trained run:  ddpgx eval RUN_DIR [--episodes N] [--onnx policy.onnx]
   presets   print the presets and every hyperparameter
@@ -853,6 +858,14 @@ def version_text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run_command(argv)
+    except BrokenPipeError:  # `ddpgx presets | head`: the reader is gone; exit as a shell tool does, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would raise again
+        return 128 + signal.SIGPIPE
+
+
+def run_command(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
