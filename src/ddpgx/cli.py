@@ -860,8 +860,10 @@ def version_text() -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         return run_command(argv)
-    except BrokenPipeError:  # `ddpgx presets | head`: the reader is gone; exit as a shell tool does, no traceback
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would raise again
+    except BrokenPipeError:
+        # `ddpgx --help | head`: the reader is gone; end as a shell tool does, without a traceback, and with
+        # standard output on /dev/null, where Python's flush at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
 
 
