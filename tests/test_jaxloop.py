@@ -122,12 +122,17 @@ def test_a_group_killed_at_any_moment_and_resumed_is_bitwise_the_uninterrupted_r
     assert subprocess.run(cmd, env=PROCESS_ENV, capture_output=True, timeout=600).returncode == 0
     # stopped while the seeds wrote their final files (after every seed's final checkpoint): the resume writes the
     # missing ones from the final checkpoints, bit for bit, and the group is complete
-    for gone in (["s1"], ["s0", "s1"]):
+    # (and the same where s1 was stopped between renaming its final checkpoint into place and pointing `latest` at it)
+    for gone, pointer_behind in ((["s1"], False), (["s0", "s1"], False), (["s1"], True)):
         torn = tmp_path / "torn"
         shutil.rmtree(torn, ignore_errors=True)
         shutil.copytree(ref, torn)
         for seed in gone:
             (torn / f"Pendulum-v1__pendulum__{seed}" / "final.msgpack").unlink()
+        if pointer_behind:
+            steps = sorted((torn / "Pendulum-v1__pendulum__s1" / "checkpoints").glob("step_*"))
+            assert len(steps) == 2  # --keep-checkpoints 2
+            (torn / "Pendulum-v1__pendulum__s1" / "checkpoints" / "latest").write_text(steps[0].name)
         r = resume(torn)
         assert r.returncode == 0, r.stderr
         assert r.stdout.count("wrote it from the run's final checkpoint") == len(gone), r.stdout

@@ -128,14 +128,12 @@ def latest_name(run_dir: Path) -> str | None:
 
 
 def candidates(run_dir: Path) -> list[Path]:
-    """Complete checkpoint directories, newest first (the one ``latest`` names goes first)."""
+    """Complete checkpoint directories, newest step first. A ``step_*`` directory exists only once its complete,
+    synced copy was renamed into place, so the newest is the one to try first even where ``latest`` does not name
+    it yet (a process killed between the rename and the pointer's update: for a seed group, its final checkpoint
+    in one seed, which its resume needs)."""
     root = run_dir / DIRNAME
-    dirs = sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
-    name = latest_name(run_dir)
-    if name and (root / name) in dirs:
-        dirs.remove(root / name)
-        dirs.insert(0, root / name)
-    return dirs
+    return sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
 
 
 def verify(path: Path) -> dict[str, Any]:
