@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ddpgx.run import run_status
+
 TESTS = Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": str(TESTS)}
 
@@ -20,22 +22,28 @@ ENV = {**os.environ, "PYTHONPATH": str(TESTS)}
 def kill_after_first_checkpoint(flags: list[str], run: Path, jitter: float = 1.5, wait: float = 180,
                                 inside: str = "") -> None:  # fmt: skip
     """Train ``flags`` into ``run`` and SIGKILL it up to ``jitter`` seconds after its first checkpoint, trying
-    again (with less delay) until the kill lands before the run ends. ``inside``: the run directory within
-    ``run`` whose checkpoints count (one seed of a group)."""
+    again until the kill lands before the run's final checkpoint (a kill after it is a finished run, which a resume
+    only completes). Each try that came too late bounds the next one's delay by half the time the run's rest took.
+    ``inside``: the run directory within ``run`` whose checkpoints count (the last seed of a group)."""
     cmd = [sys.executable, "-m", "ddpgx.cli", "train", *flags, "--run-dir", str(run)]
-    for attempt in range(4):
+    budget = jitter
+    for _ in range(6):
         shutil.rmtree(run, ignore_errors=True)
-        p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         t0 = time.time()
         while not (run / inside / "checkpoints" / "latest").exists():
             assert p.poll() is None, p.communicate()
             assert time.time() - t0 < wait
             time.sleep(0.02)
-        time.sleep(random.uniform(0.0, jitter) / (attempt + 1))
-        p.send_signal(signal.SIGKILL)
+        t_first, delay = time.time(), random.uniform(0.0, budget)
+        while time.time() - t_first < delay and p.poll() is None:
+            time.sleep(0.01)
+        ended = p.poll() is not None
+        p.send_signal(signal.SIGKILL)  # nothing, where it has ended
         p.wait(timeout=60)
-        if not (run / inside / "final.msgpack").exists():
+        if not ended and run_status(run / inside) != "finished":
             return
+        budget = min(budget, time.time() - t_first) / 2
     pytest.fail("could not kill the run before it finished")
 
 
