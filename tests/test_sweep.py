@@ -499,3 +499,22 @@ def test_a_finished_run_that_exclude_names_is_still_done_and_reported(swept, tmp
     assert res.report is not None and [g["seeds"] for g in groups] == ["0 1", "0 1"]
     listed = json.loads((out / "runs.json").read_text())
     assert {v["status"] for v in listed.values()} == {"done"}
+
+
+@pytest.mark.slow
+def test_a_run_finished_but_stopped_before_its_final_file_is_completed_by_the_next_sweep_not_retrained(
+    swept, tmp_path
+):
+    import shutil
+
+    out = tmp_path / "tau"
+    shutil.copytree(swept, out)
+    run = sorted(out.glob("Pendulum-v1__*__s1"))[0]
+    final = (run / "final.msgpack").read_bytes()
+    episodes = (run / "episodes.csv").read_bytes()
+    (run / "final.msgpack").unlink()  # its worker killed after the final checkpoint, before final.msgpack
+    res = run_sweep(spec(out), live=False)
+    assert [r.status for r in res.runs] == ["done"] * 4, [r.error for r in res.runs]
+    assert (run / "final.msgpack").read_bytes() == final  # written from the final checkpoint
+    assert (run / "episodes.csv").read_bytes() == episodes  # nothing trained again
+    assert json.loads((out / "runs.json").read_text())[run.name]["status"] == "done"

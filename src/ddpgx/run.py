@@ -160,6 +160,11 @@ def run_status(run_dir: Path) -> str:
     return "finished" if manifest.get("finished") else "started"
 
 
+def run_complete(run_dir: Path) -> bool:
+    """Finished, and its final.msgpack written (a run stopped between the two is completed by ``--resume``)."""
+    return run_status(run_dir) == "finished" and (run_dir / FINAL_PARAMS).is_file()
+
+
 def config_from_dict(d: dict) -> Config:
     """Rebuild a Config from config.json (lists back to tuples; unknown keys rejected)."""
     names = {f.name for f in dataclasses.fields(Config)}

@@ -28,7 +28,7 @@ from ddpgx.livetable import LiveTable
 from ddpgx.logs import read_summary
 from ddpgx.raynode import check_address, import_ray
 from ddpgx.report import write_report
-from ddpgx.run import LOCK_NAME, STOP_FILE, RunLock, RunLocked, run_status
+from ddpgx.run import LOCK_NAME, STOP_FILE, RunLock, RunLocked, run_complete
 from ddpgx.runfiles import write_json
 
 RUNS_FILE = "runs.json"  # each run's status, and where it ran (node, host, pid, cores) or why it failed
@@ -136,7 +136,7 @@ def _sweep_locked(spec: SweepSpec, cells: list[Cell], out: Path, live: bool) -> 
     runs = [RunState(c) for c in cells]
     skip = excluded(cells, spec.exclude)
     for r in runs:
-        if run_status(Path(r.cell.cfg.run_dir)) == "finished":
+        if run_complete(Path(r.cell.cfg.run_dir)):
             r.status, r.result = "done", read_summary(Path(r.cell.cfg.run_dir))
         elif r.cell.name in skip:
             r.status = "excluded"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpgx.logs import read_summary
-from ddpgx.run import LOCK_NAME, RunLock, config_from_dict, run_status
+from ddpgx.run import LOCK_NAME, RunLock, config_from_dict, run_complete, run_status
 from ddpgx.train import Interrupted, train
 
 
@@ -82,14 +82,16 @@ def run_task(
         "cores": cores,
     }
     status = run_status(run_dir)
-    if status == "finished":  # finished just before a retry: nothing to do
+    if run_complete(run_dir):  # finished just before a retry: nothing to do
         return {"status": "done", **where, **read_summary(run_dir)}
     if status == "new" and run_dir.is_dir() and any(run_dir.iterdir()):
         _clear_unstarted(run_dir)
     try:
         # the sweep's (or tune's) stop file, and this run's own (a pruned tune trial)
         stop = lambda: os.path.exists(stop_file) or bool(own_stop and os.path.exists(own_stop))  # noqa: E731
-        train(cfg, resume=status == "started", stop=stop)
+        # a finished run without final.msgpack (its worker killed between the two) only writes it from its last
+        # checkpoint (run.py's recovery)
+        train(cfg, resume=status != "new", stop=stop)
     except Interrupted as e:
         return {"status": "stopped", "step": e.step, **where}
     return {"status": "done", **where, **read_summary(run_dir)}
