@@ -131,7 +131,7 @@ def test_a_her_run_killed_and_resumed_is_bitwise_the_uninterrupted_run(tmp_path)
     ref = tmp_path / "ref"
     assert main(["train", *flags, "--run-dir", str(ref)]) == 0
     run = tmp_path / "killed"
-    kill_after_first_checkpoint(flags, run, jitter=1.5, wait=120)
+    kill_after_first_checkpoint(flags, run, jitter=1.5)
     manifest = json.loads(
         (
             run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip() / "manifest.json"

@@ -40,7 +40,8 @@ def test_a_killed_driver_leaves_no_ray_process_and_ends_nothing_else():
     driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True)
     ray_like, other = map(int, driver.stdout.readline().split())
     try:
-        time.sleep(2.5)  # the reaper notes the driver's descendants every second
+        # the reaper (a fresh Python) notes the driver's descendants at its start, then every second
+        time.sleep(5.0)
         driver.send_signal(signal.SIGKILL)
         driver.wait()
         deadline = time.time() + 15

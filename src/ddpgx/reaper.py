@@ -72,11 +72,11 @@ def _end(seen: dict[int, float]) -> None:
 
 def main(driver: int) -> None:
     me, seen = os.getpid(), {}
-    while True:
+    while True:  # a look at once, then every second: a driver killed early has its processes seen
+        seen.update(_rays(driver, me))
         ready, _, _ = select.select([sys.stdin], [], [], 1.0)
         if ready and not os.read(sys.stdin.fileno(), 1):  # EOF: the driver is gone
             break
-        seen.update(_rays(driver, me))
     _end(seen)
 
 
