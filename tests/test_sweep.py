@@ -430,9 +430,12 @@ def test_excluded_runs_are_not_started_and_the_sweep_without_exclude_is_the_same
 
     log = tmp_path / "started.txt"
 
-    def fake_task(cfg, stop_file, cpus, cwd):  # a Ray worker process: it says which run it was given
+    def fake_task(cfg, stop_file, cpus, cwd):  # a Ray worker process: it says which run it was given, and how
+        run = Path(cfg["run_dir"])  # runs.json lists that run while it runs
+        listed = json.loads((run.parent / "runs.json").read_text())[run.name]["status"]
         with open(log, "a") as f:
             f.write(f"{cfg['seed']}\n")
+        assert listed == "running", listed
         return {"status": "stopped", "step": 0}
 
     monkeypatch.setattr(worker, "run_task", fake_task)

@@ -177,6 +177,7 @@ def _execute(
                     r = queue.pop(0)
                     r.status, r.started = "running", time.time()
                     driver.submit(dataclasses.asdict(r.cell.cfg), r)
+                    record_runs(out, [r])  # runs.json says which runs are going
                 for r, result in driver.poll():
                     r.settle(result)
                     record_runs(out, [r])
