@@ -1,5 +1,6 @@
 """docs/ACTORS.md's hard Fetch tasks trained with collection on Ray actors: FetchPickAndPlace-v4 (2 seeds, <= 3M env
-steps) and FetchSlide-v4 (1 seed, <= 4M), their table, their success curves beside the published points, and GIFs.
+steps) and FetchSlide-v4 (1 seed, <= 4M), their table, their success curves (the mean with its band, and each seed)
+beside the published points, and GIFs.
 
     PYTHONPATH=~/ddpgx-runner/src MUJOCO_GL=egl .venv/bin/ddpgx sweep benchmarks/sweeps/fetch_pickplace_actors.toml \
         --out ~/ddpgx-studies/fetch_pickplace_actors --max-parallel 1 --no-live    # and fetch_slide_actors.toml
@@ -78,11 +79,18 @@ def runs(write: bool) -> list[Path]:
 
 def plot(found: list[Path]) -> Path:
     """The success curves (ddpgx report's figure) with the published points on each env's panel."""
+    from ddpgx.logs import read_rows
     from ddpgx.report import curves_figure, group_stats
 
     stats = group_stats(found, "success")
     fig = curves_figure(stats, "success")
     for ax in fig.axes:
+        # each seed's own curve, thin: the mean and its band stop where the shortest seed stops
+        mine = [r for r in found if r.name.split("__")[0] == ax.get_title()]
+        for i, run in enumerate(sorted(mine, key=lambda r: r.name)):
+            ev = read_rows(run / "eval.csv")
+            ax.plot([int(r["step"]) for r in ev], [float(r["success"]) for r in ev], linewidth=0.8, alpha=0.6,
+                    color=f"C{i + 1}", label=f"seed {run.name.rsplit('__s', 1)[1]}")  # fmt: skip
         for label, points, marker in PUBLISHED.get(ax.get_title(), []):
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker=marker, linestyle=":", color="black", alpha=0.7, label=label)
