@@ -40,7 +40,11 @@ def test_output_piped_into_a_reader_that_leaves_early_ends_quietly():
     # `ddpgx --help | head -3`: the reader is gone before ddpgx writes (closed at once, while Python imports);
     # no traceback, and the status a shell tool killed by SIGPIPE has (rich's tables, `ddpgx presets`, end as quietly)
     code = "import sys; from ddpgx.cli import main; sys.exit(main(['--help']))"
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # buffered, as a plain shell runs it
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     p.stdout.close()
     assert p.wait(timeout=120) == 141
     assert p.stderr.read() == b""

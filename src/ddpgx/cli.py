@@ -13,6 +13,7 @@ import difflib
 import io
 import os
 import platform
+import select
 import signal
 import sys
 import typing
@@ -859,12 +860,27 @@ def version_text() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return run_command(argv)
+        code = run_command(argv)
+        sys.stdout.flush()  # here, not at exit: a buffered write to a closed pipe fails on this flush
+        return code
     except BrokenPipeError:
+        if not stdout_is_broken():  # another pipe or socket (a tracker's): a real error
+            raise
         # `ddpgx --help | head`: the reader is gone; end as a shell tool does, without a traceback, and with
         # standard output on /dev/null, where Python's flush at exit does not raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+
+
+def stdout_is_broken() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll reports an error on its write end)."""
+    try:  # a stream without a descriptor (captured output): io.UnsupportedOperation, an OSError and ValueError
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(event & select.POLLERR for _, event in poller.poll(0))
 
 
 def run_command(argv: list[str] | None) -> int:

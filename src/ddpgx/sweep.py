@@ -176,8 +176,8 @@ def _execute(
                 while queue and len(driver.pending) < limit:
                     r = queue.pop(0)
                     r.status, r.started = "running", time.time()
+                    record_runs(out, [r])  # runs.json says which runs are going (before the worker can look)
                     driver.submit(dataclasses.asdict(r.cell.cfg), r)
-                    record_runs(out, [r])  # runs.json says which runs are going
                 for r, result in driver.poll():
                     r.settle(result)
                     record_runs(out, [r])
