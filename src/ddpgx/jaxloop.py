@@ -612,7 +612,7 @@ class GroupCheckpoints:
 
 
 def recover_group_finals(runs: list[SeedRunDir], check: Callable[[ckpt.Loaded], str | None], total_steps: int,
-                         open_run: Callable[[SeedRunDir], Any], group: Path) -> None:  # fmt: skip
+                         open_run: Callable[[RunDir], Any], group: Path) -> None:  # fmt: skip
     """A group stopped while its seeds wrote their final files, after every seed's final checkpoint: each seed
     without final.msgpack writes it from its final checkpoint (as one run does, run.py), and the group is complete
     (``FinalRecovered`` for the whole group). Otherwise nothing happens here."""
@@ -621,9 +621,8 @@ def recover_group_finals(runs: list[SeedRunDir], check: Callable[[ckpt.Loaded], 
     if not missing or not all(finished_for_good(m, total_steps) for m in manifests):
         return
     recovered = []
-    for r in (
-        missing
-    ):  # each raises FinalRecovered, or a UserError when its final checkpoint is not the newest valid
+    # each raises FinalRecovered, or a UserError when its final checkpoint is not the newest valid one
+    for r in missing:
         try:
             open_run(r)
         except FinalRecovered as e:
@@ -788,18 +787,15 @@ def build(
         common = checkpoints.common_step(template) if s > 1 else None
         if s > 1 and common is None:
             checkpoints.start_over()
+
+        def open_run(r: RunDir) -> ckpt.Loaded | None:
+            return r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
+
         if s > 1 and common is not None:
-
-            def open_run(r: SeedRunDir) -> ckpt.Loaded | None:
-                return r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
-
             recover_group_finals(
                 runs, make_check(template, common, replay=False), cfg.total_steps, open_run, group
             )
-        for r in runs:
-            loaded.append(
-                r.open(runfiles.run_manifest(r.cfg, manifest_env), check=make_check(template, common))
-            )
+        loaded += [open_run(r) for r in runs]
         if s > 1:  # the group's record (rebuilt if it was lost), with the run's length as it is now
             runfiles.write_json(group / GROUP_FILE, record)
     else:
