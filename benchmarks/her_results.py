@@ -80,7 +80,7 @@ def section(gifs: bool, published: dict[str, str], gif_lines: list[str]) -> list
         "`her8` preset: the `her` algorithm with the cycle of baselines' HER on 8 MPI workers, run by one learner "
         "(16 episodes, then 40 gradient steps on batches of 2048, targets once per cycle) and the normalizer HER "
         "needs (std floor 0.01, desired-goal statistics of the relabelled goals). Noise-free evaluation of 50 "
-        "episodes every 20k env steps; runs stop at the first evaluation with success >= 0.95. One core per run, "
+        "episodes every 20k env steps (the ablation sweep's: every 10k); runs stop at the first evaluation with success >= 0.95. One core per run, "
         "two runs at a time on a 2-core machine. Reproduce: " + ", ".join(f"`ddpgx sweep benchmarks/sweeps/{f}`"
                                                                           for f in SWEEPS.values()) + ".",
         "",

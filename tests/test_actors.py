@@ -240,7 +240,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         (["--env", "Pendulum-v1", "--actors", "-1"], "--actors must be >= 0"),
         (
             ["--env", "Pendulum-v1", "--actors", "1", "--actor-address", "127.0.0.1:1"],
-            "cannot reach a Ray cluster",
+            "cannot reach a Ray cluster at --actor-address 127.0.0.1:1",
         ),
     ],
 )

@@ -302,9 +302,9 @@ def build(
 ) -> tuple[ActorsEngine, RunDir, ckpt.Loaded | None]:
     """Check everything checkable (the env made in a fresh process, the cluster reached and large enough), then
     create (or lock and load) the run directory, then start the actors."""
-    ray = import_ray(cfg.actor_address)
+    ray = import_ray(cfg.actor_address, "ddpgx train --actors")
     if cfg.actor_address:
-        check_address(cfg.actor_address)
+        check_address(cfg.actor_address, "--actor-address")
     run = RunDir(cfg, resume)
     if cfg.compile_cache:
         enable_compile_cache(cfg.compile_cache)

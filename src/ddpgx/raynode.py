@@ -12,7 +12,7 @@ from ddpgx import reaper
 from ddpgx.errors import UserError
 
 
-def import_ray(address: str = ""):
+def import_ray(address: str = "", what: str = "ddpgx sweep"):
     if address.rpartition(":")[0] in ("127.0.0.1", "localhost") and "ray" not in sys.modules:
         # Ray rewrites a loopback address to the machine's outward IP before connecting, where a cluster started on
         # loopback does not listen; Ray's own switch for local-only clusters keeps it on loopback (read on import)
@@ -20,14 +20,12 @@ def import_ray(address: str = ""):
     try:
         import ray
     except ModuleNotFoundError:
-        raise UserError(
-            "ddpgx sweep runs on Ray, which is not installed: pip install 'ddpgx[cluster]'"
-        ) from None
+        raise UserError(f"{what} runs on Ray, which is not installed: pip install 'ddpgx[cluster]'") from None
     return ray
 
 
-def check_address(address: str) -> None:
-    """An unreachable --address fails here in a second, not after Ray's own minute of retries."""
+def check_address(address: str, flag: str = "--address") -> None:
+    """An unreachable address (given as ``flag``) fails here in a second, not after Ray's own minute of retries."""
     if address == "auto":
         return
     host, _, port = address.rpartition(":")
@@ -36,7 +34,7 @@ def check_address(address: str) -> None:
             pass
     except (OSError, ValueError) as e:
         raise UserError(
-            f"cannot reach a Ray cluster at --address {address} ({getattr(e, 'strerror', None) or e}); "
+            f"cannot reach a Ray cluster at {flag} {address} ({getattr(e, 'strerror', None) or e}); "
             "start one with `ray start --head` and pass the address it prints (HOST:6379)"
         ) from None
 

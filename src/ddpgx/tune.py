@@ -379,7 +379,7 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     check_set(spec.set, space)
     check_values(spec, space, space_name(space))
     dists = distributions(space)
-    import_ray(spec.address)  # not installed: one line, before anything is written
+    import_ray(spec.address, "ddpgx tune")  # not installed: one line, before anything is written
     out = Path(spec.out).absolute()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; a study needs a directory: give another --out")
