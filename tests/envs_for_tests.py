@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import gymnasium as gym
 import numpy as np
 
@@ -40,6 +43,18 @@ class _Base(gym.Env):
         return obs, self.reward, False, self.t >= self.episode, {}
 
 
+class CrashInActor(_Base):
+    """Its process exits at the 30th step of every episode when it runs inside a Ray actor (a simulator that
+    crashes at a state); the learner's own copies (the probe, the evaluations) step on."""
+
+    def step(self, action):
+        ray = sys.modules.get("ray")
+        if self.t + 1 == 30 and ray is not None and ray.is_initialized():
+            if ray.get_runtime_context().get_actor_id() is not None:
+                os._exit(1)
+        return super().step(action)
+
+
 class Terminating(gym.Env):
     """Terminates when the action's first component is positive, else truncates after 4 steps."""
 
@@ -70,6 +85,7 @@ def register() -> None:
         "TestNanReset-v0": lambda **k: _Base(box, reset_nan=True, **k),
         "TestHugeReward-v0": lambda **k: _Base(box, reward=3e38, **k),
         "TestTerminating-v0": Terminating,
+        "TestCrashInActor-v0": lambda **k: CrashInActor(box, **k),
     }
     for name, entry in envs.items():
         if name not in gym.registry:

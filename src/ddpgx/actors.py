@@ -74,6 +74,7 @@ from ddpgx.schedule import UpdateSchedule
 MIN_CYCLE = 500  # env steps of all slots per cycle at least (auto --actor-steps): Ray's round trip is ~ms
 SLOT_KEY_TAG = 1000  # slot i's exploration key is fold_in(PRNGKey(seed), SLOT_KEY_TAG + i)
 POLL_S = 1.0  # how often the learner looks for a dead actor while it waits
+MAX_REPLACEMENTS = 3  # an actor that dies this many times in a row on the same request: the env crashes there
 
 
 def cycle_steps(cfg: Config) -> int:
@@ -219,11 +220,15 @@ class CollectorActor:
                 slot.end_episode()
         return [slot.state() for slot in self.slots]
 
-    def collect(self, policy: Any, steps: int, start: int, learning_starts: int) -> dict[str, Any]:
+    def collect(
+        self, policy: Any, steps: int, start: int, learning_starts: int, own: bool = False
+    ) -> dict[str, Any]:
         """``steps`` env steps of every slot, step-major; transition (t, slot i) is env step
-        ``start + t * total + i + 1`` (uniform actions up to ``learning_starts``). Returns the transitions
-        (t, slot, ...), the episodes that ended, and each slot's state after the chunk; a non-finite env value is
-        returned as ``error`` (the learner stops on it), not raised (that would read as a dead actor)."""
+        ``start + t * total + i + 1`` (uniform actions up to ``learning_starts``); ``own`` (async): this actor's
+        slots alone are counted, transition (t, j-th slot here) is env step ``start + t * slots + j + 1``. Returns
+        the transitions (t, slot, ...), the episodes that ended, and each slot's state after the chunk; a
+        non-finite env value is returned as ``error`` (the learner stops on it), not raised (that would read as a
+        dead actor)."""
         m, d = len(self.slots), self.slots[0].obs.shape[0]
         out = {
             "obs": np.zeros((steps, m, d), np.float32),
@@ -238,7 +243,7 @@ class CollectorActor:
         explore: dict[str, Any] = {}
         for t in range(steps):
             for j, slot in enumerate(self.slots):
-                step = start + t * self.total + slot.index + 1
+                step = start + t * m + j + 1 if own else start + t * self.total + slot.index + 1
                 out["first"][t, j] = slot.reset()
                 if step <= learning_starts:
                     a = slot.warm_rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
@@ -399,6 +404,7 @@ class ActorsEngine(LearnerSide):
         self.loads: list[Any] = [None] * self.k
         self.log = Path(cfg.run_dir) / "actors.log"
         self.requests: dict[int, tuple[Any, tuple]] = {}  # actor -> (ref, its collect arguments)
+        self.deaths = [0] * self.k  # each actor's deaths since its last answer
         # the slots' states where the requests in flight start (what a replacement actor loads)
         self.req_states: list[dict[str, Any] | None] = list(self.slot_states)
         for a in range(self.k):
@@ -413,10 +419,10 @@ class ActorsEngine(LearnerSide):
             else:
                 self._request_next()
         else:
-            self.received = self.step
+            self.received = self.requested = self.step  # env steps arrived; asked for (arrived and in flight)
             self._publish()
             for a in range(self.k):
-                self._request(a, self.policy_ref, self.t, self.received)
+                self._request_more(a)
 
     # -- actors
     def _slice(self, a: int) -> range:
@@ -462,9 +468,18 @@ class ActorsEngine(LearnerSide):
         with open(self.log, "a") as f:
             f.write(f"step {self.step}: {line}\n")
 
-    def _request(self, a: int, policy_ref: Any, steps: int, start: int) -> None:
-        args = (policy_ref, steps, start, self.cfg.learning_starts)
+    def _request(self, a: int, policy_ref: Any, steps: int, start: int, *more: Any) -> None:
+        args = (policy_ref, steps, start, self.cfg.learning_starts, *more)
         self.requests[a] = (self.workers[a].collect.remote(*args), args)
+
+    def _request_more(self, a: int) -> None:
+        """Async: ask actor ``a`` for its next chunk with the newest policy, numbered after every step asked for
+        so far, and no step past the run's end (the last chunks are shorter; none once the end is asked for)."""
+        n = self.cfg.num_envs
+        steps = min(self.t, (self.cfg.total_steps - self.requested) // n)
+        if steps > 0:
+            self._request(a, self.policy_ref, steps, self.requested, True)
+            self.requested += steps * n
 
     def _request_all(self, policy_ref: Any, steps: int, start: int) -> None:
         for a in range(self.k):
@@ -490,6 +505,12 @@ class ActorsEngine(LearnerSide):
     def _replace(self, a: int, why: str) -> None:
         """Actor ``a`` is gone: a new one takes its slots from where its request started and collects it again."""
         _, args = self.requests[a]
+        self.deaths[a] += 1
+        if self.deaths[a] >= MAX_REPLACEMENTS:
+            raise EnvProcessDied(
+                f"actor {a} died {self.deaths[a]} times in a row on the same chunk of its envs ({why}): the env "
+                "likely crashes its process there, or the node runs out of memory"
+            )
         self._note(f"actor {a} stopped ({why}); a new actor collects its envs' share of this cycle again")
         if not self.pipelined:  # async: it goes on from its slots' last received state with the newest policy
             args = (self.policy_ref, *args[1:])
@@ -515,6 +536,7 @@ class ActorsEngine(LearnerSide):
         except self.ray.exceptions.RayError as e:  # the env or the policy raised inside the actor
             raise UserError(f"actor {a} failed: {describe_ray(e)}") from None
         del self.requests[a]
+        self.deaths[a] = 0
         if "error" in out:
             raise TrainingDiverged(out["error"])
         return out
@@ -536,6 +558,7 @@ class ActorsEngine(LearnerSide):
         """Async: the chunks that have arrived (waiting for one at least), each actor asked again at once."""
         got: list[tuple[int, dict[str, Any]]] = []
         while not got:
+            assert self.requests, "advance past the run's end"
             refs = {self.requests[a][0]: a for a in self.requests}
             ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=POLL_S)
             if ready:
@@ -544,7 +567,7 @@ class ActorsEngine(LearnerSide):
                 out = self._take(a)
                 if out is not None:
                     got.append((a, out))
-                    self._request(a, self.policy_ref, self.t, self.received)
+                    self._request_more(a)
         return got
 
     # -- the learner's side
@@ -627,7 +650,7 @@ class ActorsEngine(LearnerSide):
             for a, out in got:
                 episodes += self._store([(list(self._slice(a)), out)], self.received)
                 self.received += out["obs"].shape[0] * self.cfg.num_envs
-            self.step = min(self.received, self.cfg.total_steps)
+            self.step = self.received
         self._learn(before, self.step)
         if not self.pipelined:
             self._publish()
