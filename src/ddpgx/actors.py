@@ -407,9 +407,14 @@ class ActorsEngine(LearnerSide):
         self.deaths = [0] * self.k  # each actor's deaths since its last answer
         # the slots' states where the requests in flight start (what a replacement actor loads)
         self.req_states: list[dict[str, Any] | None] = list(self.slot_states)
-        for a in range(self.k):
-            self._start_actor(a)
-        self._say_where()
+        # the caller registers close() only once this returns: no actor outlives a failure to start
+        try:
+            for a in range(self.k):
+                self._start_actor(a)
+            self._say_where()
+        except BaseException:
+            self.close()
+            raise
         self.policy_ref: Any = None
         if self.pipelined:
             if self.inflight is not None:  # a checkpoint's cycle in flight: collect it again
