@@ -298,3 +298,21 @@ def test_extending_a_run_on_a_read_only_mount_is_one_line_and_touches_nothing(
         err.count("\n") == 1 and "cannot write to run directory" in err and "Read-only file system" in err
     ), err
     assert {p: p.read_bytes() for p in d.rglob("*") if p.is_file()} == before
+
+
+def test_run_status_counts_the_newest_step_directory_even_before_latest_names_it(tmp_path):
+    import json
+
+    from ddpgx.run import run_status
+
+    ck = tmp_path / "checkpoints"
+    assert run_status(tmp_path) == "new"
+    for step, finished in ((400, False), (1200, True)):
+        (ck / f"step_{step:012d}").mkdir(parents=True)
+        (ck / f"step_{step:012d}" / "manifest.json").write_text(json.dumps({"finished": finished}))
+    (ck / "latest").write_text("step_000000000400\n")  # killed before the pointer named the final checkpoint
+    assert run_status(tmp_path) == "finished"
+    (ck / "step_000000001200" / "manifest.json").unlink()
+    (ck / "step_000000001200").rmdir()
+    (ck / "latest").unlink()  # killed between the first checkpoint's rename and its pointer
+    assert run_status(tmp_path) == "started"  # was "new": a sweep's retry then deleted the checkpoint

@@ -403,6 +403,30 @@ def test_a_second_driver_on_the_same_out_is_refused_and_a_stop_file_starts_no_mo
 
 
 @pytest.mark.slow
+def test_without_max_parallel_a_sweep_starts_only_what_the_cluster_holds_so_a_stop_file_holds_back_the_rest(
+    tmp_path, monkeypatch
+):
+    import ddpgx.worker as worker
+
+    cores = os.cpu_count() or 1  # the embedded Ray's CPUs: at most this many runs at once, 1 CPU each
+    out, log = tmp_path / "held", tmp_path / "started.txt"
+
+    def fake_task(cfg, stop_file, cpus, cwd):  # every run that starts asks the sweep to stop
+        with open(log, "a") as f:
+            f.write(f"{cfg['seed']}\n")
+        time.sleep(0.5)  # the runs the driver submitted together are all running by now
+        Path(stop_file).write_text("stop\n")
+        return {"status": "stopped", "step": 0}
+
+    monkeypatch.setattr(worker, "run_task", fake_task)
+    res = run_sweep(spec(out, seeds=tuple(range(cores + 3)), taus=("0.01",)), live=False)
+    started = log.read_text().split()
+    # before, the default submitted the whole grid to Ray at once: every run started, one after another
+    assert 1 <= len(started) <= cores, started
+    assert [r.status for r in res.runs] == ["stopped"] * (cores + 3)
+
+
+@pytest.mark.slow
 def test_a_sweep_stopped_by_its_stop_file_exits_non_zero_with_the_command_to_continue(
     tmp_path, monkeypatch, capsys
 ):

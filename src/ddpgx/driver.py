@@ -118,6 +118,16 @@ class Driver:
         if self.started_here:
             self.ray.shutdown()
 
+    def capacity(self) -> int:
+        """How many runs the cluster holds at once now (its CPUs over --cpus-per-run, and its GPUs over
+        --gpus-per-run where runs take GPUs), at least 1: more submitted than that wait in Ray's queue, where a
+        stop cannot hold them back and runs.json would call them running."""
+        have = self.ray.cluster_resources()
+        fits = int(have.get("CPU", 0.0) // self.cpus_per_run)
+        if self.gpus_per_run > 0:
+            fits = min(fits, int(have.get("GPU", 0.0) // self.gpus_per_run))
+        return max(1, fits)
+
     @property
     def stopping(self) -> bool:
         """True once ``OUT/.stop`` exists: start no more runs."""

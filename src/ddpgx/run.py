@@ -149,8 +149,11 @@ def busy_holder(run_dir: Path) -> int | None:
 
 
 def run_status(run_dir: Path) -> str:
-    """``finished`` (its last checkpoint is the run's end), ``started`` (it has a checkpoint), or ``new``."""
-    name = ckpt.latest_name(run_dir)
+    """``finished`` (its newest checkpoint is the run's end), ``started`` (it has a checkpoint), or ``new``. The
+    newest ``step_*`` directory counts even where ``latest`` does not name it yet (a process killed between the
+    checkpoint's rename into place and the pointer's update), as it does for a resume."""
+    found = ckpt.candidates(run_dir)
+    name = found[0].name if found else ckpt.latest_name(run_dir)
     if name is None:
         return "new"
     try:

@@ -160,7 +160,6 @@ def _execute(
     """Run ``todo`` in order, ``max_parallel`` at a time, recording each outcome in runs.json as it comes."""
     out = stop_file.parent
     queue = list(todo)
-    limit = spec.max_parallel or len(queue)
     # worker.run_task read here, at call time, not bound at import (tests put a stand-in in its place)
     driver = Driver(
         worker.run_task, spec.address, spec.cpus_per_run, spec.gpus_per_run, spec.max_retries, stop_file
@@ -168,6 +167,8 @@ def _execute(
     with driver, LiveTable(lambda: runs, live) as table:
         try:
             while queue or driver.pending:
+                # --max-parallel, or what the cluster holds now (it may grow as nodes join)
+                limit = spec.max_parallel or driver.capacity()
                 if queue and driver.stopping:  # `touch OUT/.stop`: the running runs checkpoint; start no more
                     for r in queue:
                         r.status = "stopped"

@@ -84,11 +84,14 @@ def run_task(
     status = run_status(run_dir)
     if run_complete(run_dir):  # finished just before a retry: nothing to do
         return {"status": "done", **where, **read_summary(run_dir)}
+    # the sweep was stopped while this run waited in Ray's queue: it does not start (nothing is written)
+    stop = lambda: os.path.exists(stop_file) or bool(own_stop and os.path.exists(own_stop))  # noqa: E731
+    if stop():
+        return {"status": "stopped", "step": None, **where}
     if status == "new" and run_dir.is_dir() and any(run_dir.iterdir()):
         _clear_unstarted(run_dir)
     try:
-        # the sweep's (or tune's) stop file, and this run's own (a pruned tune trial)
-        stop = lambda: os.path.exists(stop_file) or bool(own_stop and os.path.exists(own_stop))  # noqa: E731
+        # stop: the sweep's (or tune's) stop file, or this run's own (a pruned tune trial)
         # a finished run without final.msgpack (its worker killed between the two) only writes it from its last
         # checkpoint (run.py's recovery)
         train(cfg, resume=status != "new", stop=stop)
