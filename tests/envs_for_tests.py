@@ -18,6 +18,8 @@ class _Base(gym.Env):
         reset_nan: bool = False,
         reward: float = 0.0,
         episode: int = 50,
+        reset_nan_from: int = 0,
+        nan_in_eval: bool = False,
     ):
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.action_space = action_space
@@ -26,12 +28,18 @@ class _Base(gym.Env):
         self.reward = reward
         self.episode = episode
         self.t = 0
+        self.reset_nan_from = reset_nan_from  # this instance's resets from the n-th on return NaN
+        self.nan_in_eval = nan_in_eval  # NaN rewards in an instance seeded as an evaluation env
+        self.resets = 0
+        self.evaluating = False
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.t = 0
+        self.resets += 1
+        self.evaluating = self.evaluating or (seed is not None and seed >= 1_000_003)  # EVAL_SEED_OFFSET
         obs = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        if self.reset_nan:
+        if self.reset_nan or 0 < self.reset_nan_from <= self.resets:
             obs[1] = np.inf
         return obs, {}
 
@@ -40,7 +48,8 @@ class _Base(gym.Env):
         obs = self.np_random.uniform(-1, 1, 2).astype(np.float32)
         if self.t == self.obs_nan_at:
             obs[0] = np.nan
-        return obs, self.reward, False, self.t >= self.episode, {}
+        reward = np.nan if self.nan_in_eval and self.evaluating else self.reward
+        return obs, reward, False, self.t >= self.episode, {}
 
 
 class CrashInActor(_Base):
@@ -83,6 +92,8 @@ def register() -> None:
         "TestInfiniteBox-v0": lambda **k: _Base(gym.spaces.Box(-np.inf, np.inf, (1,), np.float32), **k),
         "TestNanObs-v0": lambda **k: _Base(box, obs_nan_at=30, **k),
         "TestNanReset-v0": lambda **k: _Base(box, reset_nan=True, **k),
+        "TestNanLaterReset-v0": lambda **k: _Base(box, reset_nan_from=3, **k),
+        "TestNanInEval-v0": lambda **k: _Base(box, nan_in_eval=True, **k),
         "TestHugeReward-v0": lambda **k: _Base(box, reward=3e38, **k),
         "TestTerminating-v0": Terminating,
         "TestCrashInActor-v0": lambda **k: CrashInActor(box, **k),

@@ -85,6 +85,9 @@ def test_bad_input_exits_2_with_one_line(args, message, capsys, tmp_path):
     [
         ("TestNanObs-v0", "NaN or inf observation/reward at step 30"),
         ("TestHugeReward-v0", "critic loss became"),
+        ("TestNanInEval-v0", "the noise-free evaluation at step 400 returned nan"),  # was a finished run
+        # a reset's NaN after the first is the run's data gone bad, not an env broken before anything was learned
+        ("TestNanLaterReset-v0", "reset() returned a NaN or inf observation"),
     ],
 )
 @pytest.mark.slow
@@ -105,6 +108,8 @@ def test_nan_or_inf_stops_the_run_naming_the_step(env, message, capsys, tmp_path
     err = capsys.readouterr().err
     assert code == 2, err
     assert message in err and err.count("\n") == 1
+    assert "nothing was learned yet" not in err and "no checkpoint was taken yet" in err, err
+    assert not (tmp_path / "run" / "final.msgpack").exists()
 
 
 def test_run_dir_that_is_a_file_is_refused(capsys, tmp_path):

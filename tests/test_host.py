@@ -36,6 +36,7 @@ EVALS = {21: -5.0, 42: -9.0, 48: -2.0}
 @dataclass
 class FakeEngine:
     losses_at: dict[int, float] = field(default_factory=dict)  # critic loss by step (else 1.0)
+    nan_state_from: int | None = None  # the state's critic goes NaN from this step on
     signal_at: int | None = None  # send SIGTERM to this process while advancing to this step
     step: int = 0
     safe: bool = True
@@ -68,6 +69,8 @@ class FakeEngine:
 
     def snapshots(self) -> list[Snapshot]:
         state = {"w": np.full(2, self.step, np.float32)}
+        if self.nan_state_from is not None and self.step >= self.nan_state_from:
+            state["critic"] = {"params": {"v": np.array([1.0, np.nan], np.float32)}}
         return [
             Snapshot(state, {"x": np.arange(self.step, dtype=np.float32)}, {"fake": True}, {"metrics": None})
         ]
@@ -142,6 +145,25 @@ def test_a_nan_or_inf_loss_stops_with_one_line_naming_the_step_the_checkpoint_an
     assert "best.msgpack keeps the best policy (step 21)" in msg
     assert (run / "best.msgpack").is_file() and not (run / "final.msgpack").exists()
     assert ckpt.latest_name(run) == "step_000000000027"
+
+
+@pytest.mark.parametrize("nan_from,kept", [(27, None), (40, "step_000000000027")])
+def test_a_state_gone_nan_between_log_rows_is_never_checkpointed_and_the_last_good_one_is_named(
+    tmp_path, nan_from, kept
+):
+    # log rows at 21, 30, 42 see finite losses; the checkpoint at 27 (or the final one at 48) would hold a NaN critic
+    engine = FakeEngine(nan_state_from=nan_from)
+    with pytest.raises(TrainingDiverged) as e:
+        host_for(tmp_path, engine).run()
+    msg, run = str(e.value), tmp_path / "run"
+    step = 27 if kept is None else 48
+    assert f"the training state's critic went NaN or inf by step {step}, so it was not checkpointed" in msg
+    assert ckpt.latest_name(run) == kept
+    if kept is None:
+        assert "no checkpoint was taken yet" in msg and not list((run / "checkpoints").glob("step_*"))
+    else:
+        assert f"its last checkpoint ({kept}) continues with" in msg
+    assert not (run / "final.msgpack").exists()
 
 
 def test_sigterm_checkpoints_where_the_engine_is_safe_then_raises_with_the_signal(tmp_path):

@@ -287,3 +287,39 @@ def test_a_killed_worker_s_trial_resumes_from_its_checkpoint_and_ends_bitwise_eq
     assert [r["return"] for r in csv.DictReader(open(run / "episodes.csv"))] == [
         r["return"] for r in csv.DictReader(open(ref / "episodes.csv"))
     ]
+
+
+def test_a_study_continued_with_other_settings_is_refused_in_one_line_and_more_trials_are_allowed(tmp_path):
+    from ddpgx.errors import UserError
+    from ddpgx.tune import open_study
+
+    out = tmp_path / "t"
+    out.mkdir()
+    open_study(spec(out), out)  # records the study's settings
+    open_study(spec(out, trials=5, max_parallel=1), out)  # more trials, other resources: the same study
+    with pytest.raises(UserError) as e:
+        open_study(spec(out, total_steps=2400, seeds=[0, 1]), out)
+    msg = str(e.value)
+    assert "was made with --total-steps 1200, not 2400 (and --seeds differ too)" in msg and "\n" not in msg
+    with pytest.raises(UserError, match="was made with --space"):
+        open_study(spec(out, space={"tau": SPACE["tau"]}), out)
+
+
+@pytest.mark.slow
+def test_drivers_sharing_a_storage_keep_to_their_own_trials_and_count_the_others_running(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    a, b = tmp_path / "a", tmp_path / "b"
+    from ddpgx.tune import distributions, open_study
+
+    a.mkdir()
+    study = open_study(spec(a, storage=storage), a)
+    other = study.ask(distributions(SPACE))  # driver A's trial, running on A's machine
+    other.set_user_attr("out", str(a.absolute()))
+    run_tune(spec(b, storage=storage, trials=2), live=False)
+    trials = optuna.load_study(study_name="ddpgx", storage=storage).get_trials()
+    # B did not take A's running trial (before, it resumed it in b/trial_0000 from step 0), and counted it
+    assert [(t.number, t.state, t.user_attrs["out"]) for t in trials] == [
+        (0, optuna.trial.TrialState.RUNNING, str(a.absolute())),
+        (1, optuna.trial.TrialState.COMPLETE, str(b.absolute())),
+    ]
+    assert sorted(p.name for p in b.glob("trial_*")) == ["trial_0001__s0"]

@@ -43,7 +43,7 @@ from ddpgx import runfiles
 from ddpgx.collect import ASYNC_PROCESS_BYTES, EnvProcessDied
 from ddpgx.config import Config
 from ddpgx.envs import make_run_env, scaler_for
-from ddpgx.errors import TrainingDiverged, UserError, describe
+from ddpgx.errors import TrainingDiverged, UserError, describe, reset_error
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
 from ddpgx.goals import goal_layout
 from ddpgx.gymsetup import (
@@ -109,14 +109,14 @@ class EnvSlot:
         self.noise = np.zeros(act_dim, np.float32)
         self.key = np.asarray(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), SLOT_KEY_TAG + index))
 
-    def reset(self) -> bool:
-        """Start an episode if the last one ended; True if it did."""
+    def reset(self, first: bool = False) -> bool:
+        """Start an episode if the last one ended; True if it did. ``first``: the slot's first step of the run."""
         if not self.need_reset:
             return False
         obs, _ = self.env.reset(seed=self.seed)
         self.obs = np.asarray(obs, np.float32)
         if not np.isfinite(self.obs).all():
-            raise UserError(f"{self.name}'s reset() returned a NaN or inf observation; fix the env's reset")
+            raise reset_error(self.name, self.obs.tolist(), first)
         self.actions, self.need_reset = [], False
         self.noise = np.zeros_like(self.noise)  # the OU process restarts with each episode
         return True
@@ -244,7 +244,10 @@ class CollectorActor:
         for t in range(steps):
             for j, slot in enumerate(self.slots):
                 step = start + t * m + j + 1 if own else start + t * self.total + slot.index + 1
-                out["first"][t, j] = slot.reset()
+                try:
+                    out["first"][t, j] = slot.reset(first=step <= (m if own else self.total))
+                except TrainingDiverged as e:  # a NaN reset after the first: the learner stops on it
+                    return {"error": str(e)}
                 if step <= learning_starts:
                     a = slot.warm_rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
                 else:

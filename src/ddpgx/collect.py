@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ddpgx.errors import TrainingDiverged, UserError
+from ddpgx.errors import TrainingDiverged, UserError, reset_error
 from ddpgx.memory import HOST, Need
 from ddpgx.rngstate import rng_state, set_rng_state
 
@@ -109,6 +109,7 @@ class Collector:
             self.envs = gym.vector.SyncVectorEnv(fns, **kw)
         self.obs = np.zeros((num_envs, first_env.observation_space.shape[0]), np.float32)
         self.need_reset = np.ones(num_envs, bool)
+        self.reset_once = False  # a NaN at the run's first reset: the env is broken; later: the run's data
         self.ep_return = np.zeros(num_envs)
         self.ep_len = np.zeros(num_envs, np.int64)
         self.reset_seeds: list[int | None] = [seed + i for i in range(num_envs)]
@@ -137,10 +138,8 @@ class Collector:
         obs, _ = self._call(self.envs.reset, seed=seeds if self.n > 1 else seeds[0], options=options)
         obs = np.asarray(obs, np.float32)
         if not np.isfinite(obs[mask]).all():
-            raise UserError(
-                f"{self.name}'s reset() returned a NaN or inf observation {obs[mask][0].tolist()[:8]}; fix the env's "
-                "reset (nothing was learned yet)"
-            )
+            raise reset_error(self.name, obs[mask][0].tolist(), first=not self.reset_once)
+        self.reset_once = True
         self.obs[mask] = obs[mask]
         for i in np.flatnonzero(mask):
             self.actions[i] = []
@@ -211,6 +210,7 @@ class Collector:
     def load(self, st: dict[str, Any] | None, rngs: dict[str, Any]) -> None:
         """Continue from a checkpoint: N = 1 at an episode end (the env's random stream restored); N > 1 at any
         step (each env rebuilt from its seed and actions, and checked)."""
+        self.reset_once = True  # a resumed run has learned
         if self.n == 1:
             env = self.envs.envs[0]  # type: ignore[attr-defined]
             set_rng_state(env.unwrapped.np_random, rngs["env"])

@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from ddpgx.envcheck import check_object_env, check_spaces, parse_env_kwargs
-from ddpgx.errors import UserError, describe, warn
+from ddpgx.errors import UserError, describe, reset_error, warn
 from ddpgx.goals import FlattenGoal, check_goal_env
 from ddpgx.jaxenvs import JaxGymEnv, suite_of
 
@@ -238,15 +238,12 @@ def has_time_limit(env: gym.Env) -> bool:
     return bool(env.spec is not None and env.spec.max_episode_steps)
 
 
-def reset_checked(env: gym.Env, seed: int | None = None) -> np.ndarray:
+def reset_checked(env: gym.Env, seed: int | None = None, first: bool = True) -> np.ndarray:
     """``env.reset()``'s observation as float32; a NaN or inf in it is blamed on reset, where it comes from."""
     obs = np.asarray(env.reset(seed=seed)[0], np.float32)
     if not np.isfinite(obs).all():
         name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
-        raise UserError(
-            f"{name}'s reset() returned a NaN or inf observation {obs.tolist()[:8]}; fix the env's reset "
-            "(nothing was learned yet)"
-        )
+        raise reset_error(name, obs.tolist(), first)
     return obs
 
 

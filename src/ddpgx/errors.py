@@ -9,6 +9,13 @@ class TrainingDiverged(UserError):
     """A NaN or inf appeared in observations or losses; the message names the step."""
 
 
+def reset_error(name: str, obs: list[float], first: bool) -> UserError:
+    """A NaN or inf from an env's reset: at a run's first reset the env is broken before anything was learned
+    (UserError); later, the run's data went non-finite (TrainingDiverged: the host names the checkpoint)."""
+    text = f"{name}'s reset() returned a NaN or inf observation {obs[:8]}; fix the env's reset"
+    return UserError(f"{text} (nothing was learned yet)") if first else TrainingDiverged(text)
+
+
 def warn(message: str) -> None:
     """One line that does not stop anything: ``ddpgx: warning: ...`` on standard output."""
     print(f"ddpgx: warning: {message}", flush=True)

@@ -36,7 +36,8 @@ class Evaluator:
         n = len(self.envs)
         seeds = [self.seed + i for i in range(n)] if self.first else [None] * n
         self.first = False
-        obs = np.stack([reset_checked(env, seed=s) for env, s in zip(self.envs, seeds, strict=True)])
+        # an evaluation's NaN reset stops a run that has learned (TrainingDiverged), and `ddpgx eval` in one line
+        obs = np.stack([reset_checked(env, s, first=False) for env, s in zip(self.envs, seeds, strict=True)])
         returns = np.zeros(n)
         self.lengths[:] = 0
         alive = np.ones(n, bool)

@@ -21,7 +21,7 @@ from ddpgx.envs import make_run_env
 from ddpgx.errors import UserError, describe
 from ddpgx.goals import find_flatten, goal_layout
 from ddpgx.her import HerBuffer
-from ddpgx.host import EvalRow, LossRow, counters_problem
+from ddpgx.host import EvalRow, LossRow, check_eval_returns, counters_problem
 from ddpgx.learner import NEWER_FIELDS, Metrics, policy_vars
 from ddpgx.replay import PerEnvReplay, ReplayBuffer
 from ddpgx.rngstate import rng_state, set_rng_state
@@ -179,6 +179,7 @@ class LearnerSide:
     def evaluate(self, step: int) -> list[EvalRow]:
         """A noise-free evaluation of the policy on the engine's own eval envs."""
         returns = self.evaluator.run(partial(self.learner.act_greedy, policy_vars(self.fresh())))
+        check_eval_returns(returns, step)
         success = float(np.mean(self.evaluator.successes)) if self.goal else None
         length = float(np.mean(self.evaluator.lengths))
         return [EvalRow(float(returns.mean()), float(returns.std()), success, length)]

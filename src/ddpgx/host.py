@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import jax
 import numpy as np
 
 from ddpgx import checkpoint as ckpt
@@ -217,6 +218,35 @@ class Signals:
 
 def next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
+
+
+def check_eval_returns(returns: np.ndarray, step: int, who: str = "") -> None:
+    """NaN/inf evaluation returns are an env or a policy gone non-finite, never a result: TrainingDiverged (the
+    host adds where the run continues from)."""
+    bad = returns[~np.isfinite(returns)]
+    if bad.size:
+        raise TrainingDiverged(
+            f"{who}the noise-free evaluation at step {step} returned {bad[0]}: the env's observations or rewards went "
+            "NaN or inf, or overflowed float32, under the policy; check the env's parameters (--env-kwargs)"
+        )
+
+
+def first_non_finite(state: Any) -> str | None:
+    """The name of the first part of a checkpoint's state (``actor``, ``critic_opt``, ...) with a NaN or inf in a
+    float leaf, else None. The compiled loop's ``loop`` part (env states, episode returns, the last metrics, where
+    a NaN actor loss is normal with --policy-delay) is the engine's to check."""
+    if isinstance(state, dict):
+        parts = {k: v for k, v in state.items() if k != "loop"}
+    elif dataclasses.is_dataclass(state):
+        parts = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    else:
+        parts = {"state": state}
+    for name, part in parts.items():
+        for leaf in jax.tree_util.tree_leaves(part):
+            a = np.asarray(leaf)
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                return name
+    return None
 
 
 def mean_of(values: Sequence[float]) -> float:
@@ -413,10 +443,19 @@ class Host:
         head.tick(step, self.sps * len(self.loggers))
 
     def _save_checkpoints(self, step: int, finished: str | None = None) -> None:
-        """Each run's checkpoint: the engine's snapshot, and in the manifest the host's counters."""
-        for r, c, lg, snap in zip(
-            self.runs, self.counters, self.loggers, self.engine.snapshots(), strict=True
-        ):
+        """Each run's checkpoint: the engine's snapshot, and in the manifest the host's counters. A state gone
+        NaN or inf is never saved (a resume would load it): the run stops, naming the last good checkpoint."""
+        snaps = self.engine.snapshots()
+        for i, snap in enumerate(snaps):  # every run's before any is written: a group's seeds stay together
+            bad = first_non_finite(snap.state)
+            if bad is not None:
+                who = f"seed {self.runs[i].cfg.seed}: " if len(self.runs) > 1 else ""
+                raise TrainingDiverged(
+                    f"{who}the training state's {bad} went NaN or inf by step {step}, so it was not checkpointed "
+                    f"(lower --critic-lr or --actor-lr, or raise --batch-size, in a new run); "
+                    f"{self._where_to_continue()}"
+                )
+        for r, c, lg, snap in zip(self.runs, self.counters, self.loggers, snaps, strict=True):
             lg.flush()
             c.step, c.wall_s, c.last_return = step, lg.wall(), lg.last_return
             c.metrics, c.clip_share = snap.counters.get("metrics"), snap.counters.get("clip_share", {})

@@ -52,7 +52,7 @@ from ddpgx.config import Config, env_name
 from ddpgx.envs import ActionScaler
 from ddpgx.errors import TrainingDiverged, UserError, warn
 from ddpgx.evaluate import EVAL_SEED_OFFSET
-from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot, counters_problem
+from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot, check_eval_returns, counters_problem
 from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, checked_jax_env
 from ddpgx.learner import (
     NEWER_FIELDS,
@@ -713,13 +713,8 @@ class CompiledEngine:
             np.asarray(x)
             for x in self.program.evaluate(policy_vars(self.carry.train), eval_keys(self.seeds, step))
         )
-        for i, r in enumerate(returns):  # NaN/inf returns: an env or a policy gone non-finite, never a result
-            if not np.isfinite(r).all():
-                raise TrainingDiverged(
-                    f"{self._who(i)}the noise-free evaluation at step {step} returned {r[~np.isfinite(r)][0]}: the "
-                    "env's observations or rewards went NaN or inf, or overflowed float32, under the policy; "
-                    "check the env's parameters (--env-kwargs)"
-                )
+        for i, r in enumerate(returns):
+            check_eval_returns(r, step, self._who(i))
         return [
             EvalRow(float(r.mean()), float(r.std()), None, float(n.mean()))
             for r, n in zip(returns, lengths, strict=True)

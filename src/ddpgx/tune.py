@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import os
 import textwrap
 import time
@@ -434,8 +435,34 @@ def open_study(spec: TuneSpec, out: Path, pruner: Any = None) -> Any:
     held = len(study.get_trials(deepcopy=False))
     if held:
         study.sampler = make_sampler(spec.sampler, spec.seeds[0] + 7919 * held)
+    check_settings(study, spec, storage)
     study.set_user_attr("objective_evals", spec.objective_evals)  # the history plot names the objective
     return study
+
+
+# what makes trials comparable: a study continued or grown (--trials) must keep them (flag: TuneSpec field)
+SETTINGS = {"--env": "env", "--preset": "preset", "--total-steps": "total_steps", "--seeds": "seeds",
+            "--set": "set", "--space": "space", "--eval-every": "eval_every", "--objective-evals": "objective_evals"}  # fmt: skip
+
+
+def check_settings(study: Any, spec: TuneSpec, storage: str) -> None:
+    """A study records its settings once; a later driver with other ones is refused in one line (its trials would
+    be ranked against trials of another task, or its running trials fail their resume check). A study made before
+    settings were recorded adopts the command's."""
+    mine = json.loads(json.dumps({flag: getattr(spec, name) for flag, name in SETTINGS.items()}, default=str))
+    mine["--space"] = json.loads(json.dumps(spec.space or DEFAULT_SPACE, default=str))
+    held = study.user_attrs.get("settings")
+    if held is None:
+        study.set_user_attr("settings", mine)
+        return
+    changed = [flag for flag in SETTINGS if held.get(flag) != mine[flag]]
+    if changed:
+        flag = changed[0]
+        raise UserError(
+            f"the study in {storage} was made with {flag} {held.get(flag)!r}, not {mine[flag]!r}"
+            + (f" (and {', '.join(changed[1:])} differ too)" if changed[1:] else "")
+            + ": continue it with its own settings (only --trials may grow), or start another study (another --out)"
+        )
 
 
 def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], live: bool) -> Any:
@@ -443,13 +470,17 @@ def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], l
     stop_file = out / STOP_FILE
     stop_file.unlink(missing_ok=True)
     limit = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run) // len(spec.seeds))
-    # trials a stopped driver left running come first, with the parameters the storage holds for them
-    resumable = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    # trials a stopped driver of this --out left running come first, with the parameters the storage holds for
+    # them; drivers sharing a storage each keep to their own (a trial made before owners were recorded: ours)
+    here = str(out)
+    resumable = [t for t in study.get_trials(deepcopy=False)
+                 if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("out", here) == here]  # fmt: skip
     running: list[Trial] = []
     shown: list[TrialRun] = []  # every trial run this driver started, for the live table
     driver = Driver(worker.run_task, spec.address, spec.cpus_per_run, 0.0, spec.max_retries, stop_file)
 
     def launch(handle: Any, params: dict[str, Any], reported: dict[int, float] | None = None) -> None:
+        handle.set_user_attr("out", here)  # this driver's trial (its runs live in this --out)
         try:
             cfgs = trial_configs(spec, handle.number, params)
         except (
@@ -475,18 +506,18 @@ def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], l
         if failed:
             t.runs[0].error = failed[0].get("error", "")
             t.handle.set_user_attr("error", t.runs[0].error)
-            study.tell(t.handle, state=optuna.trial.TrialState.FAIL)
+            study.tell(t.handle, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
             t.mark("failed")
             print(f"trial {t.number} failed: {t.runs[0].error}")
         elif t.pruned:
-            study.tell(t.handle, state=optuna.trial.TrialState.PRUNED)
+            study.tell(t.handle, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
             t.mark("pruned")
         elif any(r["status"] != "done" for r in t.results.values()):
             t.mark(
                 "stopped"
             )  # stopped (Ctrl-C, .stop): it stays running in the storage, and resumes next time
         else:
-            study.tell(t.handle, objective(t.dirs, spec.objective_evals))
+            study.tell(t.handle, objective(t.dirs, spec.objective_evals), skip_if_finished=True)
             t.mark("done")
 
     def finished() -> int:
@@ -496,6 +527,11 @@ def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], l
             optuna.trial.TrialState.FAIL,
         )
         return sum(t.state in states for t in study.get_trials(deepcopy=False))
+
+    # trials other drivers sharing the storage run now (they count toward --trials)
+    def others_running() -> int:
+        return sum(t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("out", here) != here
+                   for t in study.get_trials(deepcopy=False))  # fmt: skip
 
     def best() -> str:
         done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
@@ -516,7 +552,7 @@ def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], l
                     while (
                         not stopping
                         and len(running) < limit
-                        and (resumable or finished() + len(running) < spec.trials)
+                        and (resumable or finished() + len(running) + others_running() < spec.trials)
                     ):
                         if resumable:
                             ft = resumable.pop(0)
