@@ -574,7 +574,13 @@ def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], l
                     if stopping and not running:
                         break
             except KeyboardInterrupt:
-                driver.drain()  # the trials stay running in the storage and resume next time
+                # the running trials checkpoint; those whose runs all returned are settled as usual (one judged
+                # pruned is told so, not resumed and trained again); the others stay running and resume next time
+                for (t, i), result in driver.drain():
+                    t.results[i] = result
+                for t in running:
+                    if len(t.results) == len(t.runs):
+                        settle(t)
                 raise
     finally:
         write_trials_csv(out, study)
