@@ -121,11 +121,13 @@ def lock_sweep(out: Path, spec: SweepSpec, cells: list[Cell]) -> RunLock:
     try:
         check_spec_file(out, spec, cells)
     except UserError:
-        lock.release()
+        # what this call made goes while the lock is held: a driver that takes the lock after it never holds it
+        # on a removed file, beside a third that makes a new one
         if created:
             shutil.rmtree(out, ignore_errors=True)
         elif not had_lock:
             (out / LOCK_NAME).unlink(missing_ok=True)
+        lock.release()
         raise
     return lock
 

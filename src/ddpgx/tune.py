@@ -401,13 +401,13 @@ def run_tune(spec: TuneSpec, pruner: Any = None, live: bool = True) -> Any:
     try:
         study = open_study(spec, out, pruner)
     except UserError:
-        lock.release()
-        if created:  # nothing of a study that never opened is left behind
+        if created:  # nothing of a study that never opened is left behind (removed while the lock is held)
             import shutil
 
             shutil.rmtree(out, ignore_errors=True)
         elif not had_lock:
             (out / LOCK_NAME).unlink(missing_ok=True)
+        lock.release()
         raise
     try:
         return _tune_locked(spec, out, study, dists, live)
