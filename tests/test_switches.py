@@ -385,7 +385,7 @@ def test_targets_move_once_per_call_with_target_update_call():
         next_obs=jnp.asarray(rng.normal(size=(k, b, 3)), jnp.float32),
         terminated=jnp.zeros((k, b), jnp.float32),
     )
-    base = dict(actor_hidden=(8,), critic_hidden=(8,), tau=0.1, batch_size=b)
+    base = dict(actor_hidden=(8,), critic_hidden=(8,), tau=0.1, batch_size=b, gradient_steps=k)  # one unit
     per_call, per_step = Learner(Config(**base, target_update="call"), 3, 2), Learner(Config(**base), 3, 2)
     s0 = per_call.init(0)
     first_target = jax.tree_util.tree_map(np.array, s0.actor_target)
@@ -398,6 +398,34 @@ def test_targets_move_once_per_call_with_target_update_call():
     diff = jax.tree_util.tree_map(lambda a, c: float(np.max(np.abs(np.asarray(a) - np.asarray(c)))),
                                   s_step.actor_target, s_call.actor_target)  # fmt: skip
     assert max(jax.tree_util.tree_leaves(diff)) > 1e-6  # per step is another schedule
+
+
+def test_a_call_of_several_units_moves_the_targets_once_per_unit_as_separate_calls_would():
+    """An engine fuses the units due together into one call (N envs > update_every, an actors' cycle): the
+    targets must move after each unit's gradient steps, as they do when each unit is its own call."""
+    rng = np.random.default_rng(1)
+    units, k, b = 3, 2, 8
+    n = units * k
+    batches = Batch(
+        obs=jnp.asarray(rng.normal(size=(n, b, 3)), jnp.float32),
+        action=jnp.asarray(rng.uniform(-1, 1, (n, b, 2)), jnp.float32),
+        reward=jnp.asarray(rng.normal(size=(n, b)), jnp.float32),
+        next_obs=jnp.asarray(rng.normal(size=(n, b, 3)), jnp.float32),
+        terminated=jnp.zeros((n, b), jnp.float32),
+    )
+    learner = Learner(Config(actor_hidden=(8,), critic_hidden=(8,), tau=0.1, batch_size=b, gradient_steps=k,
+                             update_every=5, target_update="call"), 3, 2)  # fmt: skip
+    fused, _ = learner.update(learner.init(0), batches)
+    one_by_one = learner.init(0)
+    for u in range(units):
+        part = jax.tree_util.tree_map(lambda x, u=u: x[u * k : (u + 1) * k], batches)
+        one_by_one, _ = learner.update(one_by_one, part)
+    for a, c in zip(jax.tree_util.tree_leaves(fused), jax.tree_util.tree_leaves(one_by_one), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=1e-5, atol=1e-6)
+    # before, the fused call moved the targets once, a single Polyak step of 0.1 towards the online critic
+    t0 = np.asarray(jax.tree_util.tree_leaves(learner.init(0).critic_target)[0])
+    once = 0.1 * np.asarray(jax.tree_util.tree_leaves(fused.critic)[0]) + 0.9 * t0
+    assert np.abs(np.asarray(jax.tree_util.tree_leaves(fused.critic_target)[0]) - once).max() > 1e-4
 
 
 @pytest.mark.parametrize("delay,every", [(2, 1), (3, 2)])

@@ -99,6 +99,9 @@ class Hyper:
     batch_renorm: bool = False
     policy_avg: float = 0.0
     actor_q: str = "first"
+    # an update unit's size (gradient_steps, else update_every): --target-update call moves the targets once per unit
+    update_every: int = 1
+    gradient_steps: int = 0
 
     @classmethod
     def of(cls, cfg: Config) -> Hyper:
@@ -346,16 +349,31 @@ def update_step(
 
 def update_many(state: TrainState, batches: Batch, **static: Any) -> tuple[TrainState, Metrics]:
     """K gradient steps over batches stacked on axis 0, fused with ``lax.scan``; metrics are K-step means
-    (the actor loss averages over the steps that updated the actor)."""
-    state, m = jax.lax.scan(lambda s, b: update_step(s, b, **static), state, batches)
-    if (
-        static["hp"].target_networks and static["hp"].target_update == "call"
-    ):  # HER: once per cycle of K steps
-        tau = static["hp"].tau
-        state = state.replace(
-            actor_target=soft_update(state.actor, state.actor_target, tau),
-            critic_target=soft_update(state.critic, state.critic_target, tau),
-        )
+    (the actor loss averages over the steps that updated the actor). ``--target-update call`` (HER): the targets
+    move once per update unit (``gradient_steps`` steps), so a call of several units moves them once per unit."""
+    hp = static["hp"]
+
+    def steps(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        return jax.lax.scan(lambda s, b: update_step(s, b, **static), state, batches)
+
+    if not (hp.target_networks and hp.target_update == "call"):
+        state, m = steps(state, batches)
+        return state, Metrics(jnp.mean(m.critic_loss), jnp.nanmean(m.actor_loss), jnp.mean(m.mean_q))
+
+    def unit(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        state, m = steps(state, batches)
+        return state.replace(
+            actor_target=soft_update(state.actor, state.actor_target, hp.tau),
+            critic_target=soft_update(state.critic, state.critic_target, hp.tau),
+        ), m
+
+    k = batches.obs.shape[0]
+    size = hp.gradient_steps or hp.update_every
+    if k > size and k % size == 0:  # several units in one call
+        units = jax.tree_util.tree_map(lambda x: x.reshape(k // size, size, *x.shape[1:]), batches)
+        state, m = jax.lax.scan(unit, state, units)
+    else:
+        state, m = unit(state, batches)
     return state, Metrics(jnp.mean(m.critic_loss), jnp.nanmean(m.actor_loss), jnp.mean(m.mean_q))
 
 
