@@ -84,6 +84,23 @@ class Terminating(gym.Env):
         return np.full(1, self.t, np.float32), 1.0, terminated, self.t >= 4 and not terminated, {}
 
 
+class NoRenderMode(gym.Env):
+    """An env whose constructor takes no render_mode (many hand-written envs): it trains, it cannot be filmed."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self):
+        pass
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, False, False, {}
+
+
 def register() -> None:
     box = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
     envs = {
@@ -96,6 +113,7 @@ def register() -> None:
         "TestNanInEval-v0": lambda **k: _Base(box, nan_in_eval=True, **k),
         "TestHugeReward-v0": lambda **k: _Base(box, reward=3e38, **k),
         "TestTerminating-v0": Terminating,
+        "TestNoRenderMode-v0": NoRenderMode,
         "TestCrashInActor-v0": lambda **k: CrashInActor(box, **k),
     }
     for name, entry in envs.items():

@@ -59,6 +59,10 @@ CASES = [
     ),
     (["--env-module", "no_such_module_xyz"], "cannot import env module 'no_such_module_xyz'"),
     (
+        ["--env", "my_env_file.py:Dot"],
+        "name the module, not its file: my_env_file:ENV (from the file's directory",
+    ),
+    (
         ["--env", "examples.point_goal:NoSuchEnv"],
         "module 'examples.point_goal' has no env class named NoSuchEnv",
     ),
@@ -336,3 +340,24 @@ def test_record_on_an_env_without_render_names_what_it_lacks(tmp_path, capsys):
     assert main(["record", str(run), "--out", str(tmp_path / "x.gif")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot render" in err and "render_mode='rgb_array'" in err, err
+
+
+def test_filming_an_env_without_render_mode_says_how_to_make_it_renderable():
+    from ddpgx.envs import make_env
+    from ddpgx.errors import UserError
+
+    make_env("TestNoRenderMode-v0").close()  # it trains
+    with pytest.raises(UserError) as e:
+        make_env("TestNoRenderMode-v0", render_mode="rgb_array")
+    msg = str(
+        e.value
+    )  # was: "refused the keyword arguments  (...); check --env-kwargs", with no kwargs given
+    assert "takes no render_mode, so it cannot be filmed: accept render_mode='rgb_array'" in msg
+    assert "--env-kwargs" not in msg
+
+
+def test_a_mistyped_env_is_the_only_line_no_warning_about_the_default_preset_before_it(capsys, tmp_path):
+    code = main(["train", "--env", "Pendulm-v1", "--total-steps", "100", "--run-dir", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert code == 2 and "Pendulum-v1" in captured.err  # the close name
+    assert "warning" not in captured.out + captured.err  # was: modern's 10000 steps before the first update

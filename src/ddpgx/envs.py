@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -66,6 +67,12 @@ def import_module(name: str) -> ModuleType:
             return importlib.import_module(name)
     except Exception as e:  # the user's own code may raise anything on import
         why = describe(e) if isinstance(e, (ImportError, OSError)) else f"{type(e).__name__}: {describe(e)}"
+        if name.endswith(".py"):  # a file name where a module name goes: myenv.py:Dot
+            stem = Path(name).stem
+            raise UserError(
+                f"cannot import env module '{name}': name the module, not its file: {stem}:ENV (from the file's "
+                "directory, or with that directory on PYTHONPATH)"
+            ) from None
         raise UserError(
             f"cannot import env module '{name}' ({why}); install it or add its directory to PYTHONPATH"
         ) from None
@@ -179,6 +186,11 @@ def make_env(
     except gym.error.DependencyNotInstalled as e:  # pragma: no cover - depends on the machine
         raise UserError(f"{env_id} needs a missing dependency: {e}") from None
     except TypeError as e:
+        if mode and "argument 'render_mode'" in str(e):  # `ddpgx record`, or a GIF, of an env that cannot render
+            raise UserError(
+                f"{env_id} takes no render_mode, so it cannot be filmed: accept render_mode='rgb_array' in its "
+                "constructor and return frames from render() (docs/guides/own-env.md)"
+            ) from None
         if not args and not mode:
             raise UserError(f"{env_id} could not be made ({str(e).splitlines()[0]})") from None
         raise EnvArgumentError(refused_kwargs(env_id, target, args, e)) from None

@@ -42,12 +42,6 @@ def train(
             f"train() takes a Config (preset_config(...)), got {type(cfg).__name__} {str(cfg)[:60]!r}"
         )
     cfg = validate(resolve(cfg))
-    first_update = UpdateSchedule.of(cfg).first
-    if cfg.total_steps < first_update and not resume:
-        warn(
-            f"--total-steps {cfg.total_steps} is below the {first_update} steps before the first update "
-            "(--learning-starts, a first --batch-size of data, --update-every): no gradient update will run"
-        )
     with contextlib.ExitStack() as closing:
         try:
             if suite_of(cfg.env) is not None:  # a JAX-native env: the whole loop is one compiled program
@@ -58,6 +52,12 @@ def train(
                 runs, loaded, result_dir = [run], [ld], run.path
         except FinalRecovered as e:
             return recovered_result(e, t_start)
+        first_update = UpdateSchedule.of(cfg).first  # said once the env and the config passed their checks
+        if cfg.total_steps < first_update and not resume:
+            warn(
+                f"--total-steps {cfg.total_steps} is below the {first_update} steps before the first update "
+                "(--learning-starts, a first --batch-size of data, --update-every): no gradient update will run"
+            )
         return Host(cfg, engine, runs, loaded, result_dir, stop, t_start, callback).run()
 
 
