@@ -45,6 +45,7 @@ CASES = [
     (["--gamma", "1.01"], "--gamma must be in [0, 1]"),
     (["--batch-size", "512", "--buffer-size", "100"], "--batch-size 512 is larger than --buffer-size 100"),
     (["--preset", "fast"], "unknown preset 'fast'; choose one of: paper, modern, pendulum"),
+    (["--preset", "moden"], "unknown preset 'moden'; did you mean modern? choose one of: paper, modern"),
     (["--learning-rate", "1e-3"], "unknown flag --learning-rate"),
     (["--critic-action-layer", "2"], "--critic-action-layer must be in [0, 0] for --critic-hidden 8"),
     (["--seed", "-1"], "--seed must be >= 0, got -1"),

@@ -4,6 +4,7 @@ from one (``preset_config``) and has what it leaves open filled in (``resolve``)
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import time
 from typing import Any
@@ -324,7 +325,9 @@ def preset_config(name: str = "", env_id: str | None = None, **overrides: object
     env_id = env_id or Config.env
     name = name or default_preset(env_id)
     if name not in PRESETS:
-        raise UserError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)} (see `ddpgx presets`)")
+        close = difflib.get_close_matches(name, list(PRESETS), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UserError(f"unknown preset '{name}'; {hint}choose one of: {', '.join(PRESETS)} (see `ddpgx presets`)")
     base = PRESETS[name]
     if name == "td3-paper" and env_id.split(":")[-1].startswith(TD3_PAPER_LONG_START):
         base = base.replace(learning_starts=10_000)
