@@ -327,7 +327,9 @@ def preset_config(name: str = "", env_id: str | None = None, **overrides: object
     if name not in PRESETS:
         close = difflib.get_close_matches(name, list(PRESETS), n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        raise UserError(f"unknown preset '{name}'; {hint}choose one of: {', '.join(PRESETS)} (see `ddpgx presets`)")
+        raise UserError(
+            f"unknown preset '{name}'; {hint}choose one of: {', '.join(PRESETS)} (see `ddpgx presets`)"
+        )
     base = PRESETS[name]
     if name == "td3-paper" and env_id.split(":")[-1].startswith(TD3_PAPER_LONG_START):
         base = base.replace(learning_starts=10_000)
