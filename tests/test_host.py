@@ -3,6 +3,7 @@ non-finite env data (a test env that emits NaN at a known step)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -326,3 +327,21 @@ def test_the_shipped_callbacks_stop_on_reward_on_no_improvement_and_call_every_n
     with pytest.raises(Interrupted) as e:
         host.run()
     assert e.value.step == 21 and reward.stopped_at == 21
+
+
+def test_a_resume_checkpoints_next_by_its_own_checkpoint_every_from_the_checkpoint_s_step(tmp_path):
+    from ddpgx.host import Counters, counters_of
+
+    cfg = preset_config("pendulum", "Pendulum-v1", checkpoint_every=25)
+    # a run that ended at 50 kept the next checkpoint it had (50) in its final checkpoint: an extension
+    # checkpointed at once
+    final = dataclasses.asdict(Counters(step=50, next_checkpoint=50))
+    loaded = ckpt.Loaded(tmp_path, {"counters": final}, {}, {}, [])
+    assert counters_of(loaded, cfg).next_checkpoint == 75  # was 50
+    assert counters_of(loaded, cfg.replace(checkpoint_every=100)).next_checkpoint == 100
+    assert counters_of(loaded, cfg.replace(checkpoint_every=10)).next_checkpoint == 60
+    mid = dataclasses.asdict(
+        Counters(step=27, next_checkpoint=50)
+    )  # a checkpoint mid-run: the same as before
+    assert counters_of(ckpt.Loaded(tmp_path, {"counters": mid}, {}, {}, []), cfg).next_checkpoint == 50
+    assert counters_of(None, cfg).next_checkpoint == 25

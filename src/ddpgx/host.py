@@ -176,11 +176,14 @@ class Counters:
 
 
 def counters_of(loaded: ckpt.Loaded | None, cfg: Config) -> Counters:
-    return (
-        Counters(next_checkpoint=cfg.checkpoint_every)
-        if loaded is None
-        else Counters(**loaded.manifest["counters"])
-    )
+    """A new run's counters, or a checkpoint's with its next checkpoint after its step by this run's
+    --checkpoint-every (a resume may change it; the run's final checkpoint did not move it on, so an extension
+    would otherwise checkpoint at once)."""
+    if loaded is None:
+        return Counters(next_checkpoint=cfg.checkpoint_every)
+    c = Counters(**loaded.manifest["counters"])
+    c.next_checkpoint = next_multiple(c.step, cfg.checkpoint_every)
+    return c
 
 
 def counters_problem(manifest: dict[str, Any]) -> str | None:
