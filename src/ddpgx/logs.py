@@ -279,7 +279,7 @@ class RunLogger:
             eta = (self.total_steps - step) / sps if sps > 0 and done > 0 else math.nan
             parts = [
                 f"step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%)",
-                f"{sps:.0f} steps/s",
+                f"{sps:.0f} steps/s" if sps > 0 else "",  # measured from the first log row on
                 f"ETA {eta / 60:.1f} min" if math.isfinite(eta) else "",
                 ret.strip(),
                 ev.strip(),
