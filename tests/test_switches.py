@@ -374,17 +374,21 @@ def test_pendulum_still_learns_with_each_switch(tmp_path, switch):
     assert res.final_eval_mean >= -250.0, (switch, res.final_eval_mean, res.steps)
 
 
-def test_targets_move_once_per_call_with_target_update_call():
-    """baselines' HER: K gradient steps, then one soft update of the targets towards the online networks."""
-    rng = np.random.default_rng(0)
-    k, b = 3, 8
-    batches = Batch(
+def random_batches(rng: np.random.Generator, k: int, b: int) -> Batch:
+    """K batches of b transitions of a 3-d observation and a 2-d action, stacked on axis 0."""
+    return Batch(
         obs=jnp.asarray(rng.normal(size=(k, b, 3)), jnp.float32),
         action=jnp.asarray(rng.uniform(-1, 1, (k, b, 2)), jnp.float32),
         reward=jnp.asarray(rng.normal(size=(k, b)), jnp.float32),
         next_obs=jnp.asarray(rng.normal(size=(k, b, 3)), jnp.float32),
         terminated=jnp.zeros((k, b), jnp.float32),
     )
+
+
+def test_targets_move_once_per_call_with_target_update_call():
+    """baselines' HER: K gradient steps, then one soft update of the targets towards the online networks."""
+    k, b = 3, 8
+    batches = random_batches(np.random.default_rng(0), k, b)
     base = dict(actor_hidden=(8,), critic_hidden=(8,), tau=0.1, batch_size=b, gradient_steps=k)  # one unit
     per_call, per_step = Learner(Config(**base, target_update="call"), 3, 2), Learner(Config(**base), 3, 2)
     s0 = per_call.init(0)
@@ -403,16 +407,8 @@ def test_targets_move_once_per_call_with_target_update_call():
 def test_a_call_of_several_units_moves_the_targets_once_per_unit_as_separate_calls_would():
     """An engine fuses the units due together into one call (N envs > update_every, an actors' cycle): the
     targets must move after each unit's gradient steps, as they do when each unit is its own call."""
-    rng = np.random.default_rng(1)
     units, k, b = 3, 2, 8
-    n = units * k
-    batches = Batch(
-        obs=jnp.asarray(rng.normal(size=(n, b, 3)), jnp.float32),
-        action=jnp.asarray(rng.uniform(-1, 1, (n, b, 2)), jnp.float32),
-        reward=jnp.asarray(rng.normal(size=(n, b)), jnp.float32),
-        next_obs=jnp.asarray(rng.normal(size=(n, b, 3)), jnp.float32),
-        terminated=jnp.zeros((n, b), jnp.float32),
-    )
+    batches = random_batches(np.random.default_rng(1), units * k, b)
     learner = Learner(Config(actor_hidden=(8,), critic_hidden=(8,), tau=0.1, batch_size=b, gradient_steps=k,
                              update_every=5, target_update="call"), 3, 2)  # fmt: skip
     fused, _ = learner.update(learner.init(0), batches)
