@@ -303,6 +303,11 @@ def test_a_study_continued_with_other_settings_is_refused_in_one_line_and_more_t
     assert "was made with --total-steps 1200, not 2400 (and --seeds differ too)" in msg and "\n" not in msg
     with pytest.raises(UserError, match="was made with --space"):
         open_study(spec(out, space={"tau": SPACE["tau"]}), out)
+    # the same settings written two ways are the same study: the env's default preset by name, the default cadence
+    other = tmp_path / "u"
+    other.mkdir()
+    open_study(spec(other, preset="", eval_every=0), other)
+    open_study(spec(other, preset="pendulum", eval_every=120), other)  # 1200 steps / 10
 
 
 @pytest.mark.slow
@@ -314,12 +319,12 @@ def test_drivers_sharing_a_storage_keep_to_their_own_trials_and_count_the_others
     a.mkdir()
     study = open_study(spec(a, storage=storage), a)
     other = study.ask(distributions(SPACE))  # driver A's trial, running on A's machine
-    other.set_user_attr("out", str(a.absolute()))
+    other.set_user_attr("out", str(a.resolve()))
     run_tune(spec(b, storage=storage, trials=2), live=False)
     trials = optuna.load_study(study_name="ddpgx", storage=storage).get_trials()
     # B did not take A's running trial (before, it resumed it in b/trial_0000 from step 0), and counted it
     assert [(t.number, t.state, t.user_attrs["out"]) for t in trials] == [
-        (0, optuna.trial.TrialState.RUNNING, str(a.absolute())),
-        (1, optuna.trial.TrialState.COMPLETE, str(b.absolute())),
+        (0, optuna.trial.TrialState.RUNNING, str(a.resolve())),
+        (1, optuna.trial.TrialState.COMPLETE, str(b.resolve())),
     ]
     assert sorted(p.name for p in b.glob("trial_*")) == ["trial_0001__s0"]

@@ -101,6 +101,9 @@ class EnvSlot:
         self.name = self.env.spec.id if self.env.spec is not None else type(self.env.unwrapped).__name__
         self.obs = np.zeros(self.env.observation_space.shape[0], np.float32)
         self.need_reset = True
+        self.started = (
+            False  # a reset's NaN before the slot's first episode: the env is broken, nothing learned
+        )
         self.ep_return, self.ep_len = 0.0, 0
         self.seed: int | None = cfg.seed + index
         self.actions: list[np.ndarray] = []
@@ -109,14 +112,15 @@ class EnvSlot:
         self.noise = np.zeros(act_dim, np.float32)
         self.key = np.asarray(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), SLOT_KEY_TAG + index))
 
-    def reset(self, first: bool = False) -> bool:
-        """Start an episode if the last one ended; True if it did. ``first``: the slot's first step of the run."""
+    def reset(self) -> bool:
+        """Start an episode if the last one ended; True if it did."""
         if not self.need_reset:
             return False
         obs, _ = self.env.reset(seed=self.seed)
         self.obs = np.asarray(obs, np.float32)
         if not np.isfinite(self.obs).all():
-            raise reset_error(self.name, self.obs.tolist(), first)
+            raise reset_error(self.name, self.obs.tolist(), first=not self.started)
+        self.started = True
         self.actions, self.need_reset = [], False
         self.noise = np.zeros_like(self.noise)  # the OU process restarts with each episode
         return True
@@ -153,6 +157,7 @@ class EnvSlot:
         }
 
     def load(self, st: dict[str, Any]) -> None:
+        self.started = True  # a slot with a state has had its first episode
         self.need_reset, self.ep_return, self.ep_len = bool(st["need_reset"]), st["ep_return"], st["ep_len"]
         self.seed = st["seed"]
         set_rng_state(self.seed_rng, st["seed_rng"])
@@ -245,7 +250,7 @@ class CollectorActor:
             for j, slot in enumerate(self.slots):
                 step = start + t * m + j + 1 if own else start + t * self.total + slot.index + 1
                 try:
-                    out["first"][t, j] = slot.reset(first=step <= (m if own else self.total))
+                    out["first"][t, j] = slot.reset()
                 except TrainingDiverged as e:  # a NaN reset after the first: the learner stops on it
                     return {"error": str(e)}
                 if step <= learning_starts:
@@ -484,7 +489,9 @@ class ActorsEngine(LearnerSide):
         """Async: ask actor ``a`` for its next chunk with the newest policy, numbered after every step asked for
         so far, and no step past the run's end (the last chunks are shorter; none once the end is asked for)."""
         n = self.cfg.num_envs
-        steps = min(self.t, (self.cfg.total_steps - self.requested) // n)
+        # rounded up: a run resumed on another K x N split may have a step that is not a multiple of N (its last
+        # chunk then goes past the end by less than N steps, which the step count does not show)
+        steps = min(self.t, -(-(self.cfg.total_steps - self.requested) // n))
         if steps > 0:
             self._request(a, self.policy_ref, steps, self.requested, True)
             self.requested += steps * n
@@ -658,7 +665,7 @@ class ActorsEngine(LearnerSide):
             for a, out in got:
                 episodes += self._store([(list(self._slice(a)), out)], self.received)
                 self.received += out["obs"].shape[0] * self.cfg.num_envs
-            self.step = self.received
+            self.step = min(self.received, self.cfg.total_steps)
         self._learn(before, self.step)
         if not self.pipelined:
             self._publish()

@@ -36,7 +36,7 @@ from ddpgx.fieldtypes import parse_field
 from ddpgx.grid import read_toml
 from ddpgx.livetable import LiveTable
 from ddpgx.logs import read_rows
-from ddpgx.presets import preset_config, resolve
+from ddpgx.presets import default_preset, preset_config, resolve
 from ddpgx.raynode import import_ray
 from ddpgx.run import LOCK_NAME, STOP_FILE, RunLock, RunLocked, load_run_config
 from ddpgx.runfiles import atomic_write_bytes
@@ -449,8 +449,11 @@ def check_settings(study: Any, spec: TuneSpec, storage: str) -> None:
     """A study records its settings once; a later driver with other ones is refused in one line (its trials would
     be ranked against trials of another task, or its running trials fail their resume check). A study made before
     settings were recorded adopts the command's."""
-    mine = json.loads(json.dumps({flag: getattr(spec, name) for flag, name in SETTINGS.items()}, default=str))
-    mine["--space"] = json.loads(json.dumps(spec.space or DEFAULT_SPACE, default=str))
+    values = {flag: getattr(spec, name) for flag, name in SETTINGS.items()}
+    # as the trials use them: the env's default preset by name, the default evaluation cadence in steps
+    values.update({"--preset": spec.preset or default_preset(spec.env), "--space": spec.space or DEFAULT_SPACE,
+                   "--eval-every": spec.eval_every or max(spec.total_steps // 10, 1)})  # fmt: skip
+    mine = json.loads(json.dumps(values, default=str))
     held = study.user_attrs.get("settings")
     if held is None:
         study.set_user_attr("settings", mine)
@@ -472,9 +475,15 @@ def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], l
     limit = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run) // len(spec.seeds))
     # trials a stopped driver of this --out left running come first, with the parameters the storage holds for
     # them; drivers sharing a storage each keep to their own (a trial made before owners were recorded: ours)
-    here = str(out)
-    resumable = [t for t in study.get_trials(deepcopy=False)
-                 if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("out", here) == here]  # fmt: skip
+    # (the default storage lives in --out: every trial in it is this --out's, however the path was written)
+    here, shared = str(out.resolve()), bool(spec.storage)
+
+    def ours(t: Any) -> bool:
+        return not shared or t.user_attrs.get("out", here) == here
+
+    resumable = [
+        t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING and ours(t)
+    ]
     running: list[Trial] = []
     shown: list[TrialRun] = []  # every trial run this driver started, for the live table
     driver = Driver(worker.run_task, spec.address, spec.cpus_per_run, 0.0, spec.max_retries, stop_file)
@@ -530,8 +539,10 @@ def _tune_locked(spec: TuneSpec, out: Path, study: Any, dists: dict[str, Any], l
 
     # trials other drivers sharing the storage run now (they count toward --trials)
     def others_running() -> int:
-        return sum(t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("out", here) != here
-                   for t in study.get_trials(deepcopy=False))  # fmt: skip
+        return sum(
+            t.state == optuna.trial.TrialState.RUNNING and not ours(t)
+            for t in study.get_trials(deepcopy=False)
+        )
 
     def best() -> str:
         done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]

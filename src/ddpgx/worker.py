@@ -87,7 +87,7 @@ def run_task(
     # the sweep was stopped while this run waited in Ray's queue: it does not start (nothing is written)
     stop = lambda: os.path.exists(stop_file) or bool(own_stop and os.path.exists(own_stop))  # noqa: E731
     if stop():
-        return {"status": "stopped", "step": None, **where}
+        return {"status": "stopped", **where}  # runs.json keeps the step it had
     if status == "new" and run_dir.is_dir() and any(run_dir.iterdir()):
         _clear_unstarted(run_dir)
     try:
