@@ -67,6 +67,32 @@ def test_a_cycle_is_whole_update_units_of_at_least_500_steps():
     assert cycle_steps(Config(actors=3, num_envs=1, update_every=1, actor_steps=7)) == 7
 
 
+def test_an_actor_that_does_not_answer_is_said_once_past_the_stall_bound(monkeypatch):
+    """Alive but silent (an env stuck in its own code): the learner cannot tell it from a slow actor, so it says
+    so once, past max(120 s, 10 x the slowest answer so far), and goes on waiting."""
+    import ddpgx.actors as actors
+
+    now = 1000.0
+    monkeypatch.setattr(actors.time, "monotonic", lambda: now)
+    eng = object.__new__(actors.ActorsEngine)
+    lines: list[str] = []
+    eng._note = lines.append
+    eng.requests = {0: (None, ()), 1: (None, ())}
+    eng.asked_at, eng.slowest, eng.stalled = {0: now - 200.0, 1: now - 100.0}, 0.0, set()
+    eng._look_for_stalls()
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("actor 0 has not answered for 200 s")
+        and "--resume" in lines[0]
+    )
+    eng._look_for_stalls()
+    assert len(lines) == 1  # once
+    eng.slowest = 30.0  # answers have taken up to 30 s: late only past 300 s
+    eng.asked_at[1] = now - 250.0
+    eng._look_for_stalls()
+    assert len(lines) == 1
+
+
 def test_closing_a_slots_episode_draws_the_next_seed_as_the_slot_would():
     import numpy as np
 

@@ -30,6 +30,7 @@ import math
 import os
 import socket
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ MIN_CYCLE = 500  # env steps of all slots per cycle at least (auto --actor-steps
 SLOT_KEY_TAG = 1000  # slot i's exploration key is fold_in(PRNGKey(seed), SLOT_KEY_TAG + i)
 POLL_S = 1.0  # how often the learner looks for a dead actor while it waits
 MAX_REPLACEMENTS = 3  # an actor that dies this many times in a row on the same request: the env crashes there
+# an answer later than STALL_S and than STALL_FACTOR x the slowest answer so far is said once
+STALL_S, STALL_FACTOR = 120.0, 10.0
 
 
 def cycle_steps(cfg: Config) -> int:
@@ -413,6 +416,9 @@ class ActorsEngine(LearnerSide):
         self.log = Path(cfg.run_dir) / "actors.log"
         self.requests: dict[int, tuple[Any, tuple]] = {}  # actor -> (ref, its collect arguments)
         self.deaths = [0] * self.k  # each actor's deaths since its last answer
+        self.asked_at: dict[int, float] = {}  # when each request in flight was made (time.monotonic)
+        self.slowest = 0.0  # the longest an answer has taken, seconds
+        self.stalled: set[int] = set()  # actors said to be late, until they answer
         # the slots' states where the requests in flight start (what a replacement actor loads)
         self.req_states: list[dict[str, Any] | None] = list(self.slot_states)
         # the caller registers close() only once this returns: no actor outlives a failure to start
@@ -484,6 +490,22 @@ class ActorsEngine(LearnerSide):
     def _request(self, a: int, policy_ref: Any, steps: int, start: int, *more: Any) -> None:
         args = (policy_ref, steps, start, self.cfg.learning_starts, *more)
         self.requests[a] = (self.workers[a].collect.remote(*args), args)
+        self.asked_at[a] = time.monotonic()
+
+    def _look_for_stalls(self) -> None:
+        """An actor alive but not answering (an env stuck in its own code, a node cut off but not yet declared
+        lost) is said once, with what to do: the learner cannot tell it from a slow one and keeps waiting."""
+        now = time.monotonic()
+        late = max(STALL_S, STALL_FACTOR * self.slowest)
+        for a in sorted(self.requests):
+            waited = now - self.asked_at.get(a, now)
+            if a not in self.stalled and waited > late:
+                self.stalled.add(a)
+                self._note(
+                    f"actor {a} has not answered for {waited:.0f} s (its slowest answer before took "
+                    f"{self.slowest:.0f} s): its envs may be stuck; Ctrl-C twice stops the run, and "
+                    "`ddpgx train --resume` continues from its last checkpoint"
+                )
 
     def _request_more(self, a: int) -> None:
         """Async: ask actor ``a`` for its next chunk with the newest policy, numbered after every step asked for
@@ -533,6 +555,8 @@ class ActorsEngine(LearnerSide):
             self._start_actor(a)
             self._say_where([a])
             self.requests[a] = (self.workers[a].collect.remote(*args), args)
+            self.asked_at[a] = time.monotonic()
+            self.stalled.discard(a)
         except (UserError, self.ray.exceptions.RayError, ConnectionError) as e:  # the cluster itself is gone
             why = str(e) if isinstance(e, UserError) else describe_ray(e)
             raise EnvProcessDied(f"actor {a} died and could not be replaced ({why})") from None
@@ -552,6 +576,11 @@ class ActorsEngine(LearnerSide):
             raise UserError(f"actor {a} failed: {describe_ray(e)}") from None
         del self.requests[a]
         self.deaths[a] = 0
+        took = time.monotonic() - self.asked_at.pop(a, time.monotonic())
+        if a in self.stalled:
+            self.stalled.discard(a)
+            self._note(f"actor {a} answered after {took:.0f} s")
+        self.slowest = max(self.slowest, took)
         if "error" in out:
             raise TrainingDiverged(out["error"])
         return out
@@ -562,6 +591,8 @@ class ActorsEngine(LearnerSide):
         while len(got) < self.k:
             waiting = {self.requests[a][0]: a for a in range(self.k) if a not in got}
             ready, _ = self.ray.wait(list(waiting), num_returns=1, timeout=POLL_S)
+            if not ready:
+                self._look_for_stalls()
             for ref in ready:
                 a = waiting[ref]
                 out = self._take(a)
@@ -578,6 +609,8 @@ class ActorsEngine(LearnerSide):
             ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=POLL_S)
             if ready:
                 ready, _ = self.ray.wait(list(refs), num_returns=len(refs), timeout=0)
+            else:
+                self._look_for_stalls()
             for a in sorted(refs[r] for r in ready):
                 out = self._take(a)
                 if out is not None:
