@@ -43,8 +43,8 @@ from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
 from ddpgx.collect import ASYNC_PROCESS_BYTES, EnvProcessDied
 from ddpgx.config import Config
-from ddpgx.envs import make_run_env, scaler_for
-from ddpgx.errors import TrainingDiverged, UserError, describe, reset_error
+from ddpgx.envs import make_run_env, reset_checked, scaler_for
+from ddpgx.errors import TrainingDiverged, UserError, describe
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
 from ddpgx.goals import goal_layout
 from ddpgx.gymsetup import (
@@ -104,9 +104,8 @@ class EnvSlot:
         self.name = self.env.spec.id if self.env.spec is not None else type(self.env.unwrapped).__name__
         self.obs = np.zeros(self.env.observation_space.shape[0], np.float32)
         self.need_reset = True
-        self.started = (
-            False  # a reset's NaN before the slot's first episode: the env is broken, nothing learned
-        )
+        # a reset's NaN before the slot's first episode: the env is broken, nothing learned
+        self.started = False
         self.ep_return, self.ep_len = 0.0, 0
         self.seed: int | None = cfg.seed + index
         self.actions: list[np.ndarray] = []
@@ -119,10 +118,7 @@ class EnvSlot:
         """Start an episode if the last one ended; True if it did."""
         if not self.need_reset:
             return False
-        obs, _ = self.env.reset(seed=self.seed)
-        self.obs = np.asarray(obs, np.float32)
-        if not np.isfinite(self.obs).all():
-            raise reset_error(self.name, self.obs.tolist(), first=not self.started)
+        self.obs = reset_checked(self.env, self.seed, first=not self.started)
         self.started = True
         self.actions, self.need_reset = [], False
         self.noise = np.zeros_like(self.noise)  # the OU process restarts with each episode
@@ -488,9 +484,13 @@ class ActorsEngine(LearnerSide):
             f.write(f"step {self.step}: {line}\n")
 
     def _request(self, a: int, policy_ref: Any, steps: int, start: int, *more: Any) -> None:
-        args = (policy_ref, steps, start, self.cfg.learning_starts, *more)
+        self._send(a, (policy_ref, steps, start, self.cfg.learning_starts, *more))
+
+    def _send(self, a: int, args: tuple) -> None:
+        """Actor ``a`` collects ``args`` (CollectorActor.collect's); the request is timed from now."""
         self.requests[a] = (self.workers[a].collect.remote(*args), args)
         self.asked_at[a] = time.monotonic()
+        self.stalled.discard(a)
 
     def _look_for_stalls(self) -> None:
         """An actor alive but not answering (an env stuck in its own code, a node cut off but not yet declared
@@ -554,9 +554,7 @@ class ActorsEngine(LearnerSide):
         try:
             self._start_actor(a)
             self._say_where([a])
-            self.requests[a] = (self.workers[a].collect.remote(*args), args)
-            self.asked_at[a] = time.monotonic()
-            self.stalled.discard(a)
+            self._send(a, args)
         except (UserError, self.ray.exceptions.RayError, ConnectionError) as e:  # the cluster itself is gone
             why = str(e) if isinstance(e, UserError) else describe_ray(e)
             raise EnvProcessDied(f"actor {a} died and could not be replaced ({why})") from None

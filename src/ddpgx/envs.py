@@ -186,9 +186,8 @@ def make_env(
     except gym.error.DependencyNotInstalled as e:  # pragma: no cover - depends on the machine
         raise UserError(f"{env_id} needs a missing dependency: {e}") from None
     except TypeError as e:
-        if mode and "argument 'render_mode'" in str(
-            e
-        ):  # `ddpgx record`, or a GIF, of an env that cannot render
+        # `ddpgx record`, or a GIF, of an env that cannot render
+        if mode and "argument 'render_mode'" in str(e):
             raise UserError(
                 f"{env_id} takes no render_mode, so it cannot be filmed: accept render_mode='rgb_array' in its "
                 "constructor and return frames from render() (docs/guides/own-env.md)"

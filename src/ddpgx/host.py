@@ -238,17 +238,12 @@ def first_non_finite(state: Any) -> str | None:
     """The name of the first part of a checkpoint's state (``actor``, ``critic_opt``, ...) with a NaN or inf in a
     float leaf, else None. The compiled loop's ``loop`` part (env states, episode returns, the last metrics, where
     a NaN actor loss is normal with --policy-delay) is the engine's to check."""
-    if isinstance(state, dict):
-        parts = {k: v for k, v in state.items() if k != "loop"}
-    elif dataclasses.is_dataclass(state):
-        parts = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
-    else:
-        parts = {"state": state}
-    for name, part in parts.items():
-        for leaf in jax.tree_util.tree_leaves(part):
-            a = np.asarray(leaf)
-            if a.dtype.kind == "f" and not np.isfinite(a).all():
-                return name
+    tree = {k: v for k, v in state.items() if k != "loop"} if isinstance(state, dict) else state
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        a = np.asarray(leaf)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            top = path[0] if path else None  # a dict key, or a TrainState field
+            return str(getattr(top, "key", getattr(top, "name", "state")))
     return None
 
 
