@@ -120,6 +120,17 @@ def test_plot_draws_a_labelled_95_percent_bootstrap_ci_clipped_to_the_seeds_rang
     np.testing.assert_allclose(ry[4:6][::-1], ci_band(evals)[1])
 
 
+def test_a_seed_run_twice_is_counted_as_runs_of_one_seed_not_as_two_seeds(tmp_path):
+    returns = [-300.0, -200.0, -100.0, -50.0]
+    twice = [fake_run(tmp_path / f"again{i}", 0, returns) for i in range(2)]  # seed 0 in two run directories
+    assert "pendulum (2 runs of 1 seed)" in legend_text(curves_figure(twice, "episode"))
+    assert "pendulum (2 runs of 1 seed)" in legend_text(report_figure(group_stats(twice, "eval"), "eval"))
+    three = twice + [fake_run(tmp_path / "other", 1, returns)]
+    assert "pendulum (3 runs of 2 seeds)" in legend_text(curves_figure(three, "episode"))
+    distinct = [fake_run(tmp_path / f"s{s}", s, returns) for s in range(2)]
+    assert "pendulum (2 seeds)" in legend_text(curves_figure(distinct, "episode"))
+
+
 def test_one_seed_draws_no_band_and_the_band_is_clipped_where_the_bootstrap_could_stray():
     assert ci_band(np.array([[1.0, 2.0, 3.0]])) is None
     ys = np.array([[0.0, 5.0, 1.0], [0.0, 5.0, 3.0]])  # a flat column: no spread, no NaN

@@ -194,6 +194,7 @@ def group_curves(
                 "std": ys.std(0),
                 "band": ci_band(ys),
                 "n": len(curves),
+                "seeds": len(set(g.seeds)),  # a seed run twice (two run directories) is one seed, two runs
             }
         )
     return out
@@ -263,14 +264,25 @@ def style_axes(ax: Axes, title: str, ylabel: str, success: bool) -> None:
     ax.grid(alpha=0.3)
 
 
-def seeds_text(ns: Sequence[int]) -> str:
+def count_text(ns: Sequence[int], noun: str) -> str:
     lo, hi = min(ns), max(ns)
-    return f"{lo} seed{'s' * (lo != 1)}" if lo == hi else f"{lo}-{hi} seeds"
+    return f"{lo} {noun}{'s' * (lo != 1)}" if lo == hi else f"{lo}-{hi} {noun}s"
 
 
-def add_legend(fig: Figure, entries: dict[str, tuple[Any, list[int]]], notes: Sequence[str]) -> None:
-    """One legend for the figure, below the panels (never on the data): each entry ``label -> (handle, seeds per
-    panel)``, titled by ``notes`` (what the band is, what is smoothed)."""
+def seeds_text(counts: Sequence[tuple[int, int]]) -> str:
+    """How many seeds a legend entry averages, per panel ``(runs, distinct seeds)``: '3 seeds', '2-3 seeds'; runs
+    that repeat a seed are counted as what they are: '2 runs of 1 seed'."""
+    runs, seeds = [r for r, _ in counts], [s for _, s in counts]
+    if runs == seeds:
+        return count_text(seeds, "seed")
+    return f"{count_text(runs, 'run')} of {count_text(seeds, 'seed')}"
+
+
+def add_legend(
+    fig: Figure, entries: dict[str, tuple[Any, list[tuple[int, int]]]], notes: Sequence[str]
+) -> None:
+    """One legend for the figure, below the panels (never on the data): each entry ``label -> (handle, (runs,
+    distinct seeds) per panel)``, titled by ``notes`` (what the band is, what is smoothed)."""
     labels = [f"{label} ({seeds_text(ns)})" for label, (_, ns) in entries.items()]
     width_chars = fig.get_figwidth() * 72 / (8 * 0.6)  # 8 pt text, about 0.6 em a character
     ncols = max(1, min(len(labels), int(width_chars // (max(map(len, labels)) + 6))))
@@ -297,7 +309,7 @@ def curves_figure(
     envs = sorted({c["env"] for m in metrics for c in curves[m]})
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     axes = fig.subplots(1, len(envs), squeeze=False)
-    entries: dict[str, tuple[Any, list[int]]] = {}
+    entries: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
     banded = single = False
     for ax, env in zip(axes[0], envs, strict=True):
         for m in metrics:
@@ -308,9 +320,9 @@ def curves_figure(
                     ax, c["steps"], c["mean"], c["band"], color, m != "episode", m == "success"
                 )
                 if key in entries:
-                    entries[key][1].append(c["n"])
+                    entries[key][1].append((c["n"], c["seeds"]))
                 else:
-                    entries[key] = (handle, [c["n"]])
+                    entries[key] = (handle, [(c["n"], c["seeds"])])
                 banded |= c["band"] is not None
                 single |= c["band"] is None
         style_axes(ax, env, YLABEL[metric], metric == "success")

@@ -276,7 +276,7 @@ def curves_figure(stats: Sequence[GroupStats], metric: str) -> Figure:
     axes = fig.subplots(1, len(envs), squeeze=False)
     sparse = metric != "episode"
     window = 1 if sparse else LAST_EPISODES
-    entries: dict[str, tuple[Any, list[int]]] = {}
+    entries: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
     banded = single = False
     for ax, env in zip(axes[0], envs, strict=True):
         for s in (s for s in stats if s.env == env):
@@ -286,7 +286,7 @@ def curves_figure(stats: Sequence[GroupStats], metric: str) -> Figure:
             band = ci_band(ys)
             color = f"C{list(entries).index(s.label) % 10}" if s.label in entries else f"C{len(entries) % 10}"
             handle = draw_curve(ax, grid, ys.mean(0), band, color, sparse, metric == "success")
-            entries.setdefault(s.label, (handle, []))[1].append(len(ys))
+            entries.setdefault(s.label, (handle, []))[1].append((len(ys), len({r.seed for r in s.scores})))
             banded |= band is not None
             single |= band is None
         style_axes(
