@@ -53,13 +53,22 @@ RECIPES = {  # name in the runs' names -> (its flags, its sweep: study name and 
     "td3-paper-obs-norm": ("`--preset td3-paper --obs-norm`", "suite300_td3obs"),
 }
 EARLIER = {"Hopper-v5": "hopper300", "HalfCheetah-v5": "halfcheetah_check"}  # docs/data/<study>: read only
+# a run of an earlier study started again from 0 (its directory was gone): where its sweep writes, and the command
+EARLIER_LIVE = {"halfcheetah_check": ["halfcheetah_check_crossq"]}
+RERUN = {
+    "HalfCheetah-v5__crossq-256__s2": "PYTHONPATH=~/ddpgx-runner/src MUJOCO_GL=egl .venv/bin/ddpgx sweep "
+    "benchmarks/sweeps/halfcheetah300_check_crossq.toml --out ~/ddpgx-studies/halfcheetah_check_crossq "
+    "--exclude '*__s0' --exclude '*__s1' --max-parallel 1 --no-live",
+}
 EARLIER_SWEEPS = {  # (study, recipe) -> the sweep that made those runs (and continues them; hopper300.py archives)
     ("hopper300", "crossq-256"): "hopper300_crossq.toml (seeds 0-2), hopper300_crossq_final.toml (3-4)",
     ("hopper300", "td3-paper-obs-norm"): "hopper300_td3obs.toml",
     ("halfcheetah_check", "crossq-256"): "halfcheetah300_check_crossq.toml",
     ("halfcheetah_check", "td3-paper-obs-norm"): "halfcheetah300_check.toml",
 }
-EXISTING_GIFS = {"Hopper-v5": "hopper_best.gif", "HalfCheetah-v5": "halfcheetah.gif"}
+EXISTING_GIFS = {"Hopper-v5": "hopper_best.gif", "HalfCheetah-v5": "halfcheetah.gif"}  # their studies' GIFs
+# the suite's GIFs in docs/, each the policy of the run named (add one when `ddpgx record` has drawn it: note())
+SUITE_GIFS = {"Ant-v5": ("suite_ant.gif", "crossq-256 s0 at 300k")}
 # /work/shared/REFERENCES.md, "At 300k steps across the MuJoCo suite": means over 10 seeds of the noise-free eval at
 # 300k, computed from each source's published result files. Only what that table gives; no value -> "-".
 PUBLISHED = [  # (method, source, env version, seeds, {env: return at 300k}, marker)
@@ -123,17 +132,20 @@ def read_run(path: Path, where: str) -> Run:
     )  # fmt: skip
 
 
-def suite_runs(studies: Path, data: Path, write: bool) -> list[Run]:
-    """The suite's runs: each live run directory, or its archived copy in ``data`` where that is further along (a
-    run whose machine is gone and that the sweep started again: the copy stays until the new run catches up) or
-    where there is no live one. With ``write``, each live run that is at least as far as its copy is archived."""
+def merged_runs(
+    live_dirs: list[Path], data: Path, where: str, write: bool, names: str = "*__*__s*"
+) -> list[Run]:
+    """The runs named ``names`` in ``live_dirs`` (run directories on this machine) and in ``data`` (their archived
+    copies, ``where`` their label): each live run, or its archived copy where that is further along (a run whose
+    machine is gone and that a sweep started again: the copy stays until the new run catches up) or where there is
+    no live one. With ``write``, each live run that is at least as far as its copy is archived."""
     live = {
         r.name: read_run(r, "live")
-        for _, study in RECIPES.values()
-        for r in sorted((studies / study).glob("*__*__s*"))
+        for d in live_dirs
+        for r in sorted(d.glob(names))
         if (r / "config.json").is_file() and r.name.split("__")[1] in RECIPES
     }
-    kept = {p.name: read_run(p, SUITE) for p in sorted(data.glob("*__*__s*")) if (p / "eval.csv").is_file()}
+    kept = {p.name: read_run(p, where) for p in sorted(data.glob(names)) if (p / "eval.csv").is_file()}
     runs = {}
     for name in sorted(live.keys() | kept.keys()):
         now, copy = live.get(name), kept.get(name)
@@ -148,13 +160,26 @@ def suite_runs(studies: Path, data: Path, write: bool) -> list[Run]:
     return list(runs.values())
 
 
-def earlier_runs() -> list[Run]:
-    """The two recipes' runs on Hopper-v5 and HalfCheetah-v5 from the studies before the suite (read only)."""
+def suite_runs(studies: Path, data: Path, write: bool) -> list[Run]:
+    """The suite's runs: its two sweeps' run directories under ``studies`` and their copies in ``data``."""
+    return merged_runs([studies / study for _, study in RECIPES.values()], data, SUITE, write)
+
+
+def earlier_runs(studies: Path, write: bool) -> list[Run]:
+    """The two recipes' runs on Hopper-v5 and HalfCheetah-v5 from the studies before the suite (docs/data), each
+    replaced by a live run of the same name where one is further along (EARLIER_LIVE: a run whose directory is gone,
+    started again by its sweep into ~/ddpgx-studies); with ``write`` such a live run is archived in place of its copy."""
     return [
-        read_run(p, study)
+        run
         for env, study in EARLIER.items()
         for recipe in RECIPES
-        for p in sorted((DATA / study).glob(f"{env}__{recipe}__s*"))
+        for run in merged_runs(
+            [studies / d for d in EARLIER_LIVE.get(study, [])],
+            DATA / study,
+            study,
+            write,
+            f"{env}__{recipe}__s*",
+        )
     ]
 
 
@@ -227,12 +252,18 @@ def not_finished_line(runs: list[Run]) -> list[str]:
     return ["", "Not finished (never averaged in): " + "; ".join(out) + "."] if out else []
 
 
-def sweep_names(study: str) -> list[str]:
-    """The run names a suite sweep makes, in its order (seed-major)."""
+def sweep_names(study: str, excluded: bool = True) -> list[str]:
+    """The run names a suite sweep makes, in its order (seed-major); with ``excluded=False`` without the runs its
+    ``exclude`` list keeps from running (finished on an earlier machine, archived)."""
+    from fnmatch import fnmatchcase
+
     from ddpgx.grid import load_toml
 
     spec = load_toml(ROOT / "benchmarks" / "sweeps" / f"{study}.toml")
-    return [f"{env}__{v['name']}__s{seed}" for seed in spec.seeds for env in spec.env for v in spec.variant]
+    names = [f"{env}__{v['name']}__s{seed}" for seed in spec.seeds for env in spec.env for v in spec.variant]
+    if excluded:
+        return names
+    return [n for n in names if not any(fnmatchcase(n, pat) for pat in spec.exclude)]
 
 
 def missing(runs: list[Run]) -> dict[str, list[str]]:
@@ -275,6 +306,16 @@ def section(runs: list[Run], plots: list[str]) -> str:
     ]
     if plots:
         lines += ["", " ".join(f"![{env}: eval return against env steps]({png})" for env, png in plots)]
+    gifs = [(env, *SUITE_GIFS[env]) for env in ENVS if env in SUITE_GIFS]
+    if gifs:
+        lines += [
+            "",
+            "The learned policies (noise-free), per env the best finished seed's: "
+            + "; ".join(f"{env}: {what}" for env, _, what in gifs)
+            + " (Hopper-v5 and HalfCheetah-v5: docs/STABILITY.md's GIFs).",
+            "",
+            " ".join(f"![{env}: {what}]({gif})" for env, gif, what in gifs),
+        ]
     lines.append(END)
     return "\n".join(lines)
 
@@ -332,22 +373,46 @@ def note(runs: list[Run]) -> str:
             f"--out ~/ddpgx-studies/{study} --max-parallel 1 --no-live",
             f"    not finished ({len(names)}): " + (", ".join(names) or "none"),
         ]
-        again = [n for n in sweep_names(study) if n in by and by[n].finished and by[n].where != "live"]
+        kept = [n for n in sweep_names(study) if n in by and by[n].finished and by[n].where != "live"]
+        runs_again = set(sweep_names(study, excluded=False))
+        again, excluded = [n for n in kept if n in runs_again], [n for n in kept if n not in runs_again]
         if again:
             lines.append(
                 f"    finished, kept only in docs/data/{SUITE} (their run directories are gone, so the sweep runs "
                 f"them again; a new run replaces the copy in the table once it reaches 300k): {', '.join(again)}"
             )
-    earlier = [r for r in runs if r.where in EARLIER.values() and not r.finished]
+        if excluded:
+            lines.append(
+                f"    finished on an earlier machine, kept in docs/data/{SUITE} (the sweep's exclude list keeps them "
+                f"from running again): {', '.join(excluded)}"
+            )
+    earlier = [r for r in runs if r.env in EARLIER and not r.finished]
     for r in sorted(earlier, key=lambda r: r.path.name):
-        lines.append(
-            f"  {r.path.name} (docs/data/{r.where}) stopped at {r.step // 1000}k; its sweep: benchmarks/sweeps/"
-            f"{EARLIER_SWEEPS[r.where, r.recipe]} (its run directory is gone: a new run would start from 0)"
-        )
+        name = r.path.name
+        if r.where == "live":
+            lines.append(
+                f"  {name}: live run at {r.step // 1000}k, continue it with: {RERUN.get(name, '(its sweep)')}"
+            )
+        elif name in RERUN:
+            lines.append(
+                f"  {name} (docs/data/{r.where}) stopped at {r.step // 1000}k; its directory is gone, so it runs "
+                f"again from 0: {RERUN[name]}"
+            )
+        else:
+            lines.append(
+                f"  {name} (docs/data/{r.where}) stopped at {r.step // 1000}k; its sweep: benchmarks/sweeps/"
+                f"{EARLIER_SWEEPS[r.where, r.recipe]} (its run directory is gone: a new run would start from 0)"
+            )
     lines.append("GIFs of each env's best finished seed (highest last-5 mean; needs the live run directory):")
     for env in ENVS:
-        if env in EXISTING_GIFS:
-            lines.append(f"  {env}: docs/{EXISTING_GIFS[env]} exists (its study's GIF)")
+        if env in EXISTING_GIFS or env in SUITE_GIFS:
+            if env in SUITE_GIFS:
+                gif, what = SUITE_GIFS[env]
+                lines.append(
+                    f"  {env}: docs/{gif} exists ({what}; record the best seed again once all are in)"
+                )
+            else:
+                lines.append(f"  {env}: docs/{EXISTING_GIFS[env]} exists (its study's GIF)")
             continue
         done = [r for recipe in RECIPES for r in cell_runs(runs, env, recipe)[0]]
         here = [r for r in done if r.where == "live"]
@@ -355,7 +420,7 @@ def note(runs: list[Run]) -> str:
             best = max(here, key=lambda r: r.last5)
             lines.append(
                 f"  MUJOCO_GL=egl .venv/bin/ddpgx record {best.path} --out docs/suite_{slug(env)}.gif"
-                f"    # {best.recipe} s{best.seed}, last-5 {best.last5:.0f}"
+                f"    # {best.recipe} s{best.seed}, last-5 {best.last5:.0f}; then add it to SUITE_GIFS"
             )
         elif done:
             lines.append(f"  {env}: finished runs only as archived copies (no policy on this machine)")
@@ -376,7 +441,7 @@ def main() -> None:
                    help="the suite's archive: read, and with --write written (default: docs/data/suite300)")  # fmt: skip
     p.add_argument("--doc", type=Path, default=DOC, help="the page --write writes (default: docs/RESULTS.md)")
     a = p.parse_args()
-    runs = suite_runs(a.studies, a.data_dir, a.write) + earlier_runs()
+    runs = suite_runs(a.studies, a.data_dir, a.write) + earlier_runs(a.studies, a.write)
     with_runs = [env for env in ENVS if any(r.env == env and len(r.steps) for r in runs)]
     plots = [(env, f"suite_{slug(env)}.png") for env in with_runs]
     if a.plots:
