@@ -69,20 +69,39 @@ EARLIER_SWEEPS = {  # (study, recipe) -> the sweep that made those runs (and con
 EXISTING_GIFS = {"Hopper-v5": "hopper_best.gif", "HalfCheetah-v5": "halfcheetah.gif"}  # their studies' GIFs
 # the suite's GIFs in docs/, each the policy of the run named (add one when `ddpgx record` has drawn it: note())
 SUITE_GIFS = {"Ant-v5": ("suite_ant.gif", "crossq-256 s0 at 300k")}
-# /work/shared/REFERENCES.md, "At 300k steps across the MuJoCo suite": means over 10 seeds of the noise-free eval at
-# 300k, computed from each source's published result files. Only what that table gives; no value -> "-".
+# Means over 10 seeds of the noise-free evaluation at exactly 300k, computed from each source's published result
+# files: HalfCheetah to Ant as /work/shared/REFERENCES.md's "At 300k steps across the MuJoCo suite" gives them;
+# Swimmer, InvertedDoublePendulum and Humanoid read from the same files the same way (the four envs above reproduced
+# to the digit first), the files and caveats in SOURCES. No value in a source -> "-".
 PUBLISHED = [  # (method, source, env version, seeds, {env: return at 300k}, marker)
     ("TD3", "sfujim/TD3 learning_curves", "v1", 10,
-     {"HalfCheetah-v5": 7697, "Hopper-v5": 2410, "Walker2d-v5": 3335, "Ant-v5": 1953}, "v"),
-    ("DDPG", "Tianshou benchmark CSVs", "v3", 10,
-     {"HalfCheetah-v5": 9137, "Hopper-v5": 1241, "Walker2d-v5": 175, "Ant-v5": -363}, "X"),
+     {"HalfCheetah-v5": 7697, "Hopper-v5": 2410, "Walker2d-v5": 3335, "Ant-v5": 1953,
+      "InvertedDoublePendulum-v5": 8440}, "v"),
+    ("DDPG", "Tianshou benchmark CSVs", "v3; IDP v2", 10,
+     {"HalfCheetah-v5": 9137, "Hopper-v5": 1241, "Walker2d-v5": 175, "Ant-v5": -363,
+      "Swimmer-v5": 124, "InvertedDoublePendulum-v5": 8293, "Humanoid-v5": 108}, "X"),
     ("CrossQ", "SimbaV2 repo results/baseline", "v4", 10,
-     {"HalfCheetah-v5": 10012, "Hopper-v5": 2644, "Walker2d-v5": 5941, "Ant-v5": 5712}, "s"),
+     {"HalfCheetah-v5": 10012, "Hopper-v5": 2644, "Walker2d-v5": 5941, "Ant-v5": 5712, "Humanoid-v5": 9039}, "s"),
     ("MR.Q", "facebookresearch/MRQ", "v4", 10,
-     {"HalfCheetah-v5": 10835, "Hopper-v5": 2469, "Walker2d-v5": 4509, "Ant-v5": 4674}, "D"),
+     {"HalfCheetah-v5": 10835, "Hopper-v5": 2469, "Walker2d-v5": 4509, "Ant-v5": 4674, "Humanoid-v5": 4997}, "D"),
     ("SimbaV2, UTD 2", "dojeon-ai/SimbaV2 results", "v4", 10,
-     {"HalfCheetah-v5": 9892, "Hopper-v5": 3502, "Walker2d-v5": 5499, "Ant-v5": 6200}, "^"),
+     {"HalfCheetah-v5": 9892, "Hopper-v5": 3502, "Walker2d-v5": 5499, "Ant-v5": 6200, "Humanoid-v5": 7012}, "^"),
 ]  # fmt: skip
+SOURCES = [  # where each published value is read, and what to know about it (printed under the table)
+    "TD3: sfujim/TD3 at 34770cc, `learning_curves/<Env>/TD3_<Env>-v1_{0..9}.npy`, evaluations every 5k (index 0 "
+    "untrained), index 60; no Swimmer or Humanoid there. Its InvertedDoublePendulum at 300k (8440) sits on one seed's "
+    "single-evaluation dip to 1400: 9233 at 295k, 9235 at 305k.",
+    "DDPG: thu-ml/tianshou at beab227 (the CSVs were deleted in the next commit), "
+    "`examples/mujoco/benchmark/<Env>/ddpg/test_rew_10seeds.csv`, the row at env_step 300000, mean of the 10 seed "
+    "columns; Swimmer-v3, InvertedDoublePendulum-v2, Humanoid-v3. One InvertedDoublePendulum seed never learned "
+    "(28 at 300k; the other nine 9200-9224, whose mean is 9211); Humanoid is a failure (its best at 1M: 177).",
+    "CrossQ and SimbaV2: dojeon-ai/SimbaV2 at 14fafb2, `results/baseline/crossq.csv` and `results/simbaV2_utd2.csv`, "
+    "metric avg_return at env_step 300000 (v4 envs; no Swimmer or InvertedDoublePendulum). CrossQ evaluates every 2k "
+    "and its Humanoid mean swings between evaluations (6465 at 290k, 9039 at 300k, 6987 at 304k; 8290 over "
+    "290k-310k); SimbaV2's Humanoid is evaluated every 50k (5900 at 250k, 7908 at 350k).",
+    "MR.Q: facebookresearch/MRQ at 8a44a7d, `results/gym_results.txt`, block Gym-<Env>-v4, the row at 300000 (seeds "
+    "0-9); no Swimmer or InvertedDoublePendulum. Its Humanoid seeds spread from 1495 to 7281.",
+]
 MACHINE = (
     "2-core VMs (not all the same machine: their speeds differ up to 4x), each run sharing its machine with other "
     "work (often a second run or a study), so the wall times and env steps/s are rough"
@@ -302,6 +321,10 @@ def section(runs: list[Run], plots: list[str]) -> str:
         "details); `-`: no published value at hand.",
         "",
         *published_table(runs),
+        "",
+        "Where each published value comes from (10 seeds each, a noise-free evaluation at exactly 300k):",
+        "",
+        *(f"- {line}" for line in SOURCES),
         *not_finished_line(runs),
     ]
     if plots:
