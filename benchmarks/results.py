@@ -72,6 +72,11 @@ def main() -> None:
     lines = [
         "# ddpgx learning results",
         "",
+        "Where to look first: on the MuJoCo robots the default is `crossq256` (DDPG with CrossQ's critic); its "
+        "results and the TD3 recipe's are in [the MuJoCo suite at 300k env steps](#mujoco-suite-at-300k-env-steps), "
+        "beside published TD3, DDPG, CrossQ, MR.Q and SimbaV2. The MuJoCo table just below is plain DDPG (`modern`, "
+        "the default before the suite) at 200k, kept as the baseline; DDPG + HER on the Fetch arm follows it.",
+        "",
         "Produced by `ddpgx sweep benchmarks/sweeps/pendulum.toml`, `ddpgx sweep benchmarks/sweeps/mujoco.toml` and "
         "`python benchmarks/results.py` on the project's 2-core CPU machine (no GPU). Each sweep ran two runs side by "
         "side, one core each (the MuJoCo one while the machine was also used for development), so wall is per run "
@@ -106,7 +111,8 @@ def main() -> None:
     lines += [
         "",
         "Return definitions differ: the TD3 paper reports the best noise-free evaluation over 1M steps, CleanRL the "
-        "mean of the last 100 training episodes, SB3 zoo a noise-free evaluation. Our MuJoCo runs are 200k steps, "
+        "mean of the last 100 training episodes, SB3 zoo a noise-free evaluation. The `modern` MuJoCo runs above are "
+        "200k steps, "
         "a fifth of those budgets, so they are a floor, not a like-for-like comparison.",
         "",
     ]

@@ -298,14 +298,26 @@ def missing(runs: list[Run]) -> dict[str, list[str]]:
     return out
 
 
+def progress(runs: list[Run]) -> str:
+    """'N of M runs' of the plan (3 seeds per env and recipe, Hopper-v5 5), with the recipes' counts."""
+    per = {recipe: sum(len(cell_runs(runs, env, recipe)[0]) for env in ENVS) for recipe in RECIPES}
+    plan = sum(5 if env == "Hopper-v5" else 3 for env in ENVS)
+    return (
+        f"{sum(per.values())} of {plan * len(RECIPES)} runs ("
+        + ", ".join(f"{recipe} {n} of {plan}" for recipe, n in per.items())
+        + ")"
+    )
+
+
 def section(runs: list[Run], plots: list[str]) -> str:
     recipes = "; ".join(f"`{name}` = {flags}" for name, (flags, _) in RECIPES.items())
     lines = [
         BEGIN,
         "## MuJoCo suite at 300k env steps",
         "",
-        f"The two recipes ({recipes}) on seven MuJoCo envs (gymnasium v5), 300k env steps, 3 seeds per env and "
-        "recipe (Hopper-v5: 5), a noise-free evaluation of 10 episodes every 5k steps. Final: the evaluation at 300k; last-5: the mean "
+        f"The two recipes ({recipes}) on seven MuJoCo envs (gymnasium v5), 300k env steps, a noise-free evaluation "
+        "of 10 episodes every 5k steps; planned: 3 seeds per env and recipe (Hopper-v5: 5). "
+        f"**Finished so far: {progress(runs)}**; a row with fewer seeds is what has finished, not the plan. Final: the evaluation at 300k; last-5: the mean "
         "of the last five (275k-300k). Across the finished seeds: mean [95% bootstrap CI] and IQM, as `ddpgx report` "
         "computes them (one seed: its value alone). Hopper-v5 and HalfCheetah-v5 are the runs of docs/STABILITY.md's "
         "studies (docs/data/hopper300, docs/data/halfcheetah_check); the other envs are the suite's sweeps "
@@ -335,7 +347,7 @@ def section(runs: list[Run], plots: list[str]) -> str:
             "",
             "The learned policies (noise-free), per env the best finished seed's: "
             + "; ".join(f"{env}: {what}" for env, _, what in gifs)
-            + " (Hopper-v5 and HalfCheetah-v5: docs/STABILITY.md's GIFs).",
+            + " (no `crossq-256` GIF yet for Hopper-v5 and HalfCheetah-v5: their studies' run directories are gone).",
             "",
             " ".join(f"![{env}: {what}]({gif})" for env, gif, what in gifs),
         ]

@@ -202,7 +202,9 @@ def parse_train_args(args: list[str]):  # -> Config
         args,
         "ddpgx train",
         default=base,
-        description="Train DDPG. Flags override the preset's values; `ddpgx presets` shows them. "
+        description="Train DDPG. Flags override the preset's values; `ddpgx presets` shows them. The defaults below "
+        "are those of --env's preset (without --env: Pendulum-v1's, `pendulum`): `ddpgx train --env Hopper-v5 --help` "
+        "shows Hopper's. "
         "`--resume RUN_DIR [--total-steps N]` continues a stopped run (a larger N extends a finished one); "
         "`--seeds A-B` on a JAX-native env (gymnax:..., playground:...) trains those seeds in one compiled program.",
     )

@@ -181,8 +181,9 @@ PRESET_HELP = {
     "td3": "TD3, not DDPG (Fujimoto et al. 2018): `modern` + twin critics, target smoothing 0.2/0.5, policy delay 2.",
     "crossq": "CrossQ's critic on DDPG (Bhatt et al. 2024): batch renormalization, joint (s,a)/(s',a') pass, no "
     "target networks, 2048-wide twin critics, Adam beta1 0.5, policy delay 3.",
-    "crossq256": "`crossq` with 256-256 critics: the best DDPG recipe measured on MuJoCo (Hopper, HalfCheetah, "
-    "Walker2d; docs/RESULTS.md), and the default for MuJoCo envs.",
+    "crossq256": "`crossq` with 256-256 critics, the default for MuJoCo envs: ddpgx's best recipe on Hopper (5 seeds) "
+    "and HalfCheetah (2), ahead of published TD3 and DDPG on Walker2d and Ant (1 seed each); the rest of the suite "
+    "is under way (docs/RESULTS.md).",
 }
 
 
@@ -251,10 +252,12 @@ PRESET_SOURCES: dict[str, dict[str, str]] = {  # where each non-default value of
         "everything of crossq": "as the crossq preset (Bhatt et al. 2024 and its code)",
         "critic 256-256": "ddpgx's measurements, not CrossQ's: on Hopper-v5 at 300k (5 seeds) the highest level "
         "of every recipe measured, last-5 mean 3050 (docs/STABILITY.md); HalfCheetah-v5 10281 and 10083 at 300k; "
-        "Walker2d-v5 4815 at 300k (docs/RESULTS.md); 2048-wide critics cost about 8x the update time on a CPU "
-        "(benchmarks/crossq_cost.py)",
-        "the default for MuJoCo envs": "it leads every MuJoCo env measured so far (docs/RESULTS.md, the MuJoCo "
-        "suite); `--preset modern` is plain DDPG, `--preset paper` the paper's",
+        "Walker2d-v5 4815 and Ant-v5 4913 at 300k, one seed each (docs/RESULTS.md); 2048-wide critics cost about "
+        "40x its gradient step on a CPU, 216x modern's (benchmarks/crossq_cost.py)",
+        "the default for MuJoCo envs": "ddpgx's best recipe on Hopper-v5 and HalfCheetah-v5 (against td3-paper "
+        "--obs-norm and modern), and above published TD3 and DDPG at 300k on Walker2d-v5 and Ant-v5; Swimmer, "
+        "InvertedDoublePendulum and Humanoid are being measured (docs/RESULTS.md, the MuJoCo suite); `--preset "
+        "modern` is plain DDPG, `--preset paper` the paper's",
     },
 }
 
@@ -273,7 +276,7 @@ FETCH_SPARSE = re.compile(r"Fetch(Reach|Push|Slide|PickAndPlace)-v\d+")
 
 def default_preset(env_id: str) -> str:
     """The preset ``ddpgx train`` uses when none is given: ``pendulum`` for Pendulum-v1, ``crossq256`` for
-    Gymnasium's MuJoCo envs (the best recipe measured there, docs/RESULTS.md), ``her`` for FetchReach and ``her8``
+    Gymnasium's MuJoCo envs (the best recipe measured there so far, docs/RESULTS.md), ``her`` for FetchReach and ``her8``
     for FetchPush, FetchPickAndPlace and FetchSlide (sparse goals: DDPG needs HER there; the presets measured on
     them, docs/RESULTS.md), else ``modern``."""
     bare = env_id.split("/")[-1].split(":")[-1]
@@ -310,8 +313,8 @@ def default_preset_line(env_id: str) -> str | None:
     if name != "crossq256":
         return None
     return (
-        f"ddpgx: no --preset given: {env_id} trains with `crossq256` (DDPG with CrossQ's critic, the best recipe "
-        "measured on MuJoCo: docs/RESULTS.md); plain DDPG: --preset modern; the paper's: --preset paper"
+        f"ddpgx: no --preset given: {env_id} trains with `crossq256` (DDPG with CrossQ's critic, ddpgx's best recipe "
+        "on the MuJoCo envs measured so far: docs/RESULTS.md); plain DDPG: --preset modern; the paper's: --preset paper"
     )
 
 
