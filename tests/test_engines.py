@@ -49,9 +49,10 @@ def test_the_python_and_the_compiled_engine_write_the_same_files_columns_and_fin
         assert [r["step"] for r in read_rows(runs[env, "full"] / "train.csv")] == ["1000", "1500", "2000"]
 
 
-def test_a_diverging_run_stops_with_the_same_line_in_both_engines(tmp_path):
-    """Learning rates of 1e30 blow the actor up: its NaN actions make the env's next observation NaN, which both
-    engines refuse (the compiled one keeps the row out of its ring) with the same line."""
+def test_a_diverging_run_stops_with_the_same_line_in_both_engines_naming_the_networks_not_the_env(tmp_path):
+    """Learning rates of 1e30 blow the actor up: its actions go NaN. Both engines say so before the env is stepped
+    with them (the env would return NaN and be blamed), with the same line, and do not offer a resume as the cure
+    (it replays the same steps)."""
     lines = []
     for env in ("Pendulum-v1", "gymnax:Pendulum-v1"):
         run = tmp_path / env.replace(":", "_")
@@ -62,14 +63,15 @@ def test_a_diverging_run_stops_with_the_same_line_in_both_engines(tmp_path):
             train(cfg)
         assert not (run / "final.msgpack").exists()
         last = ckpt.latest_name(run)
-        step = int(str(e.value).split(" at step ")[1].split(";")[0]) if " at step " in str(e.value) else None
+        step = int(str(e.value).split(" at step ")[1].split(":")[0]) if " at step " in str(e.value) else None
         lines.append(
             str(e.value).replace(str(run), "RUN").replace(f"step {step}", "step S").replace(last, "LAST")
         )
     assert lines[0] == lines[1], lines
     assert lines[0] == (
-        "the environment returned a NaN or inf observation/reward at step S; check the env or its wrappers; the run "
-        "stopped: its last checkpoint (LAST) continues with: ddpgx train --resume RUN"
+        "the policy's actions became NaN or inf at step S: the networks diverged (lower --critic-lr or --actor-lr, "
+        "or raise --batch-size, in a new run); the run stopped: its last checkpoint (LAST) is kept, but ddpgx train "
+        "--resume RUN replays the same steps and stops here again unless its cause (the env's code) was changed"
     )
 
 

@@ -142,7 +142,11 @@ def test_a_nan_or_inf_loss_stops_with_one_line_naming_the_step_the_checkpoint_an
     assert "\n" not in msg
     assert f"critic loss became {bad} by step 30" in msg
     run = tmp_path / "run"
-    assert f"its last checkpoint (step_000000000027) continues with: ddpgx train --resume {run}" in msg
+    # a resume replays the same steps bitwise: it is not offered as the cure for a divergence
+    assert (
+        f"its last checkpoint (step_000000000027) is kept, but ddpgx train --resume {run} replays the same steps "
+        "and stops here again unless its cause (the env's code) was changed" in msg
+    )
     assert "best.msgpack keeps the best policy (step 21)" in msg
     assert (run / "best.msgpack").is_file() and not (run / "final.msgpack").exists()
     assert ckpt.latest_name(run) == "step_000000000027"
@@ -163,7 +167,10 @@ def test_a_state_gone_nan_between_log_rows_is_never_checkpointed_and_the_last_go
     if kept is None:
         assert "no checkpoint was taken yet" in msg and not list((run / "checkpoints").glob("step_*"))
     else:
-        assert f"its last checkpoint ({kept}) continues with" in msg
+        assert (
+            f"its last checkpoint ({kept}) is kept, but ddpgx train --resume {run} replays the same steps"
+            in msg
+        )
     assert not (run / "final.msgpack").exists()
 
 
@@ -345,3 +352,15 @@ def test_a_resume_checkpoints_next_by_its_own_checkpoint_every_from_the_checkpoi
     )  # a checkpoint mid-run: the same as before
     assert counters_of(ckpt.Loaded(tmp_path, {"counters": mid}, {}, {}, []), cfg).next_checkpoint == 50
     assert counters_of(None, cfg).next_checkpoint == 25
+
+
+def test_a_seed_groups_plain_progress_line_shows_all_steps_per_second_and_one_runs_eta(tmp_path, capsys):
+    from ddpgx.logs import RunLogger
+
+    lg = RunLogger(tmp_path, 100_000, 0, False, False)  # not a TTY: the plain line on stderr
+    lg.plain = True
+    lg.tick(10_000, 100.0, runs=4)  # 4 seeds at 100 env steps/s each, every one at step 10,000 of 100,000
+    line = capsys.readouterr().err
+    lg.close()
+    assert "400 steps/s" in line  # all the seeds' steps
+    assert "ETA 15.0 min" in line  # 90,000 steps to go at one seed's 100/s, not at the sum's 400/s (3.8 min)

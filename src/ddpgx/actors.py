@@ -44,7 +44,7 @@ from ddpgx import runfiles
 from ddpgx.collect import ASYNC_PROCESS_BYTES, EnvProcessDied
 from ddpgx.config import Config
 from ddpgx.envs import make_run_env, reset_checked, scaler_for
-from ddpgx.errors import TrainingDiverged, UserError, describe
+from ddpgx.errors import TrainingDiverged, UserError, actions_not_finite, describe, env_not_finite
 from ddpgx.evaluate import EVAL_SEED_OFFSET, Evaluator
 from ddpgx.goals import goal_layout
 from ddpgx.gymsetup import (
@@ -258,10 +258,11 @@ class CollectorActor:
                     a_dev, noise, key = self.act(policy, explore, slot.obs, slot.noise, slot.key)
                     a, slot.noise, slot.key = np.asarray(a_dev), np.asarray(noise), np.asarray(key)
                 ret, length = slot.ep_return, slot.ep_len
+                if not np.isfinite(a).all():
+                    return {"error": str(actions_not_finite(step))}
                 next_obs, reward, term, done, info = slot.step(a)
                 if not (np.isfinite(next_obs).all() and math.isfinite(reward)):
-                    return {"error": f"the environment returned a NaN or inf observation/reward at step {step}; "
-                                     "check the env or its wrappers"}  # fmt: skip
+                    return {"error": str(env_not_finite(step))}
                 out["obs"][t, j], out["action"][t, j], out["reward"][t, j] = slot.obs, a, reward
                 out["next_obs"][t, j], out["terminated"][t, j], out["done"][t, j] = next_obs, term, done
                 slot.obs = next_obs

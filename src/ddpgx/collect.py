@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ddpgx.errors import TrainingDiverged, UserError, reset_error
+from ddpgx.errors import UserError, actions_not_finite, env_not_finite, reset_error
 from ddpgx.memory import HOST, Need
 from ddpgx.rngstate import rng_state, set_rng_state
 
@@ -151,15 +151,14 @@ class Collector:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
         """Step every env with ``actions`` in [-1, 1] (N, act_dim); returns (next_obs, reward, terminated, done,
         episode ends). The caller stores the transitions, then calls ``advance``."""
+        if not np.isfinite(actions).all():
+            raise actions_not_finite(step)
         env_actions = self.scaler.to_env(actions)
         next_obs, reward, term, trunc, info = self._call(self.envs.step, env_actions)
         next_obs = np.asarray(next_obs, np.float32)
         reward = np.asarray(reward, np.float64)
         if not (np.isfinite(next_obs).all() and np.isfinite(reward).all()):
-            raise TrainingDiverged(
-                f"the environment returned a NaN or inf observation/reward at step {step}; "
-                "check the env or its wrappers"
-            )
+            raise env_not_finite(step)
         done = np.logical_or(term, trunc)
         if self.n > 1:
             for i in range(self.n):

@@ -16,6 +16,22 @@ def reset_error(name: str, obs: list[float], first: bool) -> UserError:
     return UserError(f"{text} (nothing was learned yet)") if first else TrainingDiverged(text)
 
 
+def env_not_finite(step: int, who: str = "") -> TrainingDiverged:
+    """The env's observation or reward after a finite action went NaN or inf: the env's fault, not learning's."""
+    return TrainingDiverged(
+        f"{who}the environment returned a NaN or inf observation/reward at step {step}; check the env or its wrappers"
+    )
+
+
+def actions_not_finite(step: int, who: str = "") -> TrainingDiverged:
+    """The policy's action went NaN or inf: the networks diverged (said before the env is stepped with it, so the
+    env is not blamed for what the learner did)."""
+    return TrainingDiverged(
+        f"{who}the policy's actions became NaN or inf at step {step}: the networks diverged (lower --critic-lr or "
+        "--actor-lr, or raise --batch-size, in a new run)"
+    )
+
+
 def warn(message: str) -> None:
     """One line that does not stop anything: ``ddpgx: warning: ...`` on standard output."""
     print(f"ddpgx: warning: {message}", flush=True)

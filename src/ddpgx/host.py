@@ -319,7 +319,8 @@ class Host:
                 try:
                     episodes = engine.advance(self._next_stop())
                 except (TrainingDiverged, EnvProcessDied) as e:  # this step's state is torn: keep the last
-                    raise type(e)(f"{e}; {self._where_to_continue()}") from None
+                    replays = isinstance(e, TrainingDiverged)
+                    raise type(e)(f"{e}; {self._where_to_continue(replays)}") from None
                 self.step = step = engine.step
                 self._log_episodes(episodes)
                 if crossed(before, step, cfg.log_every):
@@ -391,7 +392,7 @@ class Host:
                 who = f"seed {self.runs[i].cfg.seed}: " if len(self.runs) > 1 else ""
                 raise TrainingDiverged(
                     f"{who}critic loss became {row.critic_loss} by step {step} (lower --critic-lr or --actor-lr, "
-                    f"or raise --batch-size, in a new run); {self._where_to_continue()}"
+                    f"or raise --batch-size, in a new run); {self._where_to_continue(replays=True)}"
                 )
         for i, (lg, row) in enumerate(zip(self.loggers, rows, strict=True)):
             if self.callbacks:
@@ -408,7 +409,7 @@ class Host:
         try:
             rows = self.engine.evaluate(step)
         except TrainingDiverged as e:  # a NaN/inf evaluation is no result: stop, say where to continue
-            raise TrainingDiverged(f"{e}; {self._where_to_continue()}") from None
+            raise TrainingDiverged(f"{e}; {self._where_to_continue(replays=True)}") from None
         for i, (r, c, lg, row) in enumerate(zip(self.runs, self.counters, self.loggers, rows, strict=True)):
             c.last_eval = [row.mean, row.std] + ([row.success] if row.success is not None else [])
             lg.evaluation(step, *c.last_eval, length=row.length)
@@ -438,7 +439,7 @@ class Host:
         if len(self.loggers) > 1:
             head.last_return = mean_of([lg.last_return for lg in self.loggers])
             head.last_eval = mean_of([lg.last_eval for lg in self.loggers])
-        head.tick(step, self.sps * len(self.loggers))
+        head.tick(step, self.sps, runs=len(self.loggers))
 
     def _save_checkpoints(self, step: int, finished: str | None = None) -> None:
         """Each run's checkpoint: the engine's snapshot, and in the manifest the host's counters. A state gone
@@ -451,7 +452,7 @@ class Host:
                 raise TrainingDiverged(
                     f"{who}the training state's {bad} went NaN or inf by step {step}, so it was not checkpointed "
                     f"(lower --critic-lr or --actor-lr, or raise --batch-size, in a new run); "
-                    f"{self._where_to_continue()}"
+                    f"{self._where_to_continue(replays=True)}"
                 )
         for r, c, lg, snap in zip(self.runs, self.counters, self.loggers, snaps, strict=True):
             lg.flush()
@@ -465,14 +466,20 @@ class Host:
             for r in self.runs:
                 self._call("on_checkpoint", step, r.path / ckpt.DIRNAME / (ckpt.latest_name(r.path) or ""))
 
-    def _where_to_continue(self) -> str:
-        """Where a run stopped by an error can continue from (its state at this step is torn)."""
+    def _where_to_continue(self, replays: bool = False) -> str:
+        """Where a run stopped by an error can continue from (its state at this step is torn). ``replays``: the
+        error came from the run's own computation (a divergence, a NaN from the env), which a bitwise resume repeats
+        unless its cause was changed; said, so that a resume is not offered as the cure."""
         path = self.runs[0].path
         last = ckpt.latest_name(path)
         if last is None:
             return f"no checkpoint was taken yet: the run in {self.result_dir} starts over"
         best = self.counters[0].best
         kept = f"; best.msgpack keeps the best policy (step {int(best[0])})" if best else ""
+        if replays:
+            return (f"the run stopped: its last checkpoint ({last}) is kept, but ddpgx train --resume "
+                    f"{self.result_dir} replays the same steps and stops here again unless its cause (the env's "
+                    f"code) was changed{kept}")  # fmt: skip
         return (f"the run stopped: its last checkpoint ({last}) continues with: ddpgx train --resume "
                 f"{self.result_dir}{kept}")  # fmt: skip
 

@@ -50,7 +50,7 @@ from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
 from ddpgx.config import Config, env_name
 from ddpgx.envs import ActionScaler
-from ddpgx.errors import TrainingDiverged, UserError, warn
+from ddpgx.errors import TrainingDiverged, UserError, actions_not_finite, env_not_finite, warn
 from ddpgx.evaluate import EVAL_SEED_OFFSET
 from ddpgx.host import Episode, EvalRow, LogColumns, LossRow, Snapshot, check_eval_returns, counters_problem
 from ddpgx.jaxenvs import JaxEnv, JaxGymEnv, checked_jax_env
@@ -83,6 +83,8 @@ GROUP_FILE = "group.json"  # --num-seeds > 1: the group directory's record of it
 LOOP_KEY_TAG = (
     17  # the loop's key (envs, warm-up, replay) is fold_in(PRNGKey(seed), 17): apart from TrainState.key
 )
+
+NOT_BAD, BAD_ENV, BAD_ACTION = 0, 1, 2  # per stepped row: fine, the env's output non-finite, the action's
 
 
 # ------------------------------------------------------------------------------------------ the replay ring
@@ -272,7 +274,8 @@ class Program:
         reward, final = reward.astype(jnp.float32), final.astype(jnp.float32)
         # a row with a non-finite observation, reward or final observation never enters the ring; the host stops
         # the run at the chunk's end (DM Control's `done` also means "the physics went NaN")
-        ok = jnp.isfinite(c.obs).all(-1) & jnp.isfinite(reward) & jnp.isfinite(final).all(-1)
+        act_ok = jnp.isfinite(a).all(-1)  # a NaN action is the learner's divergence, not the env's fault
+        ok = act_ok & jnp.isfinite(c.obs).all(-1) & jnp.isfinite(reward) & jnp.isfinite(final).all(-1)
         ring = ring_add(c.ring, c.obs, a, reward, final, terminated.astype(jnp.float32), ok)
         done = jnp.logical_or(terminated, truncated)
         ret, length = c.ep_return + reward, c.ep_length + 1
@@ -300,7 +303,8 @@ class Program:
             key=key,
             metrics=metrics,
         )
-        return carry, (done, ret, length, ~ok)
+        bad = jnp.where(act_ok, jnp.where(ok, NOT_BAD, BAD_ENV), BAD_ACTION).astype(jnp.int8)
+        return carry, (done, ret, length, bad)
 
     def _chunk(self, carry: Carry, start: jax.Array, n_iter: jax.Array) -> tuple[Carry, Any]:
         """``n_iter`` (at most ``chunk_iters``) iterations of every seed from env step ``start``; returns the carry
@@ -312,7 +316,7 @@ class Program:
         batched = carry.ep_return.shape[0] > 1
         step = jax.vmap(self._iteration, in_axes=(0, None)) if batched else self._iteration
         lead = carry.ep_return.shape[:1] if batched else ()
-        empty = tuple(jnp.zeros((*lead, self.n), t) for t in (bool, jnp.float32, jnp.int32, bool))
+        empty = tuple(jnp.zeros((*lead, self.n), t) for t in (bool, jnp.float32, jnp.int32, jnp.int8))
 
         def body(c: Carry, i: jax.Array) -> tuple[Carry, Any]:
             return jax.lax.cond(i < n_iter, lambda c: step(c, start + i * self.n), lambda c: (c, empty), c)
@@ -678,10 +682,8 @@ class CompiledEngine:
         if bad.any():  # iteration, seed, env of the first non-finite row (it never entered the ring)
             it, s_i, e = (int(x[0]) for x in np.nonzero(bad))
             at = step + it * n + e + 1
-            raise TrainingDiverged(
-                f"{self._who(s_i)}the environment returned a NaN or inf observation/reward at step {at}; "
-                "check the env or its wrappers"
-            )
+            why = actions_not_finite if bad[it, s_i, e] == BAD_ACTION else env_not_finite
+            raise why(at, self._who(s_i))
         ended = list(zip(*np.nonzero(done), strict=True))
         for it, s_i, e in ended:  # finite rewards whose sum overflows float32 (the probe saw too few steps)
             if not np.isfinite(ret[it, s_i, e]):

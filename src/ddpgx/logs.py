@@ -267,10 +267,12 @@ class RunLogger:
         return (field("return", self.last_return, ">8.1f"), ev,
                 field("success", self.last_success, ">4.2f") if self.success else "")  # fmt: skip
 
-    def tick(self, step: int, sps: float) -> None:
+    def tick(self, step: int, sps: float, runs: int = 1) -> None:
+        """The progress bar or plain line at ``step``: ``sps`` is each run's env steps per second, shown summed
+        over the ``runs`` that share this step (a seed group); the ETA is one run's (each has its own steps)."""
         ret, ev, succ = self.shown()
         if self.progress is not None:
-            self.progress.update(self.task, completed=step, sps=sps, ret=ret, ev=ev, succ=succ)
+            self.progress.update(self.task, completed=step, sps=sps * runs, ret=ret, ev=ev, succ=succ)
         elif self.plain and (
             time.perf_counter() - self.last_plain >= PLAIN_EVERY_S or step >= self.total_steps
         ):
@@ -279,7 +281,7 @@ class RunLogger:
             eta = (self.total_steps - step) / sps if sps > 0 and done > 0 else math.nan
             parts = [
                 f"step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%)",
-                f"{sps:.0f} steps/s" if sps > 0 else "",  # measured from the first log row on
+                f"{sps * runs:.0f} steps/s" if sps > 0 else "",  # measured from the first log row on
                 f"ETA {eta / 60:.1f} min" if math.isfinite(eta) else "",
                 ret.strip(),
                 ev.strip(),
