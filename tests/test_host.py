@@ -336,6 +336,35 @@ def test_the_shipped_callbacks_stop_on_reward_on_no_improvement_and_call_every_n
     assert e.value.step == 21 and reward.stopped_at == 21
 
 
+def test_the_stop_callbacks_judge_each_seed_of_a_group_on_its_own_and_stop_when_all_qualify():
+    """The host calls on_eval once per seed, the rows carrying seed and seeds; one shared best (or one seed
+    reaching the threshold) must not stop the others."""
+
+    def feed(cb, evals):  # evals: per step, each seed's mean return; the answers in call order
+        return [
+            cb.on_eval(step, {"mean_return": r, "seed": s, "seeds": len(rets)})
+            for step, rets in evals
+            for s, r in enumerate(rets)
+        ]
+
+    improving = [(1000, [-900.0, -1200.0, -1500.0]), (2000, [-700.0, -1000.0, -1300.0])]
+    cb = StopOnNoImprovement(patience=2)
+    assert False not in feed(cb, improving) and cb.stopped_at is None  # each seed improves: no stop
+    cb = StopOnNoImprovement(patience=1)
+    answers = feed(cb, [*improving, (3000, [-800.0, -900.0, -1400.0]), (4000, [-750.0, -950.0, -1350.0])])
+    # seeds 0 and 2 ran out of patience at 3000; seed 1 improved there (-900), so the group stops only at 4000, on
+    # seed 1's row (the 11th answer), when it too has not improved
+    assert answers.index(False) == 10 and cb.stopped_at == 4000
+    cb = StopOnReward(-1000.0)
+    answers = feed(cb, [(1000, [-900.0, -1200.0, -1500.0]), (2000, [-950.0, -990.0, -1100.0]),
+                        (3000, [-1200.0, -1300.0, -999.0])])  # fmt: skip
+    assert answers.index(False) == 8 and cb.stopped_at == 3000  # seeds 0, 1, 2 reached it by 1000, 2000, 3000
+    one = StopOnReward(-1000.0)
+    assert one.on_eval(1000, {"mean_return": -999.0}) is False  # a single run: as before
+    with pytest.raises(ValueError, match="mean_return"):
+        StopOnReward(-200.0, metric="mean_reward")  # SB3's word would never match a row: refused
+
+
 def test_a_resume_checkpoints_next_by_its_own_checkpoint_every_from_the_checkpoint_s_step(tmp_path):
     from ddpgx.host import Counters, counters_of
 

@@ -11,8 +11,10 @@ stop the run, which then checkpoints where it can and ends as the stop file ends
   and success for goal envs);
 - ``on_checkpoint(step, path)``: after every checkpoint is written (``path``: its directory).
 
-With several runs at once (the compiled loop's seeds) every row also has ``seed``. A callback that raises stops the
-run with one line naming it; the last checkpoint is kept.
+With several runs at once (the compiled loop's seeds) every row also has ``seed`` and ``seeds`` (how many run), and
+each hook is called once per seed; a False from any stops them all. ``StopOnReward`` and ``StopOnNoImprovement``
+keep their state per seed and stop the group once every seed qualifies. A callback that raises stops the run with
+one line naming it; the last checkpoint is kept.
 """
 
 from __future__ import annotations
@@ -42,15 +44,22 @@ class Callback:
 
 class StopOnReward(Callback):
     """Stop once a noise-free evaluation reaches ``threshold`` (``metric``: "mean_return", or "success" for goal
-    envs), as SB3's ``StopTrainingOnRewardThreshold``."""
+    envs), as SB3's ``StopTrainingOnRewardThreshold``. With several seeds at once: once every seed has reached it."""
 
     def __init__(self, threshold: float, metric: str = "mean_return") -> None:
+        if metric not in ("mean_return", "success"):
+            raise ValueError(
+                f'StopOnReward(metric=...) is "mean_return" or "success" (goal envs), got {metric!r}'
+            )
         self.threshold, self.metric = threshold, metric
+        self.reached: set[Any] = set()  # the seeds (None: the one run) that reached the threshold
         self.stopped_at: int | None = None
 
     def on_eval(self, step: int, row: dict[str, Any]) -> bool | None:
         value = row.get(self.metric)
         if value is not None and math.isfinite(value) and value >= self.threshold:
+            self.reached.add(row.get("seed"))
+        if len(self.reached) >= row.get("seeds", 1):
             self.stopped_at = step
             return False
         return None
@@ -58,22 +67,28 @@ class StopOnReward(Callback):
 
 class StopOnNoImprovement(Callback):
     """Stop when ``patience`` evaluations in a row have not beaten the best mean return by more than ``min_delta``
-    (SB3's ``StopTrainingOnNoModelImprovement``); the first ``min_evals`` evaluations never stop the run."""
+    (SB3's ``StopTrainingOnNoModelImprovement``); the first ``min_evals`` evaluations never stop the run. With
+    several seeds at once each seed is judged on its own evaluations, and the group stops once every seed has run
+    out of patience."""
 
     def __init__(self, patience: int, min_delta: float = 0.0, min_evals: int = 0) -> None:
         self.patience, self.min_delta, self.min_evals = patience, min_delta, min_evals
-        self.best = -math.inf
-        self.evals = self.since_best = 0
+        self.best: dict[Any, float] = {}  # per seed (None: the one run)
+        self.evals: dict[Any, int] = {}
+        self.since_best: dict[Any, int] = {}
         self.stopped_at: int | None = None
 
     def on_eval(self, step: int, row: dict[str, Any]) -> bool | None:
-        self.evals += 1
-        value = row["mean_return"]
-        if value > self.best + self.min_delta:
-            self.best, self.since_best = value, 0
+        seed, value = row.get("seed"), row["mean_return"]
+        self.evals[seed] = self.evals.get(seed, 0) + 1
+        if value > self.best.get(seed, -math.inf) + self.min_delta:
+            self.best[seed], self.since_best[seed] = value, 0
         else:
-            self.since_best += 1
-        if self.evals > self.min_evals and self.since_best >= self.patience:
+            self.since_best[seed] = self.since_best.get(seed, 0) + 1
+        done = [
+            k for k in self.evals if self.evals[k] > self.min_evals and self.since_best[k] >= self.patience
+        ]
+        if len(done) >= row.get("seeds", 1):
             self.stopped_at = step
             return False
         return None

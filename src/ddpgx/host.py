@@ -350,7 +350,8 @@ class Host:
 
     # -- callbacks
     def _row(self, i: int, row: dict[str, Any]) -> dict[str, Any]:
-        return {**row, "seed": self.runs[i].cfg.seed} if len(self.runs) > 1 else row
+        n = len(self.runs)
+        return {**row, "seed": self.runs[i].cfg.seed, "seeds": n} if n > 1 else row
 
     def _call(self, hook: str, *args: Any) -> None:
         """Every callback's ``hook``; False from one asks the run to stop, an exception stops it at once."""
