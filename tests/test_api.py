@@ -51,6 +51,18 @@ def test_learn_twice_is_bitwise_one_run_and_predict_save_load_agree(tmp_path, re
     assert loaded.config.env == "Pendulum-v1" and loaded.config.preset == "pendulum"
     with pytest.raises(UserError, match="deterministic"):
         model.predict(obs, deterministic=False)
+    # actions in the env's dtype, inside its action space (float64 bounds made float64 actions)
+    assert action.dtype == np.float32 and loaded.predict(obs)[0].dtype == np.float32
+    assert gym.make("Pendulum-v1").action_space.contains(model.predict(obs[0])[0])
+    # a model loaded from a policy file holds that policy only: learn refuses (it trained a new network from
+    # step 0 when the run's directory was not there), save writes the loaded policy, 'best' needs the run
+    with pytest.raises(UserError, match="holds a policy only .* DDPG.load\\(RUN_DIR\\).learn"):
+        loaded.learn(7000)
+    assert loaded.save(tmp_path / "again.msgpack").read_bytes() == path.read_bytes()
+    model.run_dir.rename(tmp_path / "moved")
+    with pytest.raises(UserError, match="holds one policy; the 'best' one is in its run directory"):
+        DDPG.load(path).policy("best")
+    np.testing.assert_array_equal(DDPG.load(tmp_path / "moved").predict(obs)[0], action)
 
 
 @pytest.mark.slow
@@ -93,6 +105,38 @@ def test_an_env_instance_with_a_wrapper_and_a_lambda_train(tmp_path):
     model = DDPG(lambda: gym.make("Pendulum-v1"), preset="pendulum", run_dir=tmp_path / "fn", **FAST)
     model.learn(1500)
     assert model.predict(np.zeros(3, np.float32))[0].shape == (1,)
+
+
+def test_models_made_together_get_their_own_run_directories_and_an_env_objects_default_preset(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    a, b = (DDPG("Pendulum-v1", preset="pendulum", **FAST) for _ in range(2))  # the same second
+    assert a.run_dir != b.run_dir and str(b.run_dir) == f"{a.run_dir}-2"
+    (tmp_path / f"{a.run_dir}-3").mkdir(parents=True)  # a directory already on disk is not handed out either
+    c = DDPG("Pendulum-v1", preset="pendulum", **FAST)
+    assert c.run_dir.name != f"{a.run_dir.name}-3" and c.run_dir != b.run_dir
+    # an env passed as an object gets its id's default preset, as the id would
+    assert DDPG(gym.make("Pendulum-v1"), **FAST).config.preset == "pendulum"
+    assert DDPG(gym.make("Hopper-v5"), **FAST).config.preset == "crossq256"
+    assert DDPG(gym.make("MountainCarContinuous-v0"), **FAST).config.preset == "modern"
+    with pytest.raises(UserError, match="num_seeds=S"):
+        DDPG("gymnax:Pendulum-v1", preset="pendulum", num_seeds=2)
+
+
+@pytest.mark.slow
+def test_learn_continues_a_run_stopped_before_its_first_checkpoint(tmp_path):
+    class Boom(Callback):
+        def on_episode(self, row):
+            raise RuntimeError("bug in my callback")
+
+    model = DDPG("Pendulum-v1", preset="pendulum", run_dir=tmp_path / "r", **FAST)
+    with pytest.raises(UserError, match="no checkpoint was taken yet: the run in .* starts over"):
+        model.learn(1000, callback=Boom())
+    assert (model.run_dir / "config.json").is_file()  # the run's directory, with no checkpoint in it
+    model.learn(1000)  # starts it over, as the line said (it was refused as 'already exists')
+    assert (model.run_dir / "final.msgpack").is_file()
+    assert [int(r["step"]) for r in csv.DictReader(open(model.run_dir / "eval.csv"))] == [1000]
 
 
 def test_an_env_object_is_refused_in_one_line_where_it_cannot_be_rebuilt(tmp_path, capsys):

@@ -14,7 +14,8 @@ or, as SB3 users write it:
 from ddpgx.api import DDPG
 from ddpgx.callbacks import Callback, StopOnNoImprovement, StopOnReward, every
 from ddpgx.config import Config
-from ddpgx.errors import UserError
+from ddpgx.errors import TrainingDiverged, UserError
+from ddpgx.host import Interrupted
 from ddpgx.policy import load_policy
 from ddpgx.presets import PRESETS, preset_config
 from ddpgx.train import TrainResult, train
@@ -33,5 +34,7 @@ __all__ = [
     "TrainResult",
     "load_policy",
     "UserError",
+    "TrainingDiverged",
+    "Interrupted",
     "__version__",
 ]

@@ -29,8 +29,8 @@ from ddpgx.envcheck import OBJECT_NAMESPACE
 from ddpgx.errors import UserError, describe
 from ddpgx.host import Interrupted
 from ddpgx.policy import Policy, load_policy
-from ddpgx.presets import preset_config, resolve
-from ddpgx.run import FINAL_PARAMS, run_status
+from ddpgx.presets import default_preset, preset_config, resolve
+from ddpgx.run import FINAL_PARAMS
 from ddpgx.train import train
 
 _objects = itertools.count(1)
@@ -84,10 +84,21 @@ class DDPG:
     """One run: made by the first ``learn``, continued by the next (as ``--resume --total-steps`` does)."""
 
     def __init__(self, env: Any, preset: str | None = None, run_dir: str | Path | None = None, **config: Any):
+        if config.get("num_seeds", 1) != 1:
+            raise UserError(
+                "DDPG(...) is one run of one seed; train several seeds in one compiled program with "
+                "ddpgx.train(preset_config(preset, env, num_seeds=S)), then load each seed's directory with "
+                "DDPG.load(GROUP/<env>__<preset>__s<seed>)"
+            )
         env_id = env_name_for(env)
+        if preset is None and not isinstance(
+            env, str
+        ):  # an env object: its id's default, as for the id itself
+            preset = default_preset(getattr(getattr(env, "spec", None), "id", None) or env_id)
         over = {**config, **({"run_dir": str(run_dir)} if run_dir is not None else {})}
         self.config = resolve(preset_config(preset or "", env_id, **over))
         self._policy: Policy | None = None
+        self._file: Path | None = None  # the policy file this model was loaded from (DDPG.load of a file)
 
     @property
     def run_dir(self) -> Path:
@@ -96,10 +107,18 @@ class DDPG:
     def learn(self, total_steps: int, callback: Any = None) -> DDPG:
         """Train until env step ``total_steps`` in all (a second call continues the same run). A callback that
         returns False stops the run after a checkpoint; ``learn`` then returns, and a later ``learn`` continues."""
+        if self._file is not None:
+            raise UserError(
+                f"{self._file} holds a policy only (no replay buffer, no optimizer state), so it cannot be trained "
+                f"further: continue its run with DDPG.load(RUN_DIR).learn(n) (it was {self.run_dir}), or train a "
+                "new one with DDPG(env, ...)"
+            )
         self.config = self.config.replace(total_steps=total_steps)
         self._policy = None
         try:
-            train(self.config, resume=run_status(self.run_dir) != "new", callback=callback)
+            # a directory with a config.json is this model's run, checkpointed or not (one stopped before its first
+            # checkpoint starts over); anything else is a new run
+            train(self.config, resume=(self.run_dir / "config.json").is_file(), callback=callback)
         except Interrupted as e:
             if e.signum:  # Ctrl-C or SIGTERM: the user's, not a callback's
                 raise
@@ -108,6 +127,11 @@ class DDPG:
     def policy(self, which: str = "final") -> Policy:
         """The learned policy (``which``: "final", or "best": the best noise-free evaluation's)."""
         if which != "final":
+            if self._file is not None and not (self.run_dir / "config.json").is_file():
+                raise UserError(
+                    f"{self._file} holds one policy; the {which!r} one is in its run directory ({self.run_dir}, "
+                    "not here): DDPG.load(RUN_DIR).policy(...)"
+                )
             return load_policy(self.run_dir, which=which)
         if self._policy is None:
             if not (self.run_dir / "config.json").is_file():
@@ -131,6 +155,11 @@ class DDPG:
         The policy is the one ``predict`` uses: the run's final one, or, for a run a callback stopped early, its
         latest checkpoint's."""
         policy = self.policy()
+        if self._file is not None:  # the loaded file's policy, as predict has it (not its run's newer state)
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            runfiles.atomic_write_bytes(path, self._file.read_bytes())
+            return path
         if (self.run_dir / FINAL_PARAMS).is_file():
             payload = runfiles.load_params(self.run_dir / FINAL_PARAMS)
         else:  # stopped by a callback (or the stop file): the latest checkpoint's actor, as predict has it
@@ -150,6 +179,7 @@ class DDPG:
         model = cls.__new__(cls)
         model.config = policy.config
         model._policy = policy
+        model._file = None if path.is_dir() else path.resolve()
         if path.is_dir():
             model.config = model.config.replace(run_dir=str(path))
         return model

@@ -74,7 +74,12 @@ class Policy:
             self.config = load_run_config(run_dir)
             meta = json.loads((run_dir / "config.json").read_text())
         self.obs_dim, self.action_dim = int(meta["obs_dim"]), int(meta["action_dim"])
-        self.scaler = ActionScaler(np.asarray(meta["action_low"]), np.asarray(meta["action_high"]))
+        # actions come back in the env's action dtype (float32 for runs from before it was recorded), so that
+        # env.action_space.contains(action) holds, as SB3's predict gives
+        dtype = np.dtype(meta.get("action_dtype", "float32"))
+        self.scaler = ActionScaler(
+            np.asarray(meta["action_low"], dtype), np.asarray(meta["action_high"], dtype)
+        )
         self.actor, _ = build_networks(self.config, self.action_dim)
         # only the structure: flax's eager init would compile every small op (about a second on a CPU)
         obs = jax.ShapeDtypeStruct((1, self.obs_dim), jnp.float32)

@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -371,8 +372,24 @@ def resolve(cfg: Config) -> Config:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = env_name(cfg.env)
         seeds = f"{cfg.seed}" if cfg.num_seeds == 1 else f"{cfg.seed}-{cfg.seed + cfg.num_seeds - 1}"
-        cfg = cfg.replace(run_dir=f"runs/{name}__{cfg.preset}__s{seeds}__{stamp}")
+        cfg = cfg.replace(run_dir=unique_run_dir(f"runs/{name}__{cfg.preset}__s{seeds}__{stamp}"))
     return cfg
+
+
+_handed_out: set[str] = (
+    set()
+)  # the default run directories this process named (its models may not have run yet)
+
+
+def unique_run_dir(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``, ... where it exists or this process already named it: two models made
+    in the same second (a loop of DDPG(...) objects, two runs started together) never share a directory."""
+    path, k = base, 1
+    while path in _handed_out or Path(path).exists():
+        k += 1
+        path = f"{base}-{k}"
+    _handed_out.add(path)
+    return path
 
 
 __all__ = [

@@ -86,6 +86,9 @@ def run_manifest(cfg: Config, env: gym.Env) -> dict[str, Any]:
         "action_dim": int(env.action_space.shape[0]),
         "action_low": np.asarray(env.action_space.low, np.float64).tolist(),
         "action_high": np.asarray(env.action_space.high, np.float64).tolist(),
+        "action_dtype": str(
+            np.dtype(env.action_space.dtype)
+        ),  # what a loaded policy's actions are returned as
         # goal envs: [observation dim, goal dim] of the flat [observation, achieved_goal, desired_goal] input
         "goal_layout": None if layout is None else [layout.obs_dim, layout.goal_dim],
     }
