@@ -47,9 +47,14 @@ def kill_after_first_checkpoint(flags: list[str], run: Path, jitter: float = 1.5
     pytest.fail("could not kill the run before it finished")
 
 
-def resume(run: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--resume", str(run), "--no-tensorboard"],
-                          env=ENV, capture_output=True, text=True, timeout=600)  # fmt: skip
+def resume(run: Path, one_core: bool = False) -> subprocess.CompletedProcess:
+    """``ddpgx train --resume run`` in a fresh process (``one_core``: pinned to one of this machine's cores, as a
+    resume on a smaller machine would be)."""
+    args = ["train", "--resume", str(run), "--no-tensorboard"]
+    # pinned in the child before jax starts (no preexec_fn: forking a process that has jax's threads is unsafe)
+    pin = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); " if one_core else ""
+    code = f"{pin}import sys; from ddpgx.cli import main; sys.exit(main({args!r}))"
+    return subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=600)
 
 
 def alive(pid: int) -> bool:

@@ -4,6 +4,8 @@ vmapped seeds match separate runs, it learns Pendulum, and bad inputs are one li
 from __future__ import annotations
 
 import csv
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -148,6 +150,18 @@ def test_a_group_killed_at_any_moment_and_resumed_is_bitwise_the_uninterrupted_r
         assert (a / "best.msgpack").read_bytes() == (b / "best.msgpack").read_bytes(), seed
         for name in ("episodes.csv", "eval.csv", "train.csv"):
             assert rows(a / name) == rows(b / name), (seed, name)
+    # resumed on fewer cores (one): the group keeps the seed partition it started with (group.json), so the resume
+    # is still bitwise (one XLA CPU device per core would have rounded differently)
+    partition = json.loads((ref / "group.json").read_text())["seed_partition"]
+    assert partition == min(2, len(os.sched_getaffinity(0)))
+    small = tmp_path / "small"
+    kill_after_first_checkpoint(flags, small, jitter=3.0, inside="Pendulum-v1__pendulum__s1")
+    r = resume(small, one_core=True)
+    assert r.returncode == 0, r.stderr
+    assert "not bitwise" not in r.stdout + r.stderr
+    for seed in ("s0", "s1"):
+        a, b = ref / f"Pendulum-v1__pendulum__{seed}", small / f"Pendulum-v1__pendulum__{seed}"
+        assert (a / "final.msgpack").read_bytes() == (b / "final.msgpack").read_bytes(), seed
     # one seed's directory resumes its group, and a finished group says it is complete
     r = resume(run / "Pendulum-v1__pendulum__s0")
     assert r.returncode == 2 and "already complete" in r.stderr and "resuming the group" in r.stdout

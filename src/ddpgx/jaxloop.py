@@ -362,15 +362,40 @@ def eval_keys(seeds: list[int], step: int) -> jax.Array:
     return jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + EVAL_SEED_OFFSET), step) for s in seeds])
 
 
-def cpu_devices_for(num_seeds: int) -> None:
+def cpu_device_count(num_seeds: int, recorded: int | None = None) -> int:
+    """How many XLA CPU devices a group of ``num_seeds`` runs on: the number its group.json ``recorded`` when it
+    started (a resume partitions the seeds as the run did: the partition changes the bits), else one per core, as
+    many as divide the seeds."""
+    if recorded is not None and recorded >= 1 and num_seeds % recorded == 0:
+        return recorded
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(d for d in range(1, min(cores, num_seeds) + 1) if num_seeds % d == 0)
+
+
+def cpu_devices_for(num_seeds: int, recorded: int | None = None) -> None:
     """Many seeds on a CPU: one XLA CPU device per core (as many as divide the seeds), so that ``shard_seeds`` can
     give each core its share of the seeds. XLA runs one program's small matmuls on one core at a time, so
     vmapped seeds alone leave the other cores idle. Possible only before jax starts its backend (a fresh
-    `ddpgx train`); later, or with one seed, nothing changes. GPUs are unaffected (this sets the CPU backend only)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = max(d for d in range(1, min(cores, num_seeds) + 1) if num_seeds % d == 0)
+    `ddpgx train`); later, or with one seed, nothing changes. GPUs are unaffected (this sets the CPU backend only).
+    A resume (``recorded``: the group's count) gets the run's partition, whatever this machine's cores."""
+    n = cpu_device_count(num_seeds, recorded)
     if n > 1 and not xla_bridge.backends_are_initialized():
         jax.config.update("jax_num_cpu_devices", n)
+
+
+def seed_partition(num_seeds: int) -> int:
+    """How many devices ``shard_seeds`` splits the seeds over in this process (1: not split)."""
+    d = len(jax.devices())
+    return d if d > 1 and num_seeds % d == 0 else 1
+
+
+def recorded_partition(group: Path) -> int | None:
+    """The seed partition a group's group.json recorded (None: none recorded, a group from before it was)."""
+    try:
+        value = json.loads((group / GROUP_FILE).read_text()).get("seed_partition")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 def shard_seeds(carry: Carry, num_seeds: int) -> Carry:
@@ -748,7 +773,8 @@ def build(
     the result names."""
     check_supported(cfg)
     cfg = resolve_group(cfg, resume)
-    cpu_devices_for(cfg.num_seeds)
+    recorded = recorded_partition(Path(cfg.run_dir)) if resume and cfg.num_seeds > 1 else None
+    cpu_devices_for(cfg.num_seeds, recorded)
     jenv = checked_jax_env(cfg.env, cfg.env_kwargs)  # probed: bad env parameters are one line before any file
     s = cfg.num_seeds
     needs = [
@@ -779,7 +805,15 @@ def build(
     for r in runs:
         closing.callback(r.close)
     loaded: list[ckpt.Loaded | None] = []
-    record = {"config": dataclasses.asdict(cfg), "seeds": seeds, "runs": [Path(c.run_dir).name for c in cfgs]}
+    partition = seed_partition(s)
+    if recorded is not None and partition != recorded:
+        warn(
+            f"this group ran with its seeds split over {recorded} XLA CPU device(s), this process has {partition}: "
+            "it continues, but not bitwise as the uninterrupted run would (resume it in a fresh process: "
+            f"ddpgx train --resume {cfg.run_dir})"
+        )
+    record = {"config": dataclasses.asdict(cfg), "seeds": seeds, "runs": [Path(c.run_dir).name for c in cfgs],
+              "seed_partition": partition if recorded is None else recorded}  # fmt: skip
     if resume:  # every seed continues from the newest step all of them have a checkpoint of
         common = checkpoints.common_step(template) if s > 1 else None
         if s > 1 and common is None:

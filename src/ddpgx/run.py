@@ -40,6 +40,7 @@ BEST_PARAMS = "best.msgpack"  # the policy of the best noise-free evaluation so 
 # fields that may differ when a run is resumed: its length and how it is shown, never what it learns
 RESUMABLE_CHANGES = {
     "total_steps",
+    "chunk_steps",  # the compiled loop's chunk length changes no bit (tests/test_jaxloop.py)
     "progress",
     "tensorboard",
     "plot",
