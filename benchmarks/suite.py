@@ -68,7 +68,14 @@ EARLIER_SWEEPS = {  # (study, recipe) -> the sweep that made those runs (and con
 }
 EXISTING_GIFS = {"Hopper-v5": "hopper_best.gif", "HalfCheetah-v5": "halfcheetah.gif"}  # their studies' GIFs
 # the suite's GIFs in docs/, each the policy of the run named (add one when `ddpgx record` has drawn it: note())
-SUITE_GIFS = {"Ant-v5": ("suite_ant.gif", "crossq-256 s0 at 300k")}
+SUITE_GIFS = {
+    "Ant-v5": ("suite_ant.gif", "crossq-256 s0 at 300k"),
+    "Swimmer-v5": ("suite_swimmer.gif", "crossq-256 s0 at 300k"),
+    "InvertedDoublePendulum-v5": (
+        "suite_inverteddoublependulum.gif",
+        "crossq-256 s0's best policy (its evaluation at 15k; the run fell to about 100 after 140k)",
+    ),
+}
 # Means over 10 seeds of the noise-free evaluation at exactly 300k, computed from each source's published result
 # files: HalfCheetah to Ant as /work/shared/REFERENCES.md's "At 300k steps across the MuJoCo suite" gives them;
 # Swimmer, InvertedDoublePendulum and Humanoid read from the same files the same way (the four envs above reproduced
@@ -217,21 +224,25 @@ def results_table(runs: list[Run]) -> list[str]:
 
     lines = [
         "| env | recipe | seeds finished | final eval at 300k: mean [95% CI] | IQM of finals | last-5 evals: mean "
-        "[95% CI] | per seed: final / last-5 | wall per run, min | env steps/s per run | runs from |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "[95% CI] | per seed: final / last-5 | per seed: best eval (its step) | wall per run, min | env steps/s per "
+        "run | runs from |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for env in ENVS:
         for recipe in RECIPES:
             done, _ = cell_runs(runs, env, recipe)
             if not done:
-                lines.append(f"| {env} | {recipe} | 0 | - | - | - | - | - | - | - |")
+                lines.append(f"| {env} | {recipe} | 0 | - | - | - | - | - | - | - | - |")
                 continue
             finals = np.array([r.final for r in done])
             last5 = np.array([r.last5 for r in done])
-            wheres = sorted({f"docs/data/{r.where}" if r.where != "live" else "live run" for r in done})
+            wheres = sorted(
+                {f"docs/data/{r.where}" if r.where != "live" else f"docs/data/{SUITE} (live)" for r in done}
+            )
             lines.append(
                 f"| {env} | {recipe} | {len(done)} | {mean_ci(finals)} | {float(iqm(finals)):.0f} | "
                 f"{mean_ci(last5)} | {', '.join(f's{r.seed}: {r.final:.0f} / {r.last5:.0f}' for r in done)} | "
+                f"{', '.join(f's{r.seed}: {r.values.max():.0f} ({r.steps[r.values.argmax()] / 1000:.0f}k)' for r in done)} | "
                 f"{', '.join(f'{r.wall_s / 60:.0f}' for r in done)} | "
                 f"{', '.join(f'{r.steps[-1] / r.wall_s:.0f}' for r in done)} | {', '.join(wheres)} |"
             )
@@ -345,7 +356,7 @@ def section(runs: list[Run], plots: list[str]) -> str:
     if gifs:
         lines += [
             "",
-            "The learned policies (noise-free), per env the best finished seed's: "
+            "The learned policies (noise-free, 300 steps, every 3rd frame), from the seeds finished so far: "
             + "; ".join(f"{env}: {what}" for env, _, what in gifs)
             + " (no `crossq-256` GIF yet for Hopper-v5 and HalfCheetah-v5: their studies' run directories are gone).",
             "",
