@@ -26,6 +26,7 @@ from ddpgx.learner import Learner
 from ddpgx.logs import read_rows
 from ddpgx.presets import preset_config, resolve
 from ddpgx.run import RunDir
+from ddpgx.train import train
 from ddpgx.validate import validate
 
 # the fake engine: 3 env steps an iteration, at most 4 iterations at once; an episode ends every 7 env steps; the
@@ -308,6 +309,30 @@ def test_a_raising_callback_stops_with_one_line_naming_it_and_keeps_the_checkpoi
         f"continues with: ddpgx train --resume {run}; best.msgpack keeps the best policy (step 21)"
     )
     assert ckpt.latest_name(run) == "step_000000000027"
+    assert isinstance(
+        e.value.__cause__, RuntimeError
+    )  # in Python the callback's own traceback stays attached
+
+
+def test_a_callback_the_host_would_never_call_is_refused_before_the_run(tmp_path):
+    from ddpgx.callbacks import as_list
+
+    with pytest.raises(TypeError, match="StopOnReward is a class: pass an instance"):
+        as_list(StopOnReward)
+    with pytest.raises(TypeError, match="a function has none of the hooks .* every\\(n, fn\\)"):
+        as_list(lambda locals_, globals_: True)  # SB3's function callbacks
+
+    class Typo:
+        def on_evaluation(self, step, row):  # not a hook: it would never be called
+            return False
+
+    with pytest.raises(TypeError, match="callback Typo has none of the hooks on_step, on_episode"):
+        as_list([Callback(), Typo()])
+    assert len(as_list([Callback(), every(10, print)])) == 2
+    cfg = preset_config("pendulum", "Pendulum-v1", run_dir=str(tmp_path / "never"))
+    with pytest.raises(TypeError, match="pass a callback by name"):
+        train(cfg, False, StopOnReward(0.0))  # a callback in stop's place
+    assert not (tmp_path / "never").exists()
 
 
 def test_the_shipped_callbacks_stop_on_reward_on_no_improvement_and_call_every_n_steps(tmp_path):

@@ -336,3 +336,12 @@ def test_the_gymnax_envs_ddpg_can_train_are_the_ones_the_error_and_the_guide_lis
     guide = (Path(__file__).parents[1] / "docs" / "guides" / "jax-envs.md").read_text()
     listed = " ".join(guide.split("the continuous ones:")[1].split(")")[0].split())
     assert sorted(x.strip(" ;,") for x in listed.split(",")) == sorted(GYMNAX_CONTINUOUS)
+
+
+def test_resuming_a_seed_group_that_does_not_exist_says_so(tmp_path):
+    from ddpgx.errors import UserError
+    from ddpgx.jaxloop import resolve_group
+
+    cfg = preset_config("pendulum", "gymnax:Pendulum-v1", num_seeds=2, run_dir=str(tmp_path / "gone"))
+    with pytest.raises(UserError, match="gone does not exist; pass the directory `ddpgx train` wrote"):
+        resolve_group(cfg, resume=True)  # it said the run had lost its group.json

@@ -111,12 +111,25 @@ class every(Callback):  # noqa: N801 - named as the function it reads like: ever
 
 
 def as_list(callback: Any) -> list[Any]:
-    """None, one callback or an iterable of them, as a list."""
+    """None, one callback or an iterable of them, as a list; one the host would never call is refused (TypeError, one line)
+    before anything runs (a class for an instance, a bare function, an object with none of ``HOOKS``)."""
     if callback is None:
         return []
     if isinstance(callback, Iterable) and not any(hasattr(callback, h) for h in HOOKS):
-        return list(callback)
-    return [callback]
+        items = list(callback)
+    else:
+        items = [callback]
+    for cb in items:
+        name = name_of(cb)
+        if isinstance(cb, type):
+            raise TypeError(f"callback {name} is a class: pass an instance, {name}(...)")
+        if not any(callable(getattr(cb, h, None)) for h in HOOKS):
+            what = "a function" if callable(cb) else f"{name}"
+            raise TypeError(
+                f"callback {what} has none of the hooks {', '.join(HOOKS)}, so it would never be called; a "
+                "function of the step is every(n, fn), an object defines the hooks it needs (ddpgx.Callback)"
+            )
+    return items
 
 
 def name_of(callback: Any) -> str:

@@ -365,7 +365,7 @@ class Host:
                 text = (str(e).strip().splitlines() or [""])[0][:200]
                 raise UserError(
                     f"callback {name_of(cb)}.{hook} raised {type(e).__name__}: {text}; {self._where_to_continue()}"
-                ) from None
+                ) from e  # one line on the command line; in Python the callback's own traceback stays attached
             if answer is False:
                 self.stop_asked = True
 

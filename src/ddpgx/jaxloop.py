@@ -505,6 +505,8 @@ def resolve_group(cfg: Config, resume: bool) -> Config:
     if not resume or cfg.num_seeds == 1:
         return cfg
     here = Path(cfg.run_dir)
+    if not here.exists():
+        raise UserError(f"{here} does not exist; pass the directory `ddpgx train` wrote (--run-dir)")
     if group_config(here) is not None:
         return cfg
     group = group_config(here.parent) if (here / "config.json").is_file() else None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ddpgx import actors, jaxloop, pyengine
+from ddpgx.callbacks import HOOKS, as_list
 from ddpgx.config import Config
 from ddpgx.errors import UserError, warn
 from ddpgx.host import Host, Interrupted, TrainResult
@@ -42,6 +43,11 @@ def train(
             f"train() takes a Config (preset_config(...)), got {type(cfg).__name__} {str(cfg)[:60]!r}"
         )
     cfg = validate(resolve(cfg))
+    if stop is not None and any(hasattr(stop, h) for h in HOOKS):
+        raise TypeError(
+            "train(cfg, resume, stop, callback): pass a callback by name, train(cfg, callback=...)"
+        )
+    callback = as_list(callback)  # one the host would never call is refused before any file is written
     with contextlib.ExitStack() as closing:
         try:
             if suite_of(cfg.env) is not None:  # a JAX-native env: the whole loop is one compiled program
