@@ -418,3 +418,25 @@ def test_a_seed_groups_plain_progress_line_shows_all_steps_per_second_and_one_ru
     lg.close()
     assert "400 steps/s" in line  # all the seeds' steps
     assert "ETA 15.0 min" in line  # 90,000 steps to go at one seed's 100/s, not at the sum's 400/s (3.8 min)
+
+
+def test_a_seed_groups_progress_shows_the_seeds_means_without_writing_them_into_the_first_seeds_state(
+    tmp_path, capsys
+):
+    import types
+
+    from ddpgx.logs import RunLogger
+
+    for i in range(2):
+        (tmp_path / f"s{i}").mkdir()
+    loggers = [RunLogger(tmp_path / f"s{i}", 1000, 0, False, False) for i in range(2)]
+    for lg, (ret, ev, length) in zip(loggers, [(-100.0, -200.0, 50.0), (-300.0, -400.0, 150.0)], strict=True):
+        lg.plain = True
+        lg.last_return, lg.last_eval, lg.last_length = ret, ev, length
+    Host._tick(types.SimpleNamespace(loggers=loggers, sps=10.0), 500)
+    line = capsys.readouterr().err
+    assert "20 steps/s" in line and "return   -200.0" in line and "eval   -300.0 (length 100)" in line
+    # seed 0's own values (its checkpoint's counters take last_return from here) are untouched
+    assert (loggers[0].last_return, loggers[0].last_eval, loggers[0].last_length) == (-100.0, -200.0, 50.0)
+    for lg in loggers:
+        lg.close()

@@ -437,10 +437,20 @@ class Host:
 
     def _tick(self, step: int) -> None:
         head = self.loggers[0]  # its progress bar shows the runs' means and all their steps per second
-        if len(self.loggers) > 1:
-            head.last_return = mean_of([lg.last_return for lg in self.loggers])
-            head.last_eval = mean_of([lg.last_eval for lg in self.loggers])
-        head.tick(step, self.sps, runs=len(self.loggers))
+        if len(self.loggers) == 1:
+            head.tick(step, self.sps)
+            return
+        # the group's means, shown for this tick only: the first seed's own values (its checkpoint's counters, the
+        # means' next inputs) stay its own
+        fields = ("last_return", "last_eval", "last_length", "last_success")
+        own = [getattr(head, f) for f in fields]
+        for f in fields:
+            setattr(head, f, mean_of([getattr(lg, f) for lg in self.loggers]))
+        try:
+            head.tick(step, self.sps, runs=len(self.loggers))
+        finally:
+            for f, v in zip(fields, own, strict=True):
+                setattr(head, f, v)
 
     def _save_checkpoints(self, step: int, finished: str | None = None) -> None:
         """Each run's checkpoint: the engine's snapshot, and in the manifest the host's counters. A state gone
