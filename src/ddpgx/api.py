@@ -156,20 +156,23 @@ class DDPG:
         latest checkpoint's."""
         policy = self.policy()
         if self._file is not None:  # the loaded file's policy, as predict has it (not its run's newer state)
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            runfiles.atomic_write_bytes(path, self._file.read_bytes())
-            return path
+            data = self._file.read_bytes()
+        else:
+            data = serialization.msgpack_serialize(self._payload(policy))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        runfiles.atomic_write_bytes(path, data)
+        return path
+
+    def _payload(self, policy: Policy) -> dict[str, Any]:
+        """What ``save`` writes for a model of a run: its final parameters, or its latest checkpoint's actor."""
         if (self.run_dir / FINAL_PARAMS).is_file():
             payload = runfiles.load_params(self.run_dir / FINAL_PARAMS)
         else:  # stopped by a callback (or the stop file): the latest checkpoint's actor, as predict has it
             payload = {"format": runfiles.PARAMS_FORMAT, "step": int(policy.step), "critic": {},
                        "actor": runfiles.to_numpy(serialization.to_state_dict(policy.variables))}  # fmt: skip
         payload["run"] = (self.run_dir / "config.json").read_text()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        runfiles.atomic_write_bytes(path, serialization.msgpack_serialize(payload))
-        return path
+        return payload
 
     @classmethod
     def load(cls, path: str | Path) -> DDPG:
