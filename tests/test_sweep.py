@@ -338,6 +338,31 @@ def test_variants_are_named_configs_crossed_with_seeds_and_run_seed_major(tmp_pa
         build_grid(load_toml(f))
 
 
+def test_every_committed_sweep_file_still_builds_its_grid_with_todays_config():
+    """A study is continued months later with "the same command": a renamed Config field or preset would surface
+    only then, mid-study. Every file in benchmarks/sweeps must load and validate now."""
+    from ddpgx.grid import build_grid, load_toml
+
+    files = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps").glob("*.toml"))
+    assert len(files) >= 20
+    grids = {f.stem: build_grid(load_toml(f)) for f in files}
+    for stem, cells in grids.items():
+        names = [c.name for c in cells]
+        assert len(set(names)) == len(names), stem
+    suite = {c.name: c.cfg for c in grids["suite300_crossq"]}
+    assert len(suite) == 15  # 5 envs x 1 variant x 3 seeds
+    hum = suite["Humanoid-v5__crossq-256__s2"]
+    assert (hum.env, hum.preset, hum.critic_hidden, hum.total_steps, hum.batch_renorm) == (
+        "Humanoid-v5", "crossq", (256, 256), 300_000, True
+    )  # fmt: skip
+    idp = {c.name: c.cfg for c in grids["idp_renorm"]}
+    assert sorted(idp) == [
+        "InvertedDoublePendulum-v5__crossq-256-bn__s0",
+        "InvertedDoublePendulum-v5__crossq-256-bn__s1",
+    ]
+    assert {(c.renorm_warmup, c.total_steps) for c in idp.values()} == {(1_000_000, 200_000)}
+
+
 def test_a_sweep_grows_by_seeds_or_variants_keeps_its_runs_and_adopts_runs_made_before_it(tmp_path, capsys):
     from ddpgx.grid import SPEC_FILE, build_grid, check_spec_file
 
