@@ -120,6 +120,9 @@ def test_models_made_together_get_their_own_run_directories_and_an_env_objects_d
     assert DDPG(gym.make("Pendulum-v1"), **FAST).config.preset == "pendulum"
     assert DDPG(gym.make("Hopper-v5"), **FAST).config.preset == "crossq256"
     assert DDPG(gym.make("MountainCarContinuous-v0"), **FAST).config.preset == "modern"
+    # a factory: the default of the id its env was made from
+    assert DDPG(lambda: gym.make("Hopper-v5"), **FAST).config.preset == "crossq256"
+    assert DDPG(lambda: gym.make("Pendulum-v1"), **FAST).config.preset == "pendulum"
     with pytest.raises(UserError, match="num_seeds=S"):
         DDPG("gymnax:Pendulum-v1", preset="pendulum", num_seeds=2)
 

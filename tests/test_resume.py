@@ -242,24 +242,24 @@ def test_unwritable_run_dir_is_refused_before_training(tmp_path, capsys):
 @pytest.mark.slow
 def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, reference, monkeypatch):
     d = tmp_path / "run"
-    real = np.savez
+    real = ckpt.write_npz
     calls = {"n": 0}
 
-    def disk_full(f, **arrays):
+    def disk_full(f, arrays):
         calls["n"] += 1
         if calls["n"] == 3:
             f.write(b"partial")
             raise OSError(28, "No space left on device")
-        return real(f, **arrays)
+        return real(f, arrays)
 
-    monkeypatch.setattr(ckpt.np, "savez", disk_full)
+    monkeypatch.setattr(ckpt, "write_npz", disk_full)
     with pytest.raises(
         UserError, match=r"No space left on device.*previous checkpoint \(step_000000001200\) is intact"
     ):
         train(cfg_for(d, tensorboard=False))
     assert not list((d / "checkpoints").glob(".tmp-*"))
     assert ckpt.load(d).path.name == "step_000000001200"
-    monkeypatch.setattr(ckpt.np, "savez", real)
+    monkeypatch.setattr(ckpt, "write_npz", real)
     train(cfg_for(d, tensorboard=False), resume=True)
     assert_same_run(reference, d)
 
@@ -272,16 +272,16 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_0(
     logs but no checkpoint: --resume starts the run again from its config.json and ends as the uninterrupted run
     (a rerun into the directory points to --resume, which now works)."""
     d = tmp_path / "run"
-    real = np.savez
+    real = ckpt.write_npz
 
-    def disk_full(f, **arrays):
+    def disk_full(f, arrays):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ckpt.np, "savez", disk_full)
+    monkeypatch.setattr(ckpt, "write_npz", disk_full)
     with pytest.raises(UserError, match="no earlier checkpoint exists; free some space and resume with"):
         train(cfg_for(d, tensorboard=False))
     assert (d / "config.json").exists() and not list((d / "checkpoints").glob("step_*"))
-    monkeypatch.setattr(ckpt.np, "savez", real)
+    monkeypatch.setattr(ckpt, "write_npz", real)
     capsys.readouterr()
     assert main(["train", "--resume", str(d), "--no-progress"]) == 0
     assert "stopped before its first checkpoint: it starts again from step 0" in capsys.readouterr().out

@@ -316,3 +316,34 @@ def test_run_status_counts_the_newest_step_directory_even_before_latest_names_it
     (ck / "step_000000001200").rmdir()
     (ck / "latest").unlink()  # killed between the first checkpoint's rename and its pointer
     assert run_status(tmp_path) == "started"  # was "new": a sweep's retry then deleted the checkpoint
+
+
+def test_a_checkpoints_replay_is_written_one_array_at_a_time_and_np_load_reads_it(tmp_path):
+    """The compiled loop hands the checkpoint writer rows that are fetched from the device when read; the writer
+    reads each only as it writes it, so a checkpoint holds one array, not the whole replay, in host memory."""
+    rng = np.random.default_rng(0)
+    arrays = {"obs": rng.normal(size=(50, 3)).astype(np.float32), "size": np.asarray(50, np.int32),
+              "terminated": (rng.random(50) < 0.1).astype(np.float32)}  # fmt: skip
+    path = tmp_path / "replay.npz"
+
+    class Lazy(dict):
+        def __init__(self, f):
+            super().__init__(arrays)
+            self.f, self.written_before = f, []
+
+        def __getitem__(self, name):
+            self.written_before.append((name, self.f.tell()))
+            return super().__getitem__(name)
+
+    with open(path, "wb") as f:
+        lazy = Lazy(f)
+        ckpt.write_npz(f, lazy)
+    sizes = [n for _, n in lazy.written_before]
+    assert [k for k, _ in lazy.written_before] == list(arrays)  # each read once, in order
+    assert sizes[0] < 200  # only the zip entry's header was written before obs was read
+    assert sizes[1] - sizes[0] > arrays["obs"].nbytes  # obs was written before size was read
+    assert sizes[2] > sizes[1]  # and size before terminated
+    with np.load(path, allow_pickle=False) as z:
+        assert sorted(z.files) == sorted(arrays)
+        for k, v in arrays.items():
+            assert z[k].dtype == v.dtype and np.array_equal(z[k], v)

@@ -21,10 +21,11 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jax
 import numpy as np
@@ -73,11 +74,21 @@ def _write_file(path: Path, write) -> None:
         os.fsync(f.fileno())
 
 
+def write_npz(f: BinaryIO, arrays: Mapping[str, Any]) -> None:
+    """``np.savez``'s format (np.load reads it), each array read from ``arrays`` only as it is written: a mapping
+    that makes its arrays when read (the compiled loop's rows, fetched from the device) holds one at a time,
+    where ``np.savez(f, **arrays)`` would make them all first."""
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
+        for name in arrays:
+            with z.open(f"{name}.npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(arrays[name]), allow_pickle=False)
+
+
 def save(
     run_dir: Path,
     step: int,
     state: Any,
-    replay: dict[str, np.ndarray],
+    replay: Mapping[str, Any],
     manifest: dict[str, Any],
     keep: int = 2,
 ) -> Path:
@@ -93,7 +104,7 @@ def save(
         tmp.mkdir()
         state_bytes = serialization.msgpack_serialize(to_numpy(serialization.to_state_dict(state)))
         _write_file(tmp / "state.msgpack", lambda f: f.write(state_bytes))
-        _write_file(tmp / "replay.npz", lambda f: np.savez(f, **replay))
+        _write_file(tmp / "replay.npz", lambda f: write_npz(f, replay))
         files = {n: sha256(tmp / n) for n in ("state.msgpack", "replay.npz")}
         full = {**manifest, "format_version": FORMAT_VERSION, "step": step, "files": files}
         _write_file(tmp / "manifest.json", lambda f: f.write(json.dumps(full, indent=1).encode()))

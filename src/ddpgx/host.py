@@ -22,7 +22,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,7 +88,7 @@ class Snapshot:
     manifest entries, and the engine's values the counters carry (``metrics``, ``clip_share``)."""
 
     state: Any
-    replay: dict[str, Any]
+    replay: Mapping[str, Any]  # read once, by the checkpoint writer (it may make its arrays when read)
     manifest: dict[str, Any]
     counters: dict[str, Any]
 

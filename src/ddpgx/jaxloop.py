@@ -35,7 +35,8 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization, struct
 from jax._src import xla_bridge
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
 
 from ddpgx import checkpoint as ckpt
 from ddpgx import runfiles
@@ -139,6 +140,37 @@ def ring_add(ring: Ring, obs: jax.Array, action: jax.Array, reward: jax.Array, n
     )
 
 
+def ring_shape(capacity: int, obs_dim: int, act_dim: int) -> Ring:
+    """The ring's shapes and dtypes (jax.ShapeDtypeStruct leaves): nothing is allocated."""
+    return jax.eval_shape(partial(ring_init, capacity, obs_dim, act_dim))
+
+
+def stacked_ring(shapes: Ring, replays: list[dict[str, np.ndarray] | None], sharding: Sharding) -> Ring:
+    """Every seed's ring as one ring with a leading seed axis, placed by ``sharding``: zeros, and each resumed
+    seed's checkpointed rows (``replays[i]``, None for a fresh seed) in its slice. Made one device's share of one
+    array at a time, so the start holds the S rings and little more (making each seed's ring and then stacking
+    them held 2S + 1)."""
+
+    def leaf(name: str) -> jax.Array:
+        one = getattr(shapes, name)
+
+        def part(index: tuple[slice, ...]) -> np.ndarray:  # this device's seeds, whole rows
+            seeds = range(len(replays))[index[0]]
+            out = np.zeros((len(seeds), *one.shape), one.dtype)
+            for j, i in enumerate(seeds):
+                d = replays[i]
+                if d is not None:
+                    if name in ROWS:
+                        out[j, : int(d["size"])] = d[name]
+                    else:
+                        out[j] = d[name]
+            return out
+
+        return jax.make_array_from_callback((len(replays), *one.shape), sharding, part)
+
+    return Ring(**{name: leaf(name) for name in (*ROWS, "ptr", "size")})
+
+
 def ring_need(capacity: int, obs_dim: int, act_dim: int) -> Need:
     """One seed's ring, on jax's device (allocated whole at the start)."""
     row = (2 * obs_dim + act_dim + 2) * 4
@@ -151,21 +183,24 @@ def ring_sample(ring: Ring, key: jax.Array, k: int, batch_size: int) -> Batch:
     return Batch(ring.obs[idx], ring.action[idx], ring.reward[idx], ring.next_obs[idx], ring.terminated[idx])
 
 
-def ring_state(ring: Ring) -> dict[str, np.ndarray]:
-    """The filled rows and the pointers, for a checkpoint (rows never written stay zeros, as at the start)."""
-    size = int(ring.size)
-    rows = {k: np.asarray(getattr(ring, k))[:size] for k in ROWS}
-    return {**rows, "ptr": np.asarray(ring.ptr), "size": np.asarray(ring.size)}
+class RingRows(Mapping):
+    """Seed ``i``'s filled rows and pointers, as its checkpoint's replay.npz holds them (rows never written stay
+    zeros, as at the start). Each array is fetched from the device when read, and checkpoint.write_npz reads them
+    one at a time: a checkpoint copies one array of one seed, not every seed's ring. Read it before the next chunk
+    (which takes the carry's buffers)."""
 
+    def __init__(self, ring: Ring, i: int):
+        self.ring, self.i, self.size = ring, i, int(ring.size[i])
 
-def ring_from_state(template: Ring, d: dict[str, np.ndarray]) -> Ring:
-    size = int(d["size"])
-    out = {}
-    for k in ROWS:
-        full = np.zeros(getattr(template, k).shape, np.float32)
-        full[:size] = d[k]
-        out[k] = jnp.asarray(full)
-    return Ring(**out, ptr=jnp.asarray(d["ptr"], jnp.int32), size=jnp.asarray(d["size"], jnp.int32))
+    def __iter__(self) -> Iterator[str]:
+        return iter((*ROWS, "ptr", "size"))
+
+    def __len__(self) -> int:
+        return len(ROWS) + 2
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        leaf = getattr(self.ring, name)
+        return np.asarray(leaf[self.i, : self.size] if name in ROWS else leaf[self.i])
 
 
 def check_ring_state(template: Ring, d: dict[str, np.ndarray]) -> str | None:
@@ -221,9 +256,10 @@ class Program:
         self.update_unit = jax.jit(self._unit)  # what an iteration runs per due unit (tests compare it)
 
     # -- one seed
-    def init(self, seed: int) -> Carry:
+    def init(self, seed: int, ring: bool = True) -> Carry:
         """Seed ``seed``'s carry: the Python loop's initial TrainState (same numpy draws), an empty ring and
-        N fresh episodes."""
+        N fresh episodes. ``ring=False``: the ring's shapes only, nothing allocated (``build`` makes all seeds'
+        rings at once, in place: ``stacked_ring``)."""
         train = self.learner.init(seed)
         key = jax.random.fold_in(jax.random.PRNGKey(seed), LOOP_KEY_TAG)
         key, k_reset = jax.random.split(key)
@@ -231,7 +267,7 @@ class Program:
         j = self.jenv
         return Carry(
             train=train,
-            ring=ring_init(self.cfg.buffer_size, j.obs_dim, j.act_dim),
+            ring=(ring_init if ring else ring_shape)(self.cfg.buffer_size, j.obs_dim, j.act_dim),
             env_state=env_state,
             obs=obs.astype(jnp.float32),
             ep_return=jnp.zeros((self.n,), jnp.float32),
@@ -398,13 +434,21 @@ def recorded_partition(group: Path) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def shard_seeds(carry: Carry, num_seeds: int) -> Carry:
-    """The carry with its seed axis split over the default backend's devices when there are several and they
-    divide the seeds (the program is then partitioned by seed: each device runs its seeds); else as it is."""
+def seed_sharding(num_seeds: int) -> Sharding:
+    """Where the carry's seed axis lives: split over the default backend's devices when there are several and
+    they divide the seeds (the program is then partitioned by seed: each device runs its seeds), else on the
+    default device."""
     devices = jax.devices()
     if len(devices) < 2 or num_seeds % len(devices):
+        return SingleDeviceSharding(devices[0])
+    return NamedSharding(Mesh(np.array(devices), ("seed",)), PartitionSpec("seed"))
+
+
+def shard_seeds(carry: Carry, num_seeds: int) -> Carry:
+    """The carry placed by ``seed_sharding`` (leaves already placed so are not copied)."""
+    sharding = seed_sharding(num_seeds)
+    if isinstance(sharding, SingleDeviceSharding):
         return carry
-    sharding = NamedSharding(Mesh(np.array(devices), ("seed",)), PartitionSpec("seed"))
     return jax.device_put(carry, sharding)
 
 
@@ -542,14 +586,14 @@ def leaves_back(template: Any, d: dict[str, Any]) -> Any:
 
 
 def carry_from_checkpoint(template: Carry, loaded: ckpt.Loaded) -> Carry:
+    """The carry a checkpoint holds, without its ring (``stacked_ring`` puts every seed's rows in place)."""
     d = loaded.state
     train = serialization.from_state_dict(
         template.train, {**NEWER_FIELDS, **{k: v for k, v in d.items() if k != "loop"}}
     )
     rest = serialization.from_state_dict(loop_part(template), d["loop"])
     rest["env_state"] = leaves_back(template.env_state, rest["env_state"])
-    carry = Carry(train=train, ring=ring_from_state(template.ring, loaded.replay), **rest)
-    return jax.tree_util.tree_map(jnp.asarray, carry)
+    return jax.tree_util.tree_map(jnp.asarray, Carry(train=train, ring=None, **rest))
 
 
 def make_check(
@@ -754,13 +798,14 @@ class CompiledEngine:
         return policy_vars(train), train.critic
 
     def snapshots(self) -> list[Snapshot]:
-        host = jax.device_get(self.carry)
+        host = jax.device_get(self.carry.replace(ring=None))  # the ring stays: RingRows reads it when written
         out = []
         for i in range(len(self.seeds)):
             one = unstack(host, i)
             manifest = {"loop": "compiled", "seeds": self.seeds}
             metrics = [float(x) for x in np.asarray(one.metrics)]
-            out.append(Snapshot(checkpoint_state(one), ring_state(one.ring), manifest, {"metrics": metrics}))
+            rows = RingRows(self.carry.ring, i)
+            out.append(Snapshot(checkpoint_state(one), rows, manifest, {"metrics": metrics}))
         return out
 
     def end_episodes(self) -> None:
@@ -801,7 +846,7 @@ def build(
         enable_compile_cache(cfg.compile_cache)
     program = Program(cfg, jenv, Learner(cfg, jenv.obs_dim, jenv.act_dim))
     seeds = [c.seed for c in cfgs]
-    template = program.init(seeds[0])
+    template = program.init(seeds[0], ring=False)
     manifest_env = JaxGymEnv(cfg.env, cfg.env_kwargs)
     closing.callback(manifest_env.close)
     for r in runs:
@@ -838,11 +883,14 @@ def build(
         for r in runs:
             loaded.append(r.open(runfiles.run_manifest(r.cfg, manifest_env)))
     carries = [
-        program.init(c.seed) if ld is None else carry_from_checkpoint(template, ld)
+        program.init(c.seed, ring=False).replace(ring=None)
+        if ld is None
+        else carry_from_checkpoint(template, ld)
         for c, ld in zip(cfgs, loaded, strict=True)
     ]
+    ring = stacked_ring(template.ring, [None if ld is None else ld.replay for ld in loaded], seed_sharding(s))
     step = 0 if loaded[0] is None else loaded[0].manifest["counters"]["step"]
-    engine = CompiledEngine(cfg, program, shard_seeds(stack(carries), len(cfgs)), seeds, step)
+    engine = CompiledEngine(cfg, program, shard_seeds(stack(carries).replace(ring=ring), s), seeds, step)
     return cfg, engine, runs, loaded, group
 
 

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -390,7 +391,7 @@ class RunDir:
         self,
         step: int,
         state: Any,
-        replay: dict[str, Any],
+        replay: Mapping[str, Any],
         manifest: dict[str, Any],
         finished: str | None = None,
     ) -> None:

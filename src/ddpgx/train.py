@@ -58,6 +58,10 @@ def train(
                 runs, loaded, result_dir = [run], [ld], run.path
         except FinalRecovered as e:
             return recovered_result(e, t_start)
+        # the engine holds the checkpoint's replay rows now: this copy would live as long as the run
+        for ld in loaded:
+            if ld is not None:
+                ld.replay = {}
         first_update = UpdateSchedule.of(cfg).first  # said once the env and the config passed their checks
         if cfg.total_steps < first_update and not resume:
             warn(
