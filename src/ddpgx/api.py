@@ -15,7 +15,6 @@ so ``--resume``, sweeps and ``ddpgx eval`` can rebuild it; an instance (or a lam
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 from collections.abc import Callable
@@ -55,22 +54,6 @@ def env_name_for(env: Any) -> str:
     )
 
 
-def made_from(env: Any) -> str | None:
-    """The Gymnasium id an env instance, or the env a factory returns, was made from (None: not by gym.make). A
-    factory is called once to ask; if it fails, its error comes with the run's checks, in one line."""
-    if isinstance(env, gym.Env):
-        return getattr(env.spec, "id", None)
-    try:
-        made = env()
-    except Exception:  # noqa: BLE001 - the run's own env checks report it
-        return None
-    try:
-        return getattr(getattr(made, "spec", None), "id", None)
-    finally:
-        with contextlib.suppress(Exception):
-            made.close()
-
-
 def _copies_of(instance: gym.Env) -> Callable[[], gym.Env]:
     """The instance itself the first time (the training env), deep copies afterwards (the probe, evaluation and
     more envs: each needs its own state)."""
@@ -108,9 +91,10 @@ class DDPG:
                 "DDPG.load(GROUP/<env>__<preset>__s<seed>)"
             )
         env_id = env_name_for(env)
-        # an env object: its id's default, as for the id itself
-        if preset is None and not isinstance(env, str):
-            preset = default_preset(made_from(env) or env_id)
+        # an env instance: its id's default, as for the id itself (a factory is not called before learn: its
+        # env's id is unknown here, and it gets the default of an unknown id, `modern`)
+        if preset is None and isinstance(env, gym.Env):
+            preset = default_preset(getattr(env.spec, "id", None) or env_id)
         over = {**config, **({"run_dir": str(run_dir)} if run_dir is not None else {})}
         self.config = resolve(preset_config(preset or "", env_id, **over))
         self._policy: Policy | None = None

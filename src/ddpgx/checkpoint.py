@@ -117,8 +117,10 @@ def save(
         _write_file(pointer, lambda f: f.write(name.encode()))
         os.replace(pointer, root / LATEST)
         _fsync_dir(root)
-    except OSError as e:
+    except BaseException as e:  # noqa: BLE001 - a half-written checkpoint is removed whatever stopped it
         shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(e, OSError):
+            raise
         prev = latest_name(run_dir)
         kept = f"the previous checkpoint ({prev}) is intact" if prev else "no earlier checkpoint exists"
         raise CheckpointError(

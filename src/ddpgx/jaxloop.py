@@ -66,7 +66,7 @@ from ddpgx.learner import (
     policy_vars,
     update_many,
 )
-from ddpgx.memory import Need, check_memory, jax_device
+from ddpgx.memory import HOST, Need, check_memory, jax_device
 from ddpgx.replay import Batch
 from ddpgx.run import (
     FINAL_PARAMS,
@@ -200,7 +200,13 @@ class RingRows(Mapping):
 
     def __getitem__(self, name: str) -> np.ndarray:
         leaf = getattr(self.ring, name)
-        return np.asarray(leaf[self.i, : self.size] if name in ROWS else leaf[self.i])
+        rows = (slice(None, self.size),) if name in ROWS else ()
+        if jax_device() == HOST:  # a view of the device buffer holding seed i (numpy reads XLA's CPU buffers)
+            for shard in leaf.addressable_shards:
+                start, stop, _ = shard.index[0].indices(leaf.shape[0])
+                if start <= self.i < stop:
+                    return np.asarray(shard.data)[(self.i - start, *rows)]
+        return np.asarray(leaf[(self.i, *rows)])  # an accelerator: the slice, copied to the host
 
 
 def check_ring_state(template: Ring, d: dict[str, np.ndarray]) -> str | None:
@@ -445,11 +451,9 @@ def seed_sharding(num_seeds: int) -> Sharding:
 
 
 def shard_seeds(carry: Carry, num_seeds: int) -> Carry:
-    """The carry placed by ``seed_sharding`` (leaves already placed so are not copied)."""
-    sharding = seed_sharding(num_seeds)
-    if isinstance(sharding, SingleDeviceSharding):
-        return carry
-    return jax.device_put(carry, sharding)
+    """The carry placed by ``seed_sharding``, every leaf (leaves already placed so are not copied). All placed
+    alike, the chunk compiles once: a mix of placed and unplaced inputs compiles again for its placed outputs."""
+    return jax.device_put(carry, seed_sharding(num_seeds))
 
 
 def stack(trees: list[Any]) -> Any:
@@ -830,6 +834,9 @@ def build(
     ]
     if s > 1:
         needs = [dataclasses.replace(n, what=f"{s} seeds of {n.what}", nbytes=s * n.nbytes) for n in needs]
+    if jax_device() != HOST:  # a checkpoint slices one seed's observations on the device before fetching them
+        needs.append(Need("a checkpoint's copy of one seed's observations", cfg.buffer_size * jenv.obs_dim * 4,
+                          jax_device(), "a smaller --buffer-size"))  # fmt: skip
     # the chunk's per-iteration outputs (episode ends, returns, lengths, non-finite flags) of every seed and env
     iters = max(1, -(-cfg.chunk_steps // cfg.num_envs))
     needs.append(Need(f"--chunk-steps {cfg.chunk_steps}'s per-step outputs", iters * s * cfg.num_envs * 10,
