@@ -71,6 +71,7 @@ EXISTING_GIFS = {"Hopper-v5": "hopper_best.gif", "HalfCheetah-v5": "halfcheetah.
 SUITE_GIFS = {
     "Ant-v5": ("suite_ant.gif", "crossq-256 s0 at 300k"),
     "Swimmer-v5": ("suite_swimmer.gif", "crossq-256 s0 at 300k"),
+    "Humanoid-v5": ("suite_humanoid.gif", "crossq-256 s0 at 300k"),
     "InvertedDoublePendulum-v5": (
         "suite_inverteddoublependulum.gif",
         "crossq-256 s0's best policy (its evaluation at 15k; the run fell to about 100 after 140k)",
@@ -465,7 +466,8 @@ def note(runs: list[Run]) -> str:
         if here:
             best = max(here, key=lambda r: r.last5)
             lines.append(
-                f"  MUJOCO_GL=egl .venv/bin/ddpgx record {best.path} --out docs/suite_{slug(env)}.gif"
+                f"  MUJOCO_GL=egl .venv/bin/ddpgx record {best.path} --out docs/suite_{slug(env)}.gif "
+                "--max-steps 300 --every 3"
                 f"    # {best.recipe} s{best.seed}, last-5 {best.last5:.0f}; then add it to SUITE_GIFS"
             )
         elif done:
