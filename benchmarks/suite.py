@@ -69,6 +69,7 @@ EARLIER_SWEEPS = {  # (study, recipe) -> the sweep that made those runs (and con
 EXISTING_GIFS = {"Hopper-v5": "hopper_best.gif", "HalfCheetah-v5": "halfcheetah.gif"}  # their studies' GIFs
 # the suite's GIFs in docs/, each the policy of the run named (add one when `ddpgx record` has drawn it: note())
 SUITE_GIFS = {
+    "Walker2d-v5": ("suite_walker2d.gif", "crossq-256 s1 at 300k"),
     "Ant-v5": ("suite_ant.gif", "crossq-256 s0 at 300k"),
     "Swimmer-v5": ("suite_swimmer.gif", "crossq-256 s0 at 300k"),
     "Humanoid-v5": ("suite_humanoid.gif", "crossq-256 s0 at 300k"),
