@@ -311,6 +311,11 @@ def test_crossq256_is_crossq_with_256_critics_and_the_mujoco_default(capsys):
     assert (
         len(err) == 1 and "crossq256" in err[0] and "--preset modern" in err[0] and "--preset paper" in err[0]
     )
+    assert "renorm" not in err[0]  # the IDP hint is IDP's alone
+    cfg = parse_train_args(["--env", "InvertedDoublePendulum-v5", "--total-steps", "1000"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert cfg.preset == "crossq256" and cfg.renorm_warmup == preset_config("crossq256").renorm_warmup
+    assert len(err) == 1 and "--preset modern" in err[0] and "add --renorm-warmup 1000000" in err[0]
     cfg = parse_train_args(["--env", "FetchPush-v4", "--total-steps", "1000"])
     err = capsys.readouterr().err.strip().splitlines()
     assert cfg.preset == "her8" and cfg.her and cfg.batch_size == 2048

@@ -313,10 +313,16 @@ def default_preset_line(env_id: str) -> str | None:
         )
     if name != "crossq256":
         return None
-    return (
+    line = (
         f"ddpgx: no --preset given: {env_id} trains with `crossq256` (DDPG with CrossQ's critic, ddpgx's best recipe "
         "on the MuJoCo envs measured so far: docs/RESULTS.md); plain DDPG: --preset modern; the paper's: --preset paper"
     )
+    if env_id.startswith("InvertedDoublePendulum-"):  # docs/guides/presets.md, the suite's IDP runs
+        line += (
+            "; on this env it held the maximum until batch renormalization switched on at about 110k env steps and "
+            "then fell (3 of 3 seeds): add --renorm-warmup 1000000 (docs/guides/presets.md)"
+        )
+    return line
 
 
 def preset_config(name: str = "", env_id: str | None = None, **overrides: object) -> Config:
