@@ -16,6 +16,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 RUNS = {  # label -> archived run directory
     "crossq-256 s0 (renorm from ~105k)": "suite300/InvertedDoublePendulum-v5__crossq-256__s0",
     "crossq-256 s1 (renorm from ~105k)": "suite300/InvertedDoublePendulum-v5__crossq-256__s1",
+    "crossq-256 s2 (renorm from ~105k)": "suite300/InvertedDoublePendulum-v5__crossq-256__s2",
     "crossq-256, renorm never on, s0": "idp_renorm/InvertedDoublePendulum-v5__crossq-256-bn__s0",
     "crossq-256, renorm never on, s1": "idp_renorm/InvertedDoublePendulum-v5__crossq-256-bn__s1",
 }
