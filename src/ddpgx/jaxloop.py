@@ -104,6 +104,7 @@ class Ring(struct.PyTreeNode):
 
 
 ROWS = ("obs", "action", "reward", "next_obs", "terminated")  # the ring's per-transition arrays
+RING_FIELDS = (*ROWS, "ptr", "size")  # every array of a ring and of its checkpoint's replay.npz
 
 
 def ring_init(capacity: int, obs_dim: int, act_dim: int) -> Ring:
@@ -168,7 +169,7 @@ def stacked_ring(shapes: Ring, replays: list[dict[str, np.ndarray] | None], shar
 
         return jax.make_array_from_callback((len(replays), *one.shape), sharding, part)
 
-    return Ring(**{name: leaf(name) for name in (*ROWS, "ptr", "size")})
+    return Ring(**{name: leaf(name) for name in RING_FIELDS})
 
 
 def ring_need(capacity: int, obs_dim: int, act_dim: int) -> Need:
@@ -193,10 +194,10 @@ class RingRows(Mapping):
         self.ring, self.i, self.size = ring, i, int(ring.size[i])
 
     def __iter__(self) -> Iterator[str]:
-        return iter((*ROWS, "ptr", "size"))
+        return iter(RING_FIELDS)
 
     def __len__(self) -> int:
-        return len(ROWS) + 2
+        return len(RING_FIELDS)
 
     def __getitem__(self, name: str) -> np.ndarray:
         leaf = getattr(self.ring, name)
@@ -210,7 +211,7 @@ class RingRows(Mapping):
 
 
 def check_ring_state(template: Ring, d: dict[str, np.ndarray]) -> str | None:
-    for k in (*ROWS, "ptr", "size"):
+    for k in RING_FIELDS:
         if k not in d:
             return f"replay.npz lacks {k}"
     size, cap = int(d["size"]), template.obs.shape[0]
